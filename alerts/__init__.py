@@ -1,0 +1,1 @@
+"""Alert events and their delivery. Uses plain value types only."""

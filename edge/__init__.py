@@ -1,0 +1,1 @@
+"""The edge service: composition root (pipeline wiring, supervisor, CLI, HTTP)."""

@@ -1,0 +1,123 @@
+"""``edge``: run, check, probe (CONTRACT.md §1)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from edge.config import ConfigError, EdgeConfig, json_schema, load_config
+from edge.logs import setup_logging
+from edge.supervisor import Supervisor
+from ingest import SourceError, SourceOptions, probe, redact, url_password
+
+EXIT_OK, EXIT_INVALID, EXIT_UNREACHABLE = 0, 2, 3
+
+log = logging.getLogger("edge")
+
+
+def _load(path: str) -> EdgeConfig | None:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"invalid config: {redact(problem)}", file=sys.stderr)
+        return None
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    if config is None:
+        return EXIT_INVALID
+    handler = setup_logging(args.log_level, config.secrets())
+    supervisor = Supervisor(config, Path(args.config), handler)
+    log.info("node %s: starting %d camera(s)", config.node.id,
+             sum(c.enabled for c in config.cameras.values()))
+    asyncio.run(supervisor.run(asyncio.Event()))
+    return EXIT_OK
+
+
+def _probe_line(name: str, options: SourceOptions) -> tuple[bool, str]:
+    try:
+        r = probe(options)
+    except SourceError as exc:
+        return False, f"camera {name}: {exc}"
+    fps = f"{r.fps:g} fps" if r.fps else "fps unknown"
+    gop = f", keyframe every {r.keyframe_interval_s:g} s" if r.keyframe_interval_s else ""
+    return True, (f"camera {name}: ok, {r.codec} {r.width}x{r.height}, {fps}{gop}, "
+                  f"first frame in {r.first_frame_s:.2f} s")
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    if config is None:
+        return EXIT_INVALID
+    setup_logging("ERROR", config.secrets())
+    print(f"config ok: node {config.node.id}, {len(config.cameras)} camera(s)")
+    if not args.probe:
+        return EXIT_OK
+    cams = {n: c for n, c in config.cameras.items() if c.enabled}
+    with ThreadPoolExecutor(max_workers=min(8, len(cams) or 1)) as pool:
+        results = list(pool.map(
+            lambda item: _probe_line(item[0], SourceOptions(
+                item[1].url, item[1].transport, item[1].open_timeout_s, item[1].open_timeout_s)),
+            cams.items()))
+    for _, line in results:
+        print(redact(line, config.secrets()))
+    return EXIT_OK if all(ok for ok, _ in results) else EXIT_UNREACHABLE
+
+
+def cmd_probe(args: argparse.Namespace) -> int:
+    secret = url_password(args.url)
+    setup_logging("ERROR", [secret] if secret else [])
+    try:
+        result = probe(SourceOptions(args.url, args.transport, args.timeout, args.timeout))
+    except SourceError as exc:
+        print(f"edge probe: {exc}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    print(json.dumps(result.as_dict()))
+    return EXIT_OK
+
+
+def cmd_schema(_: argparse.Namespace) -> int:
+    sys.stdout.write(json_schema())
+    return EXIT_OK
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="edge", description="Edge video analytics service")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the service until SIGTERM/SIGINT; SIGHUP reloads")
+    run.add_argument("--config", required=True)
+    run.add_argument("--log-level", default="INFO",
+                     choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    run.set_defaults(func=cmd_run)
+
+    check = sub.add_parser("check", help="validate a config (exit 0 ok, 2 invalid, 3 unreachable)")
+    check.add_argument("--config", required=True)
+    check.add_argument("--probe", action="store_true", help="also connect to every camera")
+    check.set_defaults(func=cmd_check)
+
+    pr = sub.add_parser("probe", help="connect to one stream and print what it is, as JSON")
+    pr.add_argument("url")
+    pr.add_argument("--timeout", type=float, default=10.0, help="seconds (default 10)")
+    pr.add_argument("--transport", choices=["tcp", "udp"], default="tcp")
+    pr.set_defaults(func=cmd_probe)
+
+    schema = sub.add_parser("schema", help="print the config's JSON Schema")
+    schema.set_defaults(func=cmd_schema)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

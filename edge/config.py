@@ -1,0 +1,224 @@
+"""The edge config: strict pydantic models loaded from YAML.
+
+Unknown keys are errors, every error names its key path (``cameras.gate.zones.yard.polygon:
+needs at least 3 points``) and ``${VAR}`` in a string value comes from the environment.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from ingest import url_password
+
+NAME_PATTERN = r"^[A-Za-z0-9_-]+$"
+Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+Point = tuple[Annotated[float, Field(ge=0.0, le=1.0)], Annotated[float, Field(ge=0.0, le=1.0)]]
+
+
+class ConfigError(Exception):
+    """An invalid config. ``problems`` holds one ``key.path: what is wrong`` line each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _polygon(points: list[Point]) -> list[Point]:
+    if len(points) < 3:
+        raise ValueError("needs at least 3 points")
+    return points
+
+
+Polygon = Annotated[
+    list[Point],
+    AfterValidator(_polygon),
+    Field(description="Normalised [x, y] points, origin top left"),
+]
+
+
+class NodeConfig(Strict):
+    id: Name = Field(description="This edge box's id, used in MQTT topics and alerts")
+
+
+class MotionConfig(Strict):
+    enabled: bool = True
+    masks: list[Polygon] = Field(default_factory=list, description="Polygons ignored by motion")
+
+
+class QualityConfig(Strict):
+    enabled: bool = Field(True, description="Video quality diagnosis")
+
+
+class DetectConfig(Strict):
+    enabled: bool = True
+    labels: list[str] = Field(
+        default_factory=lambda: ["person", "car", "bicycle", "motorcycle", "bus", "truck"]
+    )
+
+
+class ZoneConfig(Strict):
+    polygon: Polygon
+    labels: list[str] = Field(default_factory=lambda: ["person"])
+    min_seconds: float = Field(1.0, ge=0.0, le=3600.0)
+
+
+class LineConfig(Strict):
+    points: Annotated[list[Point], Field(min_length=2, max_length=2)]
+    direction: Literal["a_to_b", "b_to_a", "both"] = "both"
+    labels: list[str] = Field(default_factory=lambda: ["person"])
+
+
+class BackoffConfig(Strict):
+    initial_s: float = Field(0.5, gt=0.0, le=60.0, description="First retry delay")
+    max_s: float = Field(30.0, gt=0.0, le=3600.0, description="Cap on the retry delay")
+    factor: float = Field(2.0, ge=1.0, le=10.0)
+    jitter: float = Field(0.5, ge=0.0, le=1.0, description="Fraction of the delay randomised")
+
+
+class CameraConfig(Strict):
+    url: str = Field(description="rtsp:// URL or a file path; ${VAR} comes from the environment")
+    enabled: bool = True
+    analyze_fps: float = Field(5.0, gt=0.0, le=60.0)
+    transport: Literal["tcp", "udp"] = Field("tcp", description="RTSP transport")
+    open_timeout_s: float = Field(5.0, gt=0.0, le=120.0)
+    stall_timeout_s: float = Field(
+        10.0, gt=0.0, le=600.0, description="No frame for this long means the stream stalled"
+    )
+    backoff: BackoffConfig = Field(default_factory=BackoffConfig)
+    motion: MotionConfig = Field(default_factory=MotionConfig)
+    quality: QualityConfig = Field(default_factory=QualityConfig)
+    detect: DetectConfig = Field(default_factory=DetectConfig)
+    privacy_masks: list[Polygon] = Field(default_factory=list)
+    zones: dict[Name, ZoneConfig] = Field(default_factory=dict)
+    lines: dict[Name, LineConfig] = Field(default_factory=dict)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("must not be empty")
+        if "://" in v and not v.startswith(("rtsp://", "rtsps://", "file://")):
+            raise ValueError("must be rtsp://, rtsps:// or a file path")
+        return v
+
+
+class MqttConfig(Strict):
+    url: str = Field(pattern=r"^mqtts?://", description="mqtt:// or mqtts:// (TLS)")
+    username: str | None = None
+    password: str | None = None
+
+
+class AlertsConfig(Strict):
+    mqtt: MqttConfig | None = None
+
+
+class HttpConfig(Strict):
+    listen: str = Field("127.0.0.1:9108", pattern=r"^[^\s:]*:\d{1,5}$", description="host:port")
+    token: str | None = Field(None, description="Bearer token required on /api/...")
+
+
+class EdgeConfig(Strict):
+    node: NodeConfig
+    cameras: dict[Name, CameraConfig] = Field(min_length=1)
+    alerts: AlertsConfig | None = None
+    http: HttpConfig | None = None
+
+    def secrets(self) -> set[str]:
+        """Every value that must never appear in any output."""
+        found = {url_password(cam.url) for cam in self.cameras.values()}
+        if self.alerts and self.alerts.mqtt:
+            found |= {self.alerts.mqtt.password, url_password(self.alerts.mqtt.url)}
+        if self.http:
+            found.add(self.http.token)
+        return {s for s in found if s}
+
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _substitute(node: Any, path: str, env: dict[str, str], problems: list[str]) -> Any:
+    if isinstance(node, dict):
+        return {k: _substitute(v, f"{path}.{k}" if path else str(k), env, problems)
+                for k, v in node.items()}
+    if isinstance(node, list):
+        return [_substitute(v, f"{path}[{i}]", env, problems) for i, v in enumerate(node)]
+    if isinstance(node, str):
+        def var(m: re.Match[str]) -> str:
+            if m.group(1) not in env:
+                problems.append(f"{path}: environment variable {m.group(1)} is not set")
+                return ""
+            return env[m.group(1)]
+        return _VAR.sub(var, node)
+    return node
+
+
+def _where(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part == "[key]":
+            out += " (name)"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def _message(err: dict[str, Any]) -> str:
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind == "missing":
+        return "required key is missing"
+    if kind == "string_pattern_mismatch" and err["loc"] and err["loc"][-1] == "[key]":
+        return "names may use only letters, digits, '_' and '-'"
+    msg = str(err["msg"])
+    return msg.removeprefix("Value error, ")
+
+
+def parse_config(data: Any, env: dict[str, str] | None = None) -> EdgeConfig:
+    """Validates already-parsed YAML. Raises ConfigError naming every bad key path."""
+    if not isinstance(data, dict):
+        raise ConfigError(["(top level): must be a mapping of keys"])
+    problems: list[str] = []
+    data = _substitute(data, "", dict(os.environ) if env is None else env, problems)
+    if problems:
+        raise ConfigError(problems)
+    try:
+        return EdgeConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(
+            [f"{_where(e['loc'])}: {_message(e)}" for e in exc.errors(include_url=False)]
+        ) from None
+
+
+def load_config(path: str | Path, env: dict[str, str] | None = None) -> EdgeConfig:
+    """Reads and validates a YAML config file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError([f"{where}: {problem}"]) from None
+    return parse_config(data, env)
+
+
+def json_schema() -> str:
+    return json.dumps(EdgeConfig.model_json_schema(), indent=2, sort_keys=True) + "\n"

@@ -1,0 +1,74 @@
+"""The edge HTTP surface: /metrics, /healthz, /readyz and the token-protected /api."""
+
+from __future__ import annotations
+
+import hmac
+import time
+from collections.abc import Callable, Iterable
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
+
+from edge.metrics import exposition
+from ingest import CameraState, CameraStream
+
+
+def camera_summary(cam: CameraStream) -> dict[str, object]:
+    st, info = cam.status, cam.status.info
+    return {
+        "state": st.state.value,
+        "since_s": round(time.monotonic() - st.since, 1),
+        "reconnects": st.reconnects,
+        "last_error": st.last_error,
+        "frames_decoded": cam.sampler.decoded,
+        "frames_analyzed": cam.sampler.analyzed,
+        "frames_dropped": cam.sampler.dropped,
+        "decode_errors": cam.decode.decode_errors,
+        "stream": None if info is None else {
+            "codec": info.codec, "width": info.width, "height": info.height, "fps": info.fps},
+    }
+
+
+def make_app(cameras: Callable[[], Iterable[CameraStream]], registry: CollectorRegistry,
+             token: str | None) -> web.Application:
+    async def metrics(_: web.Request) -> web.Response:
+        return web.Response(body=exposition(registry),
+                            headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def healthz(_: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})  # the loop answers: the process is alive
+
+    async def readyz(_: web.Request) -> web.Response:
+        states = {cam.name: cam.state.value for cam in cameras()}
+        ready = any(s == CameraState.STREAMING for s in states.values())
+        return web.json_response({"ready": ready, "cameras": states}, status=200 if ready else 503)
+
+    @web.middleware
+    async def require_token(request: web.Request, handler: Callable) -> web.StreamResponse:
+        if request.path.startswith("/api/"):
+            if token is None:
+                return web.json_response({"error": "set http.token to enable the API"},
+                                         status=403)
+            sent = request.headers.get("Authorization", "").removeprefix("Bearer ")
+            if not hmac.compare_digest(sent.encode(), token.encode()):
+                return web.json_response({"error": "unauthorized"}, status=401,
+                                         headers={"WWW-Authenticate": "Bearer"})
+        return await handler(request)
+
+    async def api_cameras(_: web.Request) -> web.Response:
+        return web.json_response({cam.name: camera_summary(cam) for cam in cameras()})
+
+    app = web.Application(middlewares=[require_token])
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/api/cameras", api_cameras)
+    return app
+
+
+async def serve(app: web.Application, listen: str) -> web.AppRunner:
+    host, _, port = listen.rpartition(":")
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host or "0.0.0.0", int(port)).start()
+    return runner

@@ -1,0 +1,69 @@
+"""Prometheus exposition, read from the cameras' own counters at scrape time.
+
+Counters live as plain ints on each camera (written by its decode thread); reading them
+only when Prometheus scrapes keeps the hot path free of metric locks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from ingest import CameraState, CameraStream
+
+
+class CameraCollector(Collector):
+    def __init__(self, cameras: Callable[[], Iterable[CameraStream]]) -> None:
+        self.cameras = cameras
+
+    def collect(self) -> Iterator[Metric]:
+        up = GaugeMetricFamily("edge_camera_up", "1 while the camera is streaming",
+                               labels=["camera"])
+        state = GaugeMetricFamily("edge_camera_state", "1 for the camera's current state",
+                                  labels=["camera", "state"])
+        counters = {
+            "decoded": CounterMetricFamily("edge_frames_decoded", "Frames decoded",
+                                           labels=["camera"]),
+            "analyzed": CounterMetricFamily("edge_frames_analyzed", "Frames analysis took",
+                                            labels=["camera"]),
+            "dropped": CounterMetricFamily(
+                "edge_frames_dropped", "Frames picked for analysis but replaced by a newer one "
+                "before analysis took them", labels=["camera"]),
+            "reconnects": CounterMetricFamily("edge_camera_reconnects",
+                                              "Reconnections after a disconnect or stall",
+                                              labels=["camera"]),
+            "errors": CounterMetricFamily(
+                "edge_decode_errors", "Packets rejected or frames flagged corrupt by the decoder",
+                labels=["camera"]),
+        }
+        transitions = CounterMetricFamily("edge_camera_transitions",
+                                          "Entries into each camera state",
+                                          labels=["camera", "state"])
+        for cam in self.cameras():
+            name, st = cam.name, cam.status
+            up.add_metric([name], 1.0 if st.state == CameraState.STREAMING else 0.0)
+            for s in CameraState:
+                state.add_metric([name, s.value], 1.0 if st.state == s else 0.0)
+                transitions.add_metric([name, s.value], float(st.transitions[s.value]))
+            counters["decoded"].add_metric([name], cam.sampler.decoded)
+            counters["analyzed"].add_metric([name], cam.sampler.analyzed)
+            counters["dropped"].add_metric([name], cam.sampler.dropped)
+            counters["reconnects"].add_metric([name], st.reconnects)
+            counters["errors"].add_metric([name], cam.decode.decode_errors)
+        yield up
+        yield state
+        yield from counters.values()
+        yield transitions
+
+
+def make_registry(cameras: Callable[[], Iterable[CameraStream]]) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(CameraCollector(cameras))
+    return registry
+
+
+def exposition(registry: CollectorRegistry) -> bytes:
+    return generate_latest(registry)

@@ -1,0 +1,114 @@
+"""Runs every camera pipeline and the HTTP server in one TaskGroup; reloads on SIGHUP."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from pathlib import Path
+
+from edge.config import ConfigError, EdgeConfig, load_config
+from edge.http import make_app, serve
+from edge.logs import add_secrets
+from edge.metrics import make_registry
+from edge.pipeline import CameraPipeline
+from ingest import CameraStream
+
+log = logging.getLogger("edge.supervisor")
+
+
+class Supervisor:
+    restart_delay_s = 5.0
+
+    def __init__(self, config: EdgeConfig, config_path: Path | None = None,
+                 log_handler: logging.Handler | None = None) -> None:
+        self.config = config
+        self.config_path = config_path
+        self.log_handler = log_handler
+        self.pipelines: dict[str, CameraPipeline] = {}
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+        self.registry = make_registry(self.cameras)
+        self._tg: asyncio.TaskGroup | None = None
+
+    def cameras(self) -> list[CameraStream]:
+        return [p.camera for p in self.pipelines.values()]
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Runs until ``stop`` is set, then cancels the cameras and waits for them to close."""
+        loop = asyncio.get_running_loop()
+        reload = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(signal.SIGHUP, reload.set)
+        runner = None
+        if self.config.http is not None:
+            app = make_app(self.cameras, self.registry, self.config.http.token)
+            runner = await serve(app, self.config.http.listen)
+            log.info("serving http://%s/metrics, /healthz, /readyz", self.config.http.listen)
+        try:
+            async with asyncio.TaskGroup() as tg:
+                self._tg = tg
+                for name, cfg in self.config.cameras.items():
+                    if cfg.enabled:
+                        self._start(CameraPipeline.build(name, cfg))
+                while not stop.is_set():
+                    waiters = [asyncio.ensure_future(stop.wait()),
+                               asyncio.ensure_future(reload.wait())]
+                    await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+                    for w in waiters:
+                        w.cancel()
+                    if reload.is_set():
+                        reload.clear()
+                        self.reload()
+                for task in self.tasks.values():
+                    task.cancel()
+        finally:
+            self._tg = None
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                loop.remove_signal_handler(sig)
+            if runner is not None:
+                await runner.cleanup()
+        log.info("stopped cleanly")
+
+    def _start(self, pipeline: CameraPipeline) -> None:
+        assert self._tg is not None
+        self.pipelines[pipeline.name] = pipeline
+        self.tasks[pipeline.name] = self._tg.create_task(self._keep(pipeline),
+                                                         name=f"camera-{pipeline.name}")
+
+    async def _keep(self, pipeline: CameraPipeline) -> None:
+        """A bug in one camera's pipeline restarts that camera, never the service."""
+        while True:
+            try:
+                await pipeline.run()
+                return
+            except Exception:
+                log.exception("camera %s: pipeline failed; restarting in %.0f s",
+                              pipeline.name, self.restart_delay_s)
+                await asyncio.sleep(self.restart_delay_s)
+
+    def reload(self) -> None:
+        """Re-reads the config; restarts only the cameras whose config changed."""
+        if self.config_path is None:
+            return
+        try:
+            new = load_config(self.config_path)
+        except ConfigError as exc:
+            for problem in exc.problems:
+                log.error("reload refused, keeping the running config: %s", problem)
+            return
+        if self.log_handler is not None:
+            add_secrets(self.log_handler, new.secrets())
+        if new.node != self.config.node or new.http != self.config.http:
+            log.warning("reload: node and http changes take effect at the next restart")
+        wanted = {n: c for n, c in new.cameras.items() if c.enabled}
+        for name in list(self.pipelines):
+            if name not in wanted or wanted[name] != self.pipelines[name].config:
+                self.tasks.pop(name).cancel()
+                del self.pipelines[name]
+                log.info("reload: camera %s stopped", name)
+        for name, cfg in wanted.items():
+            if name not in self.pipelines:
+                self._start(CameraPipeline.build(name, cfg))
+                log.info("reload: camera %s started", name)
+        self.config = new

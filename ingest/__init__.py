@@ -1,0 +1,40 @@
+"""Sources and decoding: RTSP and files in, luma frames out. Imports nothing of ours."""
+
+from ingest.camera import Backoff, CameraSettings, CameraState, CameraStatus, CameraStream
+from ingest.errors import SourceError
+from ingest.frame import Frame, luma_view
+from ingest.probe import ProbeResult, probe
+from ingest.redact import redact, url_password
+from ingest.sampler import FrameSampler
+from ingest.source import (
+    DecodeStats,
+    FileSource,
+    RtspSource,
+    SourceOptions,
+    StreamInfo,
+    VideoSource,
+    open_source,
+)
+
+__all__ = [
+    "Backoff",
+    "CameraSettings",
+    "CameraState",
+    "CameraStatus",
+    "CameraStream",
+    "DecodeStats",
+    "FileSource",
+    "Frame",
+    "FrameSampler",
+    "ProbeResult",
+    "RtspSource",
+    "SourceError",
+    "SourceOptions",
+    "StreamInfo",
+    "VideoSource",
+    "luma_view",
+    "open_source",
+    "probe",
+    "redact",
+    "url_password",
+]

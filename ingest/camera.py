@@ -1,0 +1,210 @@
+"""One camera's connection lifecycle: connect, stream, notice stalls, back off, reconnect.
+
+Each camera is one asyncio task; its decoding runs in a thread of its own, so a slow or
+blocked camera never holds up another one, and analysis never holds up the decoder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from ingest.errors import SourceError
+from ingest.frame import Frame
+from ingest.redact import redact, url_password
+from ingest.sampler import FrameSampler
+from ingest.source import DecodeStats, SourceOptions, StreamInfo, open_source
+
+log = logging.getLogger("ingest.camera")
+
+
+class CameraState(StrEnum):
+    CONNECTING = "connecting"
+    STREAMING = "streaming"
+    STALLED = "stalled"
+    BACKING_OFF = "backing_off"
+    STOPPED = "stopped"
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Exponential backoff with jitter: the first retry is quick, later ones are capped."""
+
+    initial_s: float = 0.5
+    max_s: float = 30.0
+    factor: float = 2.0
+    jitter: float = 0.5
+
+    def delay(self, attempt: int, rand: Callable[[], float] = random.random) -> float:
+        base = min(self.max_s, self.initial_s * self.factor ** min(attempt, 64))
+        return base * (1.0 - self.jitter * rand())
+
+
+@dataclass(frozen=True, slots=True)
+class CameraSettings:
+    name: str
+    source: SourceOptions
+    analyze_fps: float = 5.0
+    stall_timeout_s: float = 10.0
+    backoff: Backoff = field(default_factory=Backoff)
+    restart_at_end: bool = True  # a live camera's end of stream is a disconnect
+
+
+@dataclass(slots=True)
+class CameraStatus:
+    state: CameraState = CameraState.STOPPED
+    since: float = field(default_factory=time.monotonic)
+    reconnects: int = 0
+    transitions: Counter[str] = field(default_factory=Counter)
+    last_error: str | None = None
+    info: StreamInfo | None = None
+
+
+class CameraStream:
+    """Supervises one camera. ``run()`` is its task; ``frames()`` yields the newest frames."""
+
+    tick_s = 0.25  # how often the watchdog looks; stalls are noticed within this
+
+    def __init__(self, settings: CameraSettings) -> None:
+        self.settings = settings
+        self.status = CameraStatus()
+        self.decode = DecodeStats()
+        self.sampler = FrameSampler(settings.analyze_fps, self._frame_ready)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._ready = asyncio.Event()
+        self._finished = False
+
+    @property
+    def name(self) -> str:
+        return self.settings.name
+
+    @property
+    def state(self) -> CameraState:
+        return self.status.state
+
+    def _frame_ready(self) -> None:  # decode thread
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._ready.set)
+
+    def _set(self, state: CameraState, reason: str | None = None) -> None:
+        if state == self.status.state:
+            return
+        old = self.status.state
+        self.status.state, self.status.since = state, time.monotonic()
+        self.status.transitions[state.value] += 1
+        if reason:
+            self.status.last_error = reason
+        level = logging.WARNING if state in (CameraState.STALLED, CameraState.BACKING_OFF) else (
+            logging.INFO)
+        log.log(level, "camera %s: %s -> %s%s", self.name, old.value, state.value,
+                f" ({reason})" if reason else "")
+
+    async def run(self) -> None:
+        """Keeps the camera streaming until cancelled, or until a non-live source ends."""
+        self._loop = asyncio.get_running_loop()
+        attempt = 0
+        try:
+            while True:
+                streamed, outcome = await self._session()
+                if outcome is None and not self.settings.restart_at_end:
+                    return
+                if streamed:
+                    attempt = 0  # a stream that worked gets its first retry quickly
+                delay = self.settings.backoff.delay(attempt)
+                attempt += 1
+                self._set(CameraState.BACKING_OFF,
+                          f"{outcome or 'end of stream'}; retry in {delay:.1f} s")
+                await asyncio.sleep(delay)
+                self.status.reconnects += 1
+        finally:
+            self._set(CameraState.STOPPED)
+            self._finished = True
+            self._ready.set()
+
+    async def _session(self) -> tuple[bool, str | None]:
+        """One connection. Returns (whether frames flowed, why it ended: None at the end)."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[str | None] = loop.create_future()
+        stop = threading.Event()
+        self._set(CameraState.CONNECTING)
+
+        def finish(outcome: str | None) -> None:
+            if not done.done():
+                done.set_result(outcome)
+
+        thread = threading.Thread(
+            target=self._decode, args=(stop, loop, finish), name=f"decode-{self.name}", daemon=True
+        )
+        started = time.monotonic()
+        seen = self.sampler.decoded
+        thread.start()
+        streamed = False
+        try:
+            while not done.done():
+                await asyncio.wait([done], timeout=self.tick_s)
+                if self.sampler.decoded != seen:
+                    seen = self.sampler.decoded
+                    if not streamed:
+                        streamed = True
+                        self._set(CameraState.STREAMING)
+                last = self.sampler.last_frame_at if streamed else (
+                    started + self.settings.source.open_timeout_s)
+                quiet = time.monotonic() - last
+                if not done.done() and quiet > self.settings.stall_timeout_s:
+                    reason = f"no frame for {quiet:.1f} s"
+                    self._set(CameraState.STALLED, reason)
+                    await self._stop_decoder(stop, done)
+                    return streamed, reason
+            return streamed, done.result()
+        finally:
+            if not done.done():  # cancelled: close the decoder, within a bound
+                await self._stop_decoder(stop, done)
+
+    async def _stop_decoder(self, stop: threading.Event, done: asyncio.Future[str | None]) -> None:
+        stop.set()
+        # A read blocked on a silent socket ends at the read timeout at the latest.
+        bound = self.settings.source.read_timeout_s + 1.0
+        try:
+            await asyncio.wait_for(asyncio.shield(done), bound)
+        except TimeoutError:
+            log.warning("camera %s: decoder did not stop within %.1f s; abandoning it",
+                        self.name, bound)
+
+    def _decode(self, stop: threading.Event, loop: asyncio.AbstractEventLoop,
+                finish: Callable[[str | None], None]) -> None:
+        """The decode thread: open, then hand every frame to the sampler."""
+        outcome: str | None = None
+        try:
+            with open_source(self.settings.source, self.decode) as source:
+                self.status.info = source.open()
+                self.sampler.restart()
+                offer = self.sampler.offer
+                for frame in source.frames(stop):
+                    offer(frame)
+        except SourceError as exc:
+            outcome = str(exc)
+        except Exception as exc:  # never let one camera's surprise end the service
+            outcome = redact(f"{type(exc).__name__}: {exc}",
+                             [url_password(self.settings.source.url) or ""])
+            log.error("camera %s: decoder failed: %s", self.name, outcome)
+        with contextlib.suppress(RuntimeError):  # the loop closed: the service is gone
+            loop.call_soon_threadsafe(finish, outcome)
+
+    async def frames(self) -> AsyncIterator[Frame]:
+        """The newest frame due for analysis, each time one is ready; ends when run() ends."""
+        while True:
+            await self._ready.wait()
+            self._ready.clear()
+            frame = self.sampler.take()
+            if frame is not None:
+                yield frame
+            elif self._finished:
+                return

@@ -1,0 +1,69 @@
+"""Newest frame wins: the decoder keeps up with the stream, analysis takes what it can."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+import av
+
+from ingest.frame import Frame, luma_view
+
+
+class FrameSampler:
+    """Picks frames for analysis at ``analyze_fps`` by media time and holds only the newest.
+
+    ``offer`` runs on the decode thread for every frame and never blocks on analysis.
+    A frame picked for analysis but replaced before analysis took it counts as dropped;
+    frames between picks are skipped by design and are not drops.
+    """
+
+    def __init__(self, analyze_fps: float, on_ready: Callable[[], None] | None = None) -> None:
+        self.period = 1.0 / analyze_fps
+        self.on_ready = on_ready
+        self.decoded = 0
+        self.analyzed = 0
+        self.dropped = 0
+        self.last_frame_at = 0.0  # time.monotonic() of the newest decoded frame
+        self._lock = threading.Lock()
+        self._pending: Frame | None = None
+        self.restart()
+
+    def restart(self) -> None:
+        """A new connection: its first frame is media time 0 and is picked."""
+        self._origin: float | None = None
+        self._last_time = 0.0
+        self._next_due = 0.0
+
+    def offer(self, video: av.VideoFrame) -> None:
+        self.decoded += 1
+        self.last_frame_at = time.monotonic()
+        t = video.time
+        if t is None:  # no timestamp: assume the pick rate, so sampling still advances
+            t = self._last_time + self.period
+        elif self._origin is None:
+            self._origin = t
+            t = 0.0
+        else:
+            t -= self._origin
+        self._last_time = t
+        if t + 1e-6 < self._next_due:
+            return
+        # Stay on the grid, but never chase it after a gap or a jump in time.
+        self._next_due = max(self._next_due + self.period, t + self.period / 2)
+        frame = Frame(luma_view(video), t, self.decoded - 1, video)
+        with self._lock:
+            if self._pending is not None:
+                self.dropped += 1
+            self._pending = frame
+        if self.on_ready is not None:
+            self.on_ready()
+
+    def take(self) -> Frame | None:
+        """The newest picked frame, or None if there is none yet."""
+        with self._lock:
+            frame, self._pending = self._pending, None
+        if frame is not None:
+            self.analyzed += 1
+        return frame

@@ -1,0 +1,1 @@
+"""Analysis cores: motion, video quality, inference. Pure numpy/OpenCV; no I/O."""
