@@ -1,0 +1,56 @@
+# Everything a fresh Debian 12 machine needs, installed on demand (run as root).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+# Debian packages: the RTSP camera (GStreamer), ffmpeg for clips, and Python's venv.
+APT_PACKAGES := python3 python3-venv python3-gi ffmpeg curl procps \
+	gir1.2-gst-rtsp-server-1.0 gstreamer1.0-tools gstreamer1.0-plugins-base \
+	gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly \
+	gstreamer1.0-libav
+
+.PHONY: all deps venv test lint demo bench bench-check schema clean
+
+all: test
+
+deps:
+	@missing=$$(for p in $(APT_PACKAGES); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
+	done); \
+	if [ -n "$$missing" ]; then \
+		echo "apt-get install:" $$missing; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends $$missing >/dev/null; \
+	fi
+
+$(BIN)/edge: pyproject.toml
+	$(MAKE) deps
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+venv: deps $(BIN)/edge
+
+lint: venv
+	$(BIN)/ruff check .
+
+# The test suite: real RTSP server, real ffmpeg clips. Clips are cached in .cache/.
+test: venv lint
+	$(BIN)/python -m pytest -q
+
+demo: venv
+	$(BIN)/python tools/demo.py
+
+bench: venv
+	$(BIN)/python benchmarks/decode.py
+	$(BIN)/python benchmarks/concurrent.py
+
+# CI's guard on the decode loop: our ingest path against raw PyAV, same run, same clip.
+bench-check: venv
+	$(BIN)/python benchmarks/decode.py --check 0.9
+
+schema: venv
+	$(BIN)/edge schema > config/edge.schema.json
+
+clean:
+	rm -rf $(VENV) .cache .pytest_cache .ruff_cache *.egg-info

@@ -1,0 +1,69 @@
+"""Shared fixtures: ffmpeg-made clips (cached in .cache/clips) and real RTSP cameras."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tools.camera import RtspCamera, make_clip
+
+ROOT = Path(__file__).resolve().parent.parent
+CLIPS = ROOT / ".cache" / "clips"
+USER, PASSWORD = "admin", "s3cr3t-Pa55w0rd"  # the tests grep every output for PASSWORD
+
+
+@pytest.fixture(scope="session")
+def clips() -> dict[str, Path]:
+    """Small clips: 640x360 keeps several live streams cheap on a 2-core machine."""
+    made = {
+        "h264": make_clip(CLIPS / "360p-h264.h264", seconds=8, width=640, height=360),
+        "h265": make_clip(CLIPS / "360p-h265.h265", seconds=8, width=640, height=360,
+                          codec="h265"),
+        "mp4": make_clip(CLIPS / "360p-h264.mp4", seconds=8, width=640, height=360),
+        "ts720": make_clip(CLIPS / "720p-h264.ts", seconds=2, width=1280, height=720),
+        "ts360": make_clip(CLIPS / "360p-h264.ts", seconds=2, width=640, height=360),
+    }
+    mixed = CLIPS / "size-change.ts"  # 360p then 720p in one file: a mid-stream change
+    if not mixed.exists():
+        mixed.write_bytes(made["ts360"].read_bytes() + made["ts720"].read_bytes())
+    made["size_change"] = mixed
+    bad = CLIPS / "bad"
+    bad.mkdir(exist_ok=True)
+    (bad / "garbage.mp4").write_bytes(bytes(range(256)) * 400)
+    (bad / "empty.mp4").write_bytes(b"")
+    data = made["mp4"].read_bytes()
+    (bad / "truncated.mp4").write_bytes(data[: len(data) // 2])
+    # Damage the payload of an elementary stream past its start: corrupt packets mid-stream.
+    raw = bytearray(made["h264"].read_bytes())
+    for offset in range(len(raw) // 3, len(raw) // 3 + 40000, 997):
+        raw[offset] ^= 0xFF
+    (bad / "corrupt.h264").write_bytes(bytes(raw))
+    made.update({f"bad_{p.stem}": p for p in bad.iterdir()})
+    return made
+
+
+@pytest.fixture
+def camera_server(clips: dict[str, Path]) -> Iterator[RtspCamera]:
+    """A password-protected camera with three mounts."""
+    mounts = {"cam1": clips["h264"], "cam2": clips["h264"], "cam3": clips["h264"]}
+    with RtspCamera(mounts, user=USER, password=PASSWORD) as server:
+        yield server
+
+
+@pytest.fixture
+def open_server(clips: dict[str, Path]) -> Iterator[RtspCamera]:
+    """A camera with no password, for fault tests on its own process."""
+    with RtspCamera({"live": clips["h264"]}) as server:
+        yield server
+
+
+async def wait_for(pred: Callable[[], bool], timeout: float = 10.0, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what or pred}")
+        await asyncio.sleep(0.05)
