@@ -56,7 +56,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     config = _load(args.config)
     if config is None:
         return EXIT_INVALID
-    setup_logging("ERROR", config.secrets())
+    setup_logging("CRITICAL", config.secrets())
     print(f"config ok: node {config.node.id}, {len(config.cameras)} camera(s)")
     if not args.probe:
         return EXIT_OK
@@ -73,7 +73,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_probe(args: argparse.Namespace) -> int:
     secret = url_password(args.url)
-    setup_logging("ERROR", [secret] if secret else [])
+    setup_logging("CRITICAL", [secret] if secret else [])
     try:
         result = probe(SourceOptions(args.url, args.transport, args.timeout, args.timeout))
     except SourceError as exc:

@@ -11,6 +11,12 @@ import av.logging
 from ingest import redact
 
 
+def _literal(secrets: Iterable[str]) -> list[str]:
+    """Secrets to mask wherever they appear. A very short one would mask ordinary words
+    ("b" in "backing_off"); those are still masked inside URLs by the URL pattern."""
+    return sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+
+
 class RedactingFormatter(logging.Formatter):
     """Formats as usual, then masks URL passwords and every configured secret.
 
@@ -19,7 +25,7 @@ class RedactingFormatter(logging.Formatter):
 
     def __init__(self, fmt: str, secrets: Iterable[str] = ()) -> None:
         super().__init__(fmt)
-        self.secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+        self.secrets = _literal(secrets)
 
     def format(self, record: logging.LogRecord) -> str:
         return redact(super().format(record), self.secrets)
@@ -37,12 +43,13 @@ def setup_logging(level: str = "INFO", secrets: Iterable[str] = (),
     root.addHandler(handler)
     root.setLevel(level)
     # libav logs to its own callback; PyAV forwards it to the "libav" logger when enabled.
+    # Below WARNING libav is chatty per packet; never let it be louder than our own level.
     av.logging.set_level(av.logging.WARNING)
-    logging.getLogger("libav").setLevel(logging.WARNING)
+    logging.getLogger("libav").setLevel(max(logging.WARNING, root.level))
     return handler
 
 
 def add_secrets(handler: logging.Handler, secrets: Iterable[str]) -> None:
     fmt = handler.formatter
     if isinstance(fmt, RedactingFormatter):
-        fmt.secrets = sorted(set(fmt.secrets) | {s for s in secrets if s}, key=len, reverse=True)
+        fmt.secrets = _literal([*fmt.secrets, *secrets])

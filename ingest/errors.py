@@ -56,7 +56,11 @@ def classify(exc: BaseException) -> tuple[str, str]:
     return "failed", str(detail)
 
 
-def source_error(exc: BaseException, url: str) -> SourceError:
-    """Translates ``exc`` once, at the boundary: the message never holds the password."""
-    kind, detail = classify(exc)
+def source_error(exc: BaseException, url: str, timed_out: bool = False) -> SourceError:
+    """Translates ``exc`` once, at the boundary: the message never holds the password.
+
+    ``timed_out``: the call ran into its timeout. libav then often reports only "invalid
+    data" (an RTSP handshake cut short), which would send an installer the wrong way.
+    """
+    kind, detail = ("timed_out", "") if timed_out else classify(exc)
     return SourceError(kind, redact(url), redact(detail, [url_password(url) or ""]))

@@ -67,16 +67,16 @@ class VideoSource:
 
     def open(self) -> StreamInfo:
         opts = self.options
+        started = time.monotonic()
         try:
             container = av.open(
                 self._target(),
                 options=self._container_options(),
                 timeout=(opts.open_timeout_s, opts.read_timeout_s),
             )
-        except av.FFmpegError as exc:
-            raise source_error(exc, opts.url) from None
-        except OSError as exc:
-            raise source_error(exc, opts.url) from None
+        except (av.FFmpegError, OSError) as exc:
+            timed_out = self.live and time.monotonic() - started >= 0.95 * opts.open_timeout_s
+            raise source_error(exc, opts.url, timed_out) from None
         if not container.streams.video:
             container.close()
             raise SourceError("no_video", self.where)
@@ -99,13 +99,17 @@ class VideoSource:
         """The video packets, in order, until the end of the source or ``stop``."""
         if self._container is None or self._stream is None:
             raise RuntimeError("open() first")
+        last = time.monotonic()
         try:
             for packet in self._container.demux(self._stream):
                 if stop is not None and stop.is_set():
                     return
                 yield packet
+                last = time.monotonic()
         except (av.FFmpegError, OSError) as exc:
-            raise source_error(exc, self.options.url) from None
+            waited = time.monotonic() - last
+            timed_out = self.live and waited >= 0.95 * self.options.read_timeout_s
+            raise source_error(exc, self.options.url, timed_out) from None
 
     def decode(self, packet: av.Packet) -> list[av.VideoFrame]:
         """The frames one packet completes. A packet the decoder rejects is counted and
@@ -152,7 +156,7 @@ class RtspSource(VideoSource):
             # Defaults probe for ~1 s; the SDP already names the codec and size.
             "analyzeduration": "200000",
             "probesize": "65536",
-            "fflags": "nobuffer",
+            # not fflags=nobuffer: measured here, it delays the first frame by ~2 s
         }
 
 

@@ -1,0 +1,207 @@
+"""The installer's and the service's command line, end to end, against a real camera.
+
+Every output of every command here is grepped for the camera password.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.conftest import PASSWORD, USER
+
+pytestmark = pytest.mark.rtsp
+ROOT = Path(__file__).resolve().parents[2]
+EDGE = str(ROOT / ".venv" / "bin" / "edge")
+TOKEN = "api-token-4711"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def edge(*args: str, timeout: float = 60, env: dict | None = None):
+    return subprocess.run([EDGE, *args], capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
+
+
+def assert_no_secret(*outputs: str) -> None:
+    for out in outputs:
+        assert PASSWORD not in out
+        assert TOKEN not in out
+
+
+def test_probe_prints_one_json_object(camera_server):
+    result = edge("probe", camera_server.url("cam1", USER, PASSWORD))
+    assert result.returncode == 0, result.stderr
+    info = json.loads(result.stdout)
+    assert set(info) == {"codec", "width", "height", "fps", "keyframe_interval_s",
+                         "bitrate_kbps", "first_frame_s"}
+    assert (info["codec"], info["width"], info["height"]) == ("h264", 640, 360)
+    assert info["fps"] == 25 and info["keyframe_interval_s"] == 2.0
+    assert info["bitrate_kbps"] > 0 and 0 < info["first_frame_s"] < 3
+    assert_no_secret(result.stdout, result.stderr)
+
+
+@pytest.mark.parametrize(("mount", "password", "says"), [
+    ("cam1", "not-the-password", "unauthorized"),
+    ("missing", PASSWORD, "not found"),
+    (None, PASSWORD, "unreachable"),
+])
+def test_probe_failures_are_one_clear_line(camera_server, mount, password, says):
+    url = (camera_server.url(mount, USER, password) if mount
+           else f"rtsp://{USER}:{password}@127.0.0.1:{free_port()}/x")
+    result = edge("probe", url, "--timeout", "3")
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and says in lines[0], result.stderr
+    assert "***" in lines[0]
+    assert result.stdout == ""
+    assert_no_secret(result.stdout, result.stderr)
+
+
+def test_probe_times_out_on_a_frozen_server(open_server):
+    open_server.stop()
+    started = time.monotonic()
+    result = edge("probe", open_server.url("live"), "--timeout", "1.5")
+    assert result.returncode != 0 and "timed out" in result.stderr
+    assert time.monotonic() - started < 8
+    open_server.cont()
+
+
+def env_url(server, mount: str, password: str = "${CAM_PASS}") -> str:
+    """A camera URL whose password comes from the environment, as installers write it."""
+    return f"rtsp://{USER}:{password}@127.0.0.1:{server.port}/{mount}"
+
+
+def write_config(path: Path, cameras: dict, port: int) -> Path:
+    path.write_text(yaml.safe_dump({
+        "node": {"id": "test-node"},
+        "cameras": cameras,
+        "http": {"listen": f"127.0.0.1:{port}", "token": "${EDGE_TOKEN}"},
+    }))
+    return path
+
+
+def test_check_probe_reports_each_camera(camera_server, tmp_path):
+    good = env_url(camera_server, "cam1")
+    cfg = write_config(tmp_path / "edge.yaml", {
+        "ok": {"url": good},
+        "wrong": {"url": camera_server.url("cam1", USER, "nope")},
+    }, free_port())
+    result = edge("check", "--config", str(cfg), "--probe",
+                  env={"CAM_PASS": PASSWORD, "EDGE_TOKEN": TOKEN})
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "camera ok: ok, h264 640x360, 25 fps, keyframe every 2 s" in result.stdout
+    assert "camera wrong:" in result.stdout and "unauthorized" in result.stdout
+    assert_no_secret(result.stdout, result.stderr)
+
+
+def get(url: str, token: str | None = None) -> tuple[int, str]:
+    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token
+                                 else {})
+    try:
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
+
+
+def wait_http(pred, timeout: float = 20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if value := pred():
+                return value
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.2)
+    raise AssertionError("timed out")
+
+
+def test_run_serves_metrics_survives_bad_cameras_reloads_and_stops(camera_server, clips,
+                                                                    tmp_path):
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    cameras = {
+        "good": {"url": env_url(camera_server, "cam1"), "analyze_fps": 5},
+        "other": {"url": env_url(camera_server, "cam2")},
+        "wrongpw": {"url": env_url(camera_server, "cam3", "bad-${CAM_PASS}")},
+        "gone": {"url": f"rtsp://{USER}:${{CAM_PASS}}@127.0.0.1:{free_port()}/x"},
+        "garbage": {"url": str(clips["bad_garbage"])},
+    }
+    cfg = write_config(tmp_path / "edge.yaml", cameras, port)
+    proc = subprocess.Popen([EDGE, "run", "--config", str(cfg)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "CAM_PASS": PASSWORD, "EDGE_TOKEN": TOKEN})
+    seen: list[str] = []
+    try:
+        wait_http(lambda: get(f"{base}/readyz")[0] == 200)
+        status, body = get(f"{base}/healthz")
+        assert status == 200
+        assert get(f"{base}/api/cameras")[0] == 401
+        assert get(f"{base}/api/cameras", "wrong")[0] == 401
+
+        def cams():
+            status, body = get(f"{base}/api/cameras", TOKEN)
+            seen.append(body)
+            return json.loads(body) if status == 200 else None
+
+        state = wait_http(lambda: (c := cams()) and c["wrongpw"]["reconnects"] >= 1
+                          and c["gone"]["reconnects"] >= 1 and c["garbage"]["reconnects"] >= 1
+                          and c["good"]["frames_decoded"] >= 50 and c)
+        assert state["good"]["state"] == "streaming" and state["other"]["state"] == "streaming"
+        assert "unauthorized" in state["wrongpw"]["last_error"]
+        assert "unreachable" in state["gone"]["last_error"]
+        assert "invalid data" in state["garbage"]["last_error"]
+
+        _, metrics = get(f"{base}/metrics")
+        seen.append(metrics)
+        families = {f.name: f for f in text_string_to_metric_families(metrics)}
+        for name in ("edge_camera_up", "edge_frames_decoded", "edge_frames_analyzed",
+                     "edge_frames_dropped", "edge_camera_reconnects"):
+            assert name in families, name
+        up = {s.labels["camera"]: s.value for s in families["edge_camera_up"].samples}
+        assert up == {"good": 1, "other": 1, "wrongpw": 0, "gone": 0, "garbage": 0}
+
+        # SIGHUP: change one camera; only it restarts, the others keep their state.
+        other_before = cams()["other"]
+        cameras["good"]["analyze_fps"] = 2
+        write_config(cfg, cameras, port)
+        proc.send_signal(signal.SIGHUP)
+        wait_http(lambda: cams()["good"]["frames_decoded"] < state["good"]["frames_decoded"])
+        time.sleep(1.0)
+        other_after = cams()["other"]
+        assert other_after["frames_decoded"] > other_before["frames_decoded"]
+        assert other_after["reconnects"] == other_before["reconnects"]
+        # a bad new config is refused; the running one stays
+        cfg.write_text("node: {id: x}\ncameras: {a: {url: x, nonsense: 1}}\n")
+        proc.send_signal(signal.SIGHUP)
+        time.sleep(0.5)
+        assert "good" in cams()
+
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            out, err = proc.communicate()
+    assert proc.returncode == 0, err
+    assert "stopped cleanly" in err
+    assert "reload refused" in err and "cameras.a.nonsense: unknown key" in err
+    assert "libav." in err  # libav's own lines come through Python logging, redacted
+    assert "***" in err
+    assert_no_secret(out, err, *seen)
