@@ -43,7 +43,7 @@ demo: venv
 
 bench: venv
 	$(BIN)/python benchmarks/decode.py
-	$(BIN)/python benchmarks/concurrent.py
+	$(BIN)/python benchmarks/streams.py
 
 # CI's guard on the decode loop: our ingest path against raw PyAV, same run, same clip.
 bench-check: venv

@@ -37,7 +37,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     supervisor = Supervisor(config, Path(args.config), handler)
     log.info("node %s: starting %d camera(s)", config.node.id,
              sum(c.enabled for c in config.cameras.values()))
-    asyncio.run(supervisor.run(asyncio.Event()))
+    try:
+        asyncio.run(supervisor.run(asyncio.Event()))
+    except OSError as exc:  # e.g. http.listen's port is taken: one clear line, no traceback
+        log.error("cannot start: %s", exc)
+        return 1
     return EXIT_OK
 
 

@@ -95,6 +95,9 @@ class CameraConfig(Strict):
     stall_timeout_s: float = Field(
         10.0, gt=0.0, le=600.0, description="No frame for this long means the stream stalled"
     )
+    decode_threads: int | None = Field(
+        None, ge=1, le=16, description="Decoder threads; unset: one per core for a box with "
+        "fewer cameras than cores, else one (many single-threaded decoders use cores best)")
     backoff: BackoffConfig = Field(default_factory=BackoffConfig)
     motion: MotionConfig = Field(default_factory=MotionConfig)
     quality: QualityConfig = Field(default_factory=QualityConfig)

@@ -31,12 +31,39 @@ class RedactingFormatter(logging.Formatter):
         return redact(super().format(record), self.secrets)
 
 
+class LibavRateLimit(logging.Filter):
+    """A corrupt stream makes libav log an error per damaged packet; keep at most
+    ``per_second`` of its lines a second, so one bad camera cannot flood the log."""
+
+    def __init__(self, per_second: int = 20) -> None:
+        super().__init__()
+        self.per_second = per_second
+        self.window = 0
+        self.count = 0
+        self.suppressed = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith("libav"):
+            return True
+        now = int(record.created)
+        if now != self.window:
+            if self.suppressed:
+                record.msg = f"{record.msg} ({self.suppressed} libav lines suppressed before)"
+            self.window, self.count, self.suppressed = now, 0, 0
+        self.count += 1
+        if self.count > self.per_second:
+            self.suppressed += 1
+            return False
+        return True
+
+
 def setup_logging(level: str = "INFO", secrets: Iterable[str] = (),
                   stream: object = None) -> logging.Handler:
     """Routes all logging, libav's own lines included, through one redacting handler."""
     handler = logging.StreamHandler(stream or sys.stderr)  # type: ignore[arg-type]
     handler.setFormatter(RedactingFormatter(
         "%(asctime)s %(levelname)s %(name)s: %(message)s", secrets))
+    handler.addFilter(LibavRateLimit())
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

@@ -11,13 +11,24 @@ alerts leave through the outbox.
 from __future__ import annotations
 
 import asyncio
+import os
 from dataclasses import dataclass
 
 from edge.config import CameraConfig
 from ingest import Backoff, CameraSettings, CameraStream, Frame, SourceOptions
 
 
-def camera_settings(name: str, cfg: CameraConfig, *, live: bool = True) -> CameraSettings:
+def decode_threads(cfg: CameraConfig, cameras: int) -> int:
+    """Frame threads help one stream; with a camera per core or more, one thread each
+    decodes more in all (measured: ~290 fps per core single-threaded against ~450 fps for
+    one 2-core AUTO decoder, 1080p H.264)."""
+    if cfg.decode_threads is not None:
+        return cfg.decode_threads
+    return 1 if cameras >= (os.cpu_count() or 1) else 0
+
+
+def camera_settings(name: str, cfg: CameraConfig, *, live: bool = True,
+                    cameras: int = 1) -> CameraSettings:
     """Config -> ingest's plain settings. ``live`` (``edge run``) paces files at real time
     and treats any end of stream as a disconnect; ``edge analyze`` reads files flat out."""
     return CameraSettings(
@@ -29,6 +40,7 @@ def camera_settings(name: str, cfg: CameraConfig, *, live: bool = True) -> Camer
             # The watchdog notices a stall first; the read timeout only unblocks the thread.
             read_timeout_s=cfg.stall_timeout_s + 1.0,
             realtime=live,
+            threads=decode_threads(cfg, cameras),
         ),
         analyze_fps=cfg.analyze_fps,
         stall_timeout_s=cfg.stall_timeout_s,
@@ -45,8 +57,10 @@ class CameraPipeline:
     camera: CameraStream
 
     @classmethod
-    def build(cls, name: str, cfg: CameraConfig, *, live: bool = True) -> CameraPipeline:
-        return cls(name, cfg, CameraStream(camera_settings(name, cfg, live=live)))
+    def build(cls, name: str, cfg: CameraConfig, *, live: bool = True,
+              cameras: int = 1) -> CameraPipeline:
+        return cls(name, cfg, CameraStream(camera_settings(name, cfg, live=live,
+                                                           cameras=cameras)))
 
     def step(self, frame: Frame) -> list[object]:
         """All analysis of one frame; returns the alert events it raises."""

@@ -7,7 +7,7 @@ import logging
 import signal
 from pathlib import Path
 
-from edge.config import ConfigError, EdgeConfig, load_config
+from edge.config import CameraConfig, ConfigError, EdgeConfig, load_config
 from edge.http import make_app, serve
 from edge.logs import add_secrets
 from edge.metrics import make_registry
@@ -15,6 +15,10 @@ from edge.pipeline import CameraPipeline
 from ingest import CameraStream
 
 log = logging.getLogger("edge.supervisor")
+
+
+def enabled(config: EdgeConfig) -> dict[str, CameraConfig]:
+    return {n: c for n, c in config.cameras.items() if c.enabled}
 
 
 class Supervisor:
@@ -48,9 +52,8 @@ class Supervisor:
         try:
             async with asyncio.TaskGroup() as tg:
                 self._tg = tg
-                for name, cfg in self.config.cameras.items():
-                    if cfg.enabled:
-                        self._start(CameraPipeline.build(name, cfg))
+                for name, cfg in enabled(self.config).items():
+                    self._start(name, cfg)
                 while not stop.is_set():
                     waiters = [asyncio.ensure_future(stop.wait()),
                                asyncio.ensure_future(reload.wait())]
@@ -70,9 +73,11 @@ class Supervisor:
                 await runner.cleanup()
         log.info("stopped cleanly")
 
-    def _start(self, pipeline: CameraPipeline) -> None:
+    def _start(self, name: str, cfg: CameraConfig) -> None:
         assert self._tg is not None
-        self.pipelines[pipeline.name] = pipeline
+        # decoder threading depends on how many cameras share the cores
+        pipeline = CameraPipeline.build(name, cfg, cameras=len(enabled(self.config)))
+        self.pipelines[name] = pipeline
         self.tasks[pipeline.name] = self._tg.create_task(self._keep(pipeline),
                                                          name=f"camera-{pipeline.name}")
 
@@ -101,7 +106,8 @@ class Supervisor:
             add_secrets(self.log_handler, new.secrets())
         if new.node != self.config.node or new.http != self.config.http:
             log.warning("reload: node and http changes take effect at the next restart")
-        wanted = {n: c for n, c in new.cameras.items() if c.enabled}
+        self.config = new
+        wanted = enabled(new)
         for name in list(self.pipelines):
             if name not in wanted or wanted[name] != self.pipelines[name].config:
                 self.tasks.pop(name).cancel()
@@ -109,6 +115,5 @@ class Supervisor:
                 log.info("reload: camera %s stopped", name)
         for name, cfg in wanted.items():
             if name not in self.pipelines:
-                self._start(CameraPipeline.build(name, cfg))
+                self._start(name, cfg)
                 log.info("reload: camera %s started", name)
-        self.config = new

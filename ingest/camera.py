@@ -184,8 +184,8 @@ class CameraStream:
         outcome: str | None = None
         try:
             with open_source(self.settings.source, self.decode) as source:
-                self.status.info = source.open()
-                self.sampler.restart()
+                info = self.status.info = source.open()
+                self.sampler.restart(1.0 / info.fps if info.fps else None)
                 offer = self.sampler.offer
                 for frame in source.frames(stop):
                     offer(frame)

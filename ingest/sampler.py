@@ -30,23 +30,27 @@ class FrameSampler:
         self._pending: Frame | None = None
         self.restart()
 
-    def restart(self) -> None:
-        """A new connection: its first frame is media time 0 and is picked."""
+    def restart(self, frame_interval: float | None = None) -> None:
+        """A new connection: its first frame is media time 0 and is picked.
+
+        ``frame_interval`` (1/fps of the stream) dates frames that carry no timestamp:
+        RTSP's first frame often has none.
+        """
+        self._interval = frame_interval or 0.04
         self._origin: float | None = None
-        self._last_time = 0.0
+        self._last_time = -self._interval
         self._next_due = 0.0
 
     def offer(self, video: av.VideoFrame) -> None:
         self.decoded += 1
         self.last_frame_at = time.monotonic()
-        t = video.time
-        if t is None:  # no timestamp: assume the pick rate, so sampling still advances
-            t = self._last_time + self.period
-        elif self._origin is None:
-            self._origin = t
-            t = 0.0
+        raw = video.time
+        if raw is None:
+            t = self._last_time + self._interval
         else:
-            t -= self._origin
+            if self._origin is None:  # continue from any untimed frames before this one
+                self._origin = raw - (self._last_time + self._interval)
+            t = raw - self._origin
         self._last_time = t
         if t + 1e-6 < self._next_due:
             return

@@ -67,3 +67,11 @@ async def wait_for(pred: Callable[[], bool], timeout: float = 10.0, what: str = 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what or pred}")
         await asyncio.sleep(0.05)
+
+
+@pytest.fixture(autouse=True)
+def no_password_in_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """Every log line of every test is grepped for the camera password."""
+    caplog.set_level("INFO")
+    yield
+    assert PASSWORD not in caplog.text

@@ -142,6 +142,8 @@ def test_run_serves_metrics_survives_bad_cameras_reloads_and_stops(camera_server
         "wrongpw": {"url": env_url(camera_server, "cam3", "bad-${CAM_PASS}")},
         "gone": {"url": f"rtsp://{USER}:${{CAM_PASS}}@127.0.0.1:{free_port()}/x"},
         "garbage": {"url": str(clips["bad_garbage"])},
+        "empty": {"url": str(clips["bad_empty"])},
+        "truncated": {"url": str(clips["bad_truncated"])},
     }
     cfg = write_config(tmp_path / "edge.yaml", cameras, port)
     proc = subprocess.Popen([EDGE, "run", "--config", str(cfg)], stdout=subprocess.PIPE,
@@ -150,7 +152,7 @@ def test_run_serves_metrics_survives_bad_cameras_reloads_and_stops(camera_server
     seen: list[str] = []
     try:
         wait_http(lambda: get(f"{base}/readyz")[0] == 200)
-        status, body = get(f"{base}/healthz")
+        status, _body = get(f"{base}/healthz")
         assert status == 200
         assert get(f"{base}/api/cameras")[0] == 401
         assert get(f"{base}/api/cameras", "wrong")[0] == 401
@@ -167,6 +169,8 @@ def test_run_serves_metrics_survives_bad_cameras_reloads_and_stops(camera_server
         assert "unauthorized" in state["wrongpw"]["last_error"]
         assert "unreachable" in state["gone"]["last_error"]
         assert "invalid data" in state["garbage"]["last_error"]
+        assert "empty file" in state["empty"]["last_error"]
+        assert "invalid data" in state["truncated"]["last_error"]
 
         _, metrics = get(f"{base}/metrics")
         seen.append(metrics)
@@ -175,7 +179,8 @@ def test_run_serves_metrics_survives_bad_cameras_reloads_and_stops(camera_server
                      "edge_frames_dropped", "edge_camera_reconnects"):
             assert name in families, name
         up = {s.labels["camera"]: s.value for s in families["edge_camera_up"].samples}
-        assert up == {"good": 1, "other": 1, "wrongpw": 0, "gone": 0, "garbage": 0}
+        assert up == {"good": 1, "other": 1, "wrongpw": 0, "gone": 0, "garbage": 0,
+                      "empty": 0, "truncated": 0}
 
         # SIGHUP: change one camera; only it restarts, the others keep their state.
         other_before = cams()["other"]

@@ -47,13 +47,26 @@ def test_newest_wins_and_replaced_frames_count_as_dropped():
     assert sampler.take() is None
 
 
-def test_frames_without_timestamps_still_advance():
+def test_frames_without_timestamps_are_dated_by_the_frame_interval():
     sampler = FrameSampler(5)
+    sampler.restart(frame_interval=0.04)
     picked = 0
     for _ in range(50):
         sampler.offer(video(None))
         picked += sampler.take() is not None
-    assert picked == 50  # each assumed one pick period apart
+    assert picked == 10  # 2 s of a 25 fps stream
+
+
+def test_untimed_first_frame_then_timestamps_stay_continuous():
+    """RTSP's first frame often has no timestamp; the clock must not restart after it."""
+    sampler = FrameSampler(5)
+    sampler.restart(frame_interval=0.04)
+    times = []
+    for i in range(50):
+        sampler.offer(video(None if i == 0 else 700.0 + i * 0.04))
+        if (f := sampler.take()) is not None:
+            times.append(round(f.media_time, 3))
+    assert times == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0, 1.2, 1.4, 1.6, 1.8]
 
 
 def test_restart_begins_a_new_timeline():
