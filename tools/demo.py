@@ -1,0 +1,111 @@
+"""`make demo`: the edge service on demo cameras that need no hardware.
+
+Starts the same GStreamer RTSP server the tests use, serving generated clips behind a
+password, writes a config for it and runs `edge run`, printing a camera table every few
+seconds. Half-way through, one camera's server is killed and restarted so the reconnect
+shows. Ctrl-C stops it; DEMO_SECONDS=N stops it after N seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tools.camera import RtspCamera, make_clip  # noqa: E402
+
+DEMO = ROOT / ".cache" / "demo"
+PORT = int(os.environ.get("DEMO_HTTP_PORT", "9108"))
+
+
+def table(token: str) -> str:
+    req = urllib.request.Request(f"http://127.0.0.1:{PORT}/api/cameras",
+                                 headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(req, timeout=2) as resp:
+        cams = json.load(resp)
+    rows = [f"  {'camera':8} {'state':12} {'stream':22} {'decoded':>8} {'analyzed':>8} "
+            f"{'dropped':>7} {'reconn':>6}  last error"]
+    for name, c in cams.items():
+        s = c["stream"]
+        stream = f"{s['codec']} {s['width']}x{s['height']} {s['fps']:g}fps" if s else "-"
+        rows.append(f"  {name:8} {c['state']:12} {stream:22} {c['frames_decoded']:8d} "
+                    f"{c['frames_analyzed']:8d} {c['frames_dropped']:7d} {c['reconnects']:6d}"
+                    f"  {c['last_error'] or ''}")
+    return "\n".join(rows)
+
+
+def main() -> int:
+    seconds = float(os.environ.get("DEMO_SECONDS", "0")) or None
+    DEMO.mkdir(parents=True, exist_ok=True)
+    print("making demo clips with ffmpeg (cached in .cache/clips) ...", flush=True)
+    clips = ROOT / ".cache" / "clips"
+    gate = make_clip(clips / "demo-gate-1080p.h264", seconds=20)
+    yard = make_clip(clips / "demo-yard-720p.h265", seconds=20, width=1280, height=720,
+                     codec="h265")
+    password, token = secrets.token_urlsafe(12), secrets.token_urlsafe(16)
+    log_path = DEMO / "edge.log"
+    with RtspCamera({"gate": gate}, user="admin", password=password) as cam1, \
+            RtspCamera({"yard": yard}, user="admin", password=password) as cam2:
+        config = DEMO / "edge.yaml"
+        config.write_text(
+            "# written by tools/demo.py\n"
+            "node: {id: edge-demo-01}\n"
+            "cameras:\n"
+            f"  gate: {{url: 'rtsp://admin:${{DEMO_CAM_PASS}}@127.0.0.1:{cam1.port}/gate', "
+            "analyze_fps: 5, stall_timeout_s: 5}\n"
+            f"  yard: {{url: 'rtsp://admin:${{DEMO_CAM_PASS}}@127.0.0.1:{cam2.port}/yard', "
+            "analyze_fps: 5, stall_timeout_s: 5}\n"
+            f"http: {{listen: '127.0.0.1:{PORT}', token: '${{DEMO_API_TOKEN}}'}}\n")
+        env = {**os.environ, "DEMO_CAM_PASS": password, "DEMO_API_TOKEN": token}
+        with log_path.open("w") as log:
+            edge = subprocess.Popen([str(ROOT / ".venv" / "bin" / "edge"), "run", "--config",
+                                     str(config)], stderr=log, env=env)
+        print(f"""
+edge run --config {config.relative_to(ROOT)}   (pid {edge.pid})
+  cameras   gate: 1080p25 H.264, yard: 720p25 H.265, RTSP with a password (never logged)
+  metrics   http://127.0.0.1:{PORT}/metrics
+  health    http://127.0.0.1:{PORT}/healthz   http://127.0.0.1:{PORT}/readyz
+  api       curl -H "Authorization: Bearer $DEMO_API_TOKEN" http://127.0.0.1:{PORT}/api/cameras
+  log       {log_path.relative_to(ROOT)}
+Ctrl-C stops the demo.
+""", flush=True)
+        started = time.monotonic()
+        faulted = False
+        try:
+            while edge.poll() is None:
+                time.sleep(3)
+                elapsed = time.monotonic() - started
+                if not faulted and elapsed > (seconds or 40) / 2:
+                    print("\n>>> killing the gate camera's RTSP server; restarting it in 3 s",
+                          flush=True)
+                    cam1.kill()
+                    time.sleep(3)
+                    cam1.restart()
+                    faulted = True
+                try:
+                    print(f"\n[{elapsed:5.0f} s]\n{table(token)}", flush=True)
+                except OSError as exc:
+                    print(f"(api not answering yet: {exc})", flush=True)
+                if seconds and elapsed >= seconds:
+                    break
+        except KeyboardInterrupt:
+            pass
+        finally:
+            if edge.poll() is None:
+                edge.send_signal(signal.SIGTERM)
+                edge.wait(timeout=20)
+        print(f"\nedge stopped (exit {edge.returncode}); its log: {log_path.relative_to(ROOT)}")
+        return 0 if edge.returncode == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
