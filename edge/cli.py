@@ -68,7 +68,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     with ThreadPoolExecutor(max_workers=min(8, len(cams) or 1)) as pool:
         results = list(pool.map(
             lambda item: _probe_line(item[0], SourceOptions(
-                item[1].url, item[1].transport, item[1].open_timeout_s, item[1].open_timeout_s)),
+                item[1].url, transport=item[1].transport, open_timeout_s=item[1].open_timeout_s,
+                read_timeout_s=item[1].open_timeout_s)),
             cams.items()))
     for _, line in results:
         print(redact(line, config.secrets()))
@@ -79,7 +80,8 @@ def cmd_probe(args: argparse.Namespace) -> int:
     secret = url_password(args.url)
     setup_logging("CRITICAL", [secret] if secret else [])
     try:
-        result = probe(SourceOptions(args.url, args.transport, args.timeout, args.timeout))
+        result = probe(SourceOptions(args.url, transport=args.transport,
+                                     open_timeout_s=args.timeout, read_timeout_s=args.timeout))
     except SourceError as exc:
         print(f"edge probe: {exc}", file=sys.stderr)
         return EXIT_UNREACHABLE
@@ -120,7 +122,15 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # one redacted line, never a traceback that may hold a URL
+        secret = url_password(getattr(args, "url", "") or "")
+        print(f"edge {args.command}: {redact(f'{type(exc).__name__}: {exc}', [secret or ''])}",
+              file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -13,13 +13,22 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from ingest import url_password
 
 NAME_PATTERN = r"^[A-Za-z0-9_-]+$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
-Point = tuple[Annotated[float, Field(ge=0.0, le=1.0)], Annotated[float, Field(ge=0.0, le=1.0)]]
+Point = Annotated[list[Annotated[float, Field(ge=0.0, le=1.0)]],
+                  Field(min_length=2, max_length=2, description="[x, y]")]
 
 
 class ConfigError(Exception):
@@ -31,7 +40,8 @@ class ConfigError(Exception):
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: "yes" is not a bool and "5" is not a number; an installer's typo is an error
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 def _polygon(points: list[Point]) -> list[Point]:
@@ -85,6 +95,12 @@ class BackoffConfig(Strict):
     factor: float = Field(2.0, ge=1.0, le=10.0)
     jitter: float = Field(0.5, ge=0.0, le=1.0, description="Fraction of the delay randomised")
 
+    @model_validator(mode="after")
+    def _order(self) -> BackoffConfig:
+        if self.initial_s > self.max_s:
+            raise ValueError("initial_s must not exceed max_s")
+        return self
+
 
 class CameraConfig(Strict):
     url: str = Field(description="rtsp:// URL or a file path; ${VAR} comes from the environment")
@@ -128,6 +144,13 @@ class AlertsConfig(Strict):
 
 class HttpConfig(Strict):
     listen: str = Field("127.0.0.1:9108", pattern=r"^[^\s:]*:\d{1,5}$", description="host:port")
+
+    @field_validator("listen")
+    @classmethod
+    def _port(cls, v: str) -> str:
+        if not 1 <= int(v.rpartition(":")[2]) <= 65535:
+            raise ValueError("port must be 1-65535")
+        return v
     token: str | None = Field(None, description="Bearer token required on /api/...")
 
 
@@ -206,6 +229,21 @@ def parse_config(data: Any, env: dict[str, str] | None = None) -> EdgeConfig:
         ) from None
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice (two cameras named "gate" would
+    otherwise silently become one)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
 def load_config(path: str | Path, env: dict[str, str] | None = None) -> EdgeConfig:
     """Reads and validates a YAML config file."""
     path = Path(path)
@@ -214,7 +252,7 @@ def load_config(path: str | Path, env: dict[str, str] | None = None) -> EdgeConf
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader: no arbitrary objects
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)

@@ -49,8 +49,8 @@ def make_app(cameras: Callable[[], Iterable[CameraStream]], registry: CollectorR
             if token is None:
                 return web.json_response({"error": "set http.token to enable the API"},
                                          status=403)
-            sent = request.headers.get("Authorization", "").removeprefix("Bearer ")
-            if not hmac.compare_digest(sent.encode(), token.encode()):
+            scheme, _, sent = request.headers.get("Authorization", "").partition(" ")
+            if scheme != "Bearer" or not hmac.compare_digest(sent.encode(), token.encode()):
                 return web.json_response({"error": "unauthorized"}, status=401,
                                          headers={"WWW-Authenticate": "Bearer"})
         return await handler(request)

@@ -11,12 +11,6 @@ import av.logging
 from ingest import redact
 
 
-def _literal(secrets: Iterable[str]) -> list[str]:
-    """Secrets to mask wherever they appear. A very short one would mask ordinary words
-    ("b" in "backing_off"); those are still masked inside URLs by the URL pattern."""
-    return sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
-
-
 class RedactingFormatter(logging.Formatter):
     """Formats as usual, then masks URL passwords and every configured secret.
 
@@ -25,7 +19,7 @@ class RedactingFormatter(logging.Formatter):
 
     def __init__(self, fmt: str, secrets: Iterable[str] = ()) -> None:
         super().__init__(fmt)
-        self.secrets = _literal(secrets)
+        self.secrets = {s for s in secrets if s}
 
     def format(self, record: logging.LogRecord) -> str:
         return redact(super().format(record), self.secrets)
@@ -79,4 +73,4 @@ def setup_logging(level: str = "INFO", secrets: Iterable[str] = (),
 def add_secrets(handler: logging.Handler, secrets: Iterable[str]) -> None:
     fmt = handler.formatter
     if isinstance(fmt, RedactingFormatter):
-        fmt.secrets = _literal([*fmt.secrets, *secrets])
+        fmt.secrets |= {s for s in secrets if s}

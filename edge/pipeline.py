@@ -19,12 +19,15 @@ from ingest import Backoff, CameraSettings, CameraStream, Frame, SourceOptions
 
 
 def decode_threads(cfg: CameraConfig, cameras: int) -> int:
-    """Frame threads help one stream; with a camera per core or more, one thread each
-    decodes more in all (measured: ~290 fps per core single-threaded against ~450 fps for
-    one 2-core AUTO decoder, 1080p H.264)."""
+    """Frame threads help a lone stream; cameras sharing the cores each get their share,
+    and with a camera per core or more one thread each decodes most in all (measured:
+    ~290 fps per core single-threaded against ~450 fps for one 2-core AUTO decoder,
+    1080p H.264). 0 lets libav choose (one per core)."""
     if cfg.decode_threads is not None:
         return cfg.decode_threads
-    return 1 if cameras >= (os.cpu_count() or 1) else 0
+    if cameras <= 1:
+        return 0
+    return max(1, (os.cpu_count() or 1) // cameras)
 
 
 def camera_settings(name: str, cfg: CameraConfig, *, live: bool = True,

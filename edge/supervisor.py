@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from pathlib import Path
 
@@ -41,8 +42,14 @@ class Supervisor:
         """Runs until ``stop`` is set, then cancels the cameras and waits for them to close."""
         loop = asyncio.get_running_loop()
         reload = asyncio.Event()
+        def on_stop() -> None:
+            if stop.is_set():  # a second signal: the operator will not wait for the drain
+                log.warning("second stop signal: exiting now")
+                os._exit(1)
+            stop.set()
+
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, on_stop)
         loop.add_signal_handler(signal.SIGHUP, reload.set)
         runner = None
         if self.config.http is not None:
@@ -62,7 +69,7 @@ class Supervisor:
                         w.cancel()
                     if reload.is_set():
                         reload.clear()
-                        self.reload()
+                        await self.reload()
                 for task in self.tasks.values():
                     task.cancel()
         finally:
@@ -92,7 +99,7 @@ class Supervisor:
                               pipeline.name, self.restart_delay_s)
                 await asyncio.sleep(self.restart_delay_s)
 
-    def reload(self) -> None:
+    async def reload(self) -> None:
         """Re-reads the config; restarts only the cameras whose config changed."""
         if self.config_path is None:
             return
@@ -108,11 +115,16 @@ class Supervisor:
             log.warning("reload: node and http changes take effect at the next restart")
         self.config = new
         wanted = enabled(new)
+        stopping = []
         for name in list(self.pipelines):
             if name not in wanted or wanted[name] != self.pipelines[name].config:
-                self.tasks.pop(name).cancel()
+                task = self.tasks.pop(name)
+                task.cancel()
+                stopping.append(task)
                 del self.pipelines[name]
                 log.info("reload: camera %s stopped", name)
+        if stopping:  # close old sessions first: many cameras allow few RTSP sessions
+            await asyncio.wait(stopping, timeout=5.0)
         for name, cfg in wanted.items():
             if name not in self.pipelines:
                 self._start(name, cfg)

@@ -72,6 +72,8 @@ class CameraStream:
     """Supervises one camera. ``run()`` is its task; ``frames()`` yields the newest frames."""
 
     tick_s = 0.25  # how often the watchdog looks; stalls are noticed within this
+    stop_wait_s = 2.0  # how long a stop or a stall waits for the decode thread
+    steady_s = 5.0  # streaming this long resets the backoff
 
     def __init__(self, settings: CameraSettings) -> None:
         self.settings = settings
@@ -91,8 +93,9 @@ class CameraStream:
         return self.status.state
 
     def _frame_ready(self) -> None:  # decode thread
-        if self._loop is not None and not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(self._ready.set)
+        if self._loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop closed under us at shutdown
+                self._loop.call_soon_threadsafe(self._ready.set)
 
     def _set(self, state: CameraState, reason: str | None = None) -> None:
         if state == self.status.state:
@@ -110,13 +113,15 @@ class CameraStream:
     async def run(self) -> None:
         """Keeps the camera streaming until cancelled, or until a non-live source ends."""
         self._loop = asyncio.get_running_loop()
+        self._finished = False  # run() may be called again after a failure
+        self._ready.clear()
         attempt = 0
         try:
             while True:
-                streamed, outcome = await self._session()
+                streamed_s, outcome = await self._session()
                 if outcome is None and not self.settings.restart_at_end:
                     return
-                if streamed:
+                if streamed_s >= self.steady_s:
                     attempt = 0  # a stream that worked gets its first retry quickly
                 delay = self.settings.backoff.delay(attempt)
                 attempt += 1
@@ -129,8 +134,8 @@ class CameraStream:
             self._finished = True
             self._ready.set()
 
-    async def _session(self) -> tuple[bool, str | None]:
-        """One connection. Returns (whether frames flowed, why it ended: None at the end)."""
+    async def _session(self) -> tuple[float, str | None]:
+        """One connection. Returns (seconds it streamed, why it ended: None at the end)."""
         loop = asyncio.get_running_loop()
         done: asyncio.Future[str | None] = loop.create_future()
         stop = threading.Event()
@@ -146,37 +151,43 @@ class CameraStream:
         started = time.monotonic()
         seen = self.sampler.decoded
         thread.start()
-        streamed = False
+        streaming_since: float | None = None
+
+        def streamed_s() -> float:
+            return 0.0 if streaming_since is None else time.monotonic() - streaming_since
+
         try:
             while not done.done():
                 await asyncio.wait([done], timeout=self.tick_s)
                 if self.sampler.decoded != seen:
                     seen = self.sampler.decoded
-                    if not streamed:
-                        streamed = True
+                    if streaming_since is None:
+                        streaming_since = time.monotonic()
+                        self.status.last_error = None
                         self._set(CameraState.STREAMING)
-                last = self.sampler.last_frame_at if streamed else (
+                last = self.sampler.last_frame_at if streaming_since is not None else (
                     started + self.settings.source.open_timeout_s)
                 quiet = time.monotonic() - last
                 if not done.done() and quiet > self.settings.stall_timeout_s:
                     reason = f"no frame for {quiet:.1f} s"
                     self._set(CameraState.STALLED, reason)
                     await self._stop_decoder(stop, done)
-                    return streamed, reason
-            return streamed, done.result()
+                    return streamed_s(), reason
+            return streamed_s(), done.result()
         finally:
             if not done.done():  # cancelled: close the decoder, within a bound
                 await self._stop_decoder(stop, done)
 
     async def _stop_decoder(self, stop: threading.Event, done: asyncio.Future[str | None]) -> None:
+        """Asks the decode thread to end and waits briefly. A thread still blocked in libav
+        after that is left to its own timeout: once ``stop`` is set it touches nothing
+        shared, so the next connection can start at once."""
         stop.set()
-        # A read blocked on a silent socket ends at the read timeout at the latest.
-        bound = self.settings.source.read_timeout_s + 1.0
         try:
-            await asyncio.wait_for(asyncio.shield(done), bound)
+            await asyncio.wait_for(asyncio.shield(done), self.stop_wait_s)
         except TimeoutError:
-            log.warning("camera %s: decoder did not stop within %.1f s; abandoning it",
-                        self.name, bound)
+            log.warning("camera %s: decoder still blocked after %.1f s; left to time out",
+                        self.name, self.stop_wait_s)
 
     def _decode(self, stop: threading.Event, loop: asyncio.AbstractEventLoop,
                 finish: Callable[[str | None], None]) -> None:
@@ -184,10 +195,15 @@ class CameraStream:
         outcome: str | None = None
         try:
             with open_source(self.settings.source, self.decode) as source:
-                info = self.status.info = source.open()
+                info = source.open()
+                if stop.is_set():  # given up on while opening: leave shared state alone
+                    return
+                self.status.info = info
                 self.sampler.restart(1.0 / info.fps if info.fps else None)
-                offer = self.sampler.offer
+                offer, stopped = self.sampler.offer, stop.is_set
                 for frame in source.frames(stop):
+                    if stopped():
+                        return
                     offer(frame)
         except SourceError as exc:
             outcome = str(exc)
@@ -195,8 +211,9 @@ class CameraStream:
             outcome = redact(f"{type(exc).__name__}: {exc}",
                              [url_password(self.settings.source.url) or ""])
             log.error("camera %s: decoder failed: %s", self.name, outcome)
-        with contextlib.suppress(RuntimeError):  # the loop closed: the service is gone
-            loop.call_soon_threadsafe(finish, outcome)
+        finally:
+            with contextlib.suppress(RuntimeError):  # the loop closed: the service is gone
+                loop.call_soon_threadsafe(finish, outcome)
 
     async def frames(self) -> AsyncIterator[Frame]:
         """The newest frame due for analysis, each time one is ready; ends when run() ends."""

@@ -28,6 +28,8 @@ def probe(options: SourceOptions, max_media_s: float = 6.0) -> ProbeResult:
     Raises ``SourceError`` with one clear reason when the stream cannot be read.
     """
     started = time.monotonic()
+    # A stream without timestamps or keyframes must still end the probe.
+    deadline = started + options.open_timeout_s + max_media_s + 2.0
     with open_source(options) as source:
         info = source.open()
         first_frame_s: float | None = None
@@ -49,6 +51,8 @@ def probe(options: SourceOptions, max_media_s: float = 6.0) -> ProbeResult:
             if len(keyframes) >= 2 and first_frame_s is not None:
                 break
             if first_t is not None and last_t is not None and last_t - first_t >= max_media_s:
+                break
+            if time.monotonic() > deadline:
                 break
         span = (last_t - first_t) if first_t is not None and last_t is not None else 0.0
         return ProbeResult(

@@ -23,9 +23,15 @@ def url_password(url: str) -> str | None:
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """``text`` with URL passwords and every known secret replaced by ``***``."""
+    """``text`` with URL passwords and every known secret replaced by ``***``.
+
+    A short secret is masked only where it stands as a word of its own, so a password
+    "b" hides without turning "backing_off" into "***acking_off".
+    """
     text = _USERINFO.sub(lambda m: m["head"] + MASK + "@", text)
-    for secret in secrets:
-        if secret:
+    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
+        if len(secret) >= 6:
             text = text.replace(secret, MASK)
+        else:
+            text = re.sub(rf"(?<![A-Za-z0-9]){re.escape(secret)}(?![A-Za-z0-9])", MASK, text)
     return text

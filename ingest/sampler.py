@@ -31,15 +31,20 @@ class FrameSampler:
         self.restart()
 
     def restart(self, frame_interval: float | None = None) -> None:
-        """A new connection: its first frame is media time 0 and is picked.
+        """A new connection. Its first frame is picked; media time starts at 0 for the
+        source's first connection and, after a reconnect, goes on from where it was plus
+        the time the camera was away, so alerts never go back in time.
 
         ``frame_interval`` (1/fps of the stream) dates frames that carry no timestamp:
         RTSP's first frame often has none.
         """
+        base = 0.0
+        if self.decoded:
+            base = self._last_time + max(0.0, time.monotonic() - self.last_frame_at)
         self._interval = frame_interval or 0.04
         self._origin: float | None = None
-        self._last_time = -self._interval
-        self._next_due = 0.0
+        self._last_time = base - self._interval
+        self._next_due = base
 
     def offer(self, video: av.VideoFrame) -> None:
         self.decoded += 1

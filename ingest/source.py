@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -21,7 +21,7 @@ from ingest.redact import redact
 
 @dataclass(frozen=True, slots=True)
 class SourceOptions:
-    url: str
+    url: str = field(repr=False)  # may hold a password
     transport: Literal["tcp", "udp"] = "tcp"
     open_timeout_s: float = 5.0
     read_timeout_s: float = 10.0
@@ -85,6 +85,7 @@ class VideoSource:
         ctx.thread_type = "AUTO"  # frame + slice threads: ~1.5x a single thread here
         ctx.thread_count = opts.threads
         self._container, self._stream = container, stream
+        self._decode_packet = ctx.decode
         rate = stream.average_rate or stream.guessed_rate
         return StreamInfo(
             codec=ctx.name,
@@ -114,12 +115,11 @@ class VideoSource:
     def decode(self, packet: av.Packet) -> list[av.VideoFrame]:
         """The frames one packet completes. A packet the decoder rejects is counted and
         skipped, so a corrupt packet never ends the stream."""
-        assert self._stream is not None
         stats = self.stats
         stats.packets += 1
         try:
-            frames = self._stream.codec_context.decode(packet)
-        except (av.error.InvalidDataError, av.error.UndefinedError, av.error.ValueError):
+            frames = self._decode_packet(packet)
+        except av.FFmpegError:  # a packet the decoder cannot use; a stall ends a hopeless one
             stats.decode_errors += 1
             return []
         for frame in frames:
@@ -172,28 +172,26 @@ class FileSource(VideoSource):
             raise SourceError("invalid_data", self.where, "empty file")
         return path
 
-    def open(self) -> StreamInfo:
-        self._target()  # missing and empty files get their own clear error
-        return super().open()
-
     def frames(self, stop: threading.Event | None = None) -> Iterator[av.VideoFrame]:
         frames = super().frames(stop)
         if not self.options.realtime:
             yield from frames
             return
+        stop = stop or threading.Event()
+        assert self._stream is not None
+        rate = self._stream.average_rate or self._stream.guessed_rate
+        interval = 1.0 / float(rate) if rate else 0.04  # for raw streams with no timestamps
         start: float | None = None
-        for frame in frames:
+        for n, frame in enumerate(frames):
             t = frame.time
-            if t is not None:
-                now = time.monotonic()
-                if start is None:
-                    start = now - t
-                ahead = start + t - now
-                if ahead > 0:
-                    if stop is not None and stop.wait(ahead):
-                        return
-                    elif stop is None:
-                        time.sleep(ahead)
+            if t is None:
+                t = n * interval
+            now = time.monotonic()
+            if start is None:
+                start = now - t
+            ahead = start + t - now
+            if ahead > 0 and stop.wait(ahead):
+                return
             yield frame
 
 

@@ -144,6 +144,7 @@ def test_run_serves_metrics_survives_bad_cameras_reloads_and_stops(camera_server
         "garbage": {"url": str(clips["bad_garbage"])},
         "empty": {"url": str(clips["bad_empty"])},
         "truncated": {"url": str(clips["bad_truncated"])},
+        "corrupt": {"url": str(clips["bad_corrupt"])},  # libav logs errors; we go on
     }
     cfg = write_config(tmp_path / "edge.yaml", cameras, port)
     proc = subprocess.Popen([EDGE, "run", "--config", str(cfg)], stdout=subprocess.PIPE,
@@ -180,7 +181,7 @@ def test_run_serves_metrics_survives_bad_cameras_reloads_and_stops(camera_server
             assert name in families, name
         up = {s.labels["camera"]: s.value for s in families["edge_camera_up"].samples}
         assert up == {"good": 1, "other": 1, "wrongpw": 0, "gone": 0, "garbage": 0,
-                      "empty": 0, "truncated": 0}
+                      "empty": 0, "truncated": 0, "corrupt": 1}
 
         # SIGHUP: change one camera; only it restarts, the others keep their state.
         other_before = cams()["other"]

@@ -52,6 +52,11 @@ def test_example_config_is_valid():
     (with_("cameras", {}), "cameras: Dictionary should have at least 1 item"),
     (with_("alerts.mqtt", {"url": "http://b"}), "alerts.mqtt.url: String should match"),
     ([1, 2], "(top level): must be a mapping"),
+    (with_("cameras.gate.enabled", "yes"), "cameras.gate.enabled: Input should be a valid bool"),
+    (with_("cameras.gate.analyze_fps", "5"), "cameras.gate.analyze_fps: Input should be a valid"),
+    (with_("cameras.gate.backoff", {"initial_s": 10, "max_s": 1}),
+     "cameras.gate.backoff: initial_s must not exceed max_s"),
+    (with_("http", {"listen": "127.0.0.1:99999"}), "http.listen: port must be 1-65535"),
 ])
 def test_errors_name_their_key_path(data, problem):
     with pytest.raises(ConfigError) as err:
@@ -79,6 +84,14 @@ def test_yaml_syntax_error_names_line(tmp_path):
     with pytest.raises(ConfigError) as err:
         load_config(bad)
     assert err.value.problems[0].startswith(f"{bad}:3:")
+
+
+def test_duplicate_keys_are_errors(tmp_path):
+    dup = tmp_path / "c.yaml"
+    dup.write_text("node: {id: n}\ncameras:\n  gate: {url: a}\n  gate: {url: b}\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(dup)
+    assert err.value.problems == [f"{dup}:4:3: duplicate key 'gate'"]
 
 
 def test_schema_file_is_current():

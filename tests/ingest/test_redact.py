@@ -20,6 +20,8 @@ def test_redact_urls(text, expected):
 
 def test_redact_known_secrets_anywhere():
     assert redact("password is hunter2!", ["hunter2"]) == "password is ***!"
+    assert redact("pw=abc;x", ["abc"]) == "pw=***;x"
+    assert redact("camera b: backing_off", ["b"]) == "camera ***: backing_off"
 
 
 @pytest.mark.parametrize(("url", "password"), [

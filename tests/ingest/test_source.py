@@ -96,3 +96,22 @@ def test_realtime_pacing_and_stop(clips):
         timer.start()
         frames = list(source.frames(stop))
     assert 8 <= len(frames) <= 20  # ~0.5 s of a 25 fps clip, not the whole file
+
+
+def test_a_packet_the_decoder_rejects_is_counted_not_fatal(clips, monkeypatch):
+    """Some decoders raise on a bad packet instead of flagging the frame."""
+    with open_source(SourceOptions(str(clips["mp4"]))) as source:
+        source.open()
+        real = source._decode_packet
+        calls = {"n": 0}
+
+        def flaky(packet):
+            calls["n"] += 1
+            if calls["n"] % 10 == 5:
+                raise av.error.InvalidDataError(1094995529, "bad", "rtsp://u:pw@h/x")
+            return real(packet)
+
+        source._decode_packet = flaky
+        frames = list(source.frames())
+    assert source.stats.decode_errors == 20
+    assert len(frames) >= 150
