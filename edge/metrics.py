@@ -6,6 +6,7 @@ only when Prometheus scrapes keeps the hot path free of metric locks.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -16,10 +17,18 @@ from ingest import CameraState, CameraStream
 
 
 class CameraCollector(Collector):
-    def __init__(self, cameras: Callable[[], Iterable[CameraStream]]) -> None:
+    def __init__(self, cameras: Callable[[], Iterable[CameraStream]],
+                 alerts: Callable[[], Iterable[tuple[str, Counter[str]]]]) -> None:
         self.cameras = cameras
+        self.alerts = alerts
 
     def collect(self) -> Iterator[Metric]:
+        alerts = CounterMetricFamily("edge_alerts", "Alerts started",
+                                     labels=["camera", "type"])
+        for camera, counts in self.alerts():
+            for kind, n in sorted(counts.items()):
+                alerts.add_metric([camera, kind], n)
+        yield alerts
         up = GaugeMetricFamily("edge_camera_up", "1 while the camera is streaming",
                                labels=["camera"])
         state = GaugeMetricFamily("edge_camera_state", "1 for the camera's current state",
@@ -59,9 +68,10 @@ class CameraCollector(Collector):
         yield transitions
 
 
-def make_registry(cameras: Callable[[], Iterable[CameraStream]]) -> CollectorRegistry:
+def make_registry(cameras: Callable[[], Iterable[CameraStream]],
+                  alerts: Callable[[], Iterable[tuple[str, Counter[str]]]]) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(CameraCollector(cameras))
+    registry.register(CameraCollector(cameras, alerts))
     return registry
 
 

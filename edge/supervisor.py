@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import signal
+from collections import Counter
 from pathlib import Path
 
 from edge.config import CameraConfig, ConfigError, EdgeConfig, load_config
@@ -32,11 +33,14 @@ class Supervisor:
         self.log_handler = log_handler
         self.pipelines: dict[str, CameraPipeline] = {}
         self.tasks: dict[str, asyncio.Task[None]] = {}
-        self.registry = make_registry(self.cameras)
+        self.registry = make_registry(self.cameras, self.alert_counts)
         self._tg: asyncio.TaskGroup | None = None
 
     def cameras(self) -> list[CameraStream]:
         return [p.camera for p in self.pipelines.values()]
+
+    def alert_counts(self) -> list[tuple[str, Counter[str]]]:
+        return [(n, p.analysis.alerts) for n, p in self.pipelines.items()]
 
     async def run(self, stop: asyncio.Event) -> None:
         """Runs until ``stop`` is set, then cancels the cameras and waits for them to close."""
@@ -83,7 +87,8 @@ class Supervisor:
     def _start(self, name: str, cfg: CameraConfig) -> None:
         assert self._tg is not None
         # decoder threading depends on how many cameras share the cores
-        pipeline = CameraPipeline.build(name, cfg, cameras=len(enabled(self.config)))
+        pipeline = CameraPipeline.build(self.config.node.id, name, cfg,
+                                        cameras=len(enabled(self.config)))
         self.pipelines[name] = pipeline
         self.tasks[pipeline.name] = self._tg.create_task(self._keep(pipeline),
                                                          name=f"camera-{pipeline.name}")

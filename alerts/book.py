@@ -1,0 +1,78 @@
+"""From per-frame conditions to alert events, with hysteresis.
+
+A condition (an alert type on a rule) must hold for ``start_s`` before its alert starts and
+be clear for ``end_s`` before it ends, so a flapping condition does not flood operators.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from alerts.event import AlertEvent, DetectedObject, OpenAlert, Severity
+
+Key = tuple[str, str | None]  # (alert type, rule name or None)
+
+
+@dataclass
+class _Condition:
+    active_since: float | None = None
+    clear_since: float | None = None
+    alert: OpenAlert | None = None
+    last_update: float = 0.0
+
+
+class AlertBook:
+    """The open alerts of one camera."""
+
+    update_every_s = 5.0  # an open alert reports its current score this often
+
+    def __init__(self, node: str, camera: str,
+                 severities: dict[str, Severity] | None = None) -> None:
+        self.node, self.camera = node, camera
+        self.severities = severities or {}
+        self._conditions: dict[Key, _Condition] = {}
+
+    def _open(self, key: Key) -> OpenAlert:
+        return OpenAlert(self.node, self.camera, key[0], key[1], self.severities.get(key[0]))
+
+    def observe(self, key: Key, active: bool, media_time: float, *, start_s: float = 0.0,
+                end_s: float = 1.0, score: float = 1.0,
+                objects: tuple[DetectedObject, ...] = ()) -> list[AlertEvent]:
+        c = self._conditions.setdefault(key, _Condition())
+        if active:
+            c.clear_since = None
+            if c.alert is None:
+                if c.active_since is None:
+                    c.active_since = media_time
+                if media_time - c.active_since >= start_s:
+                    c.alert, c.last_update = self._open(key), media_time
+                    return [c.alert.start(media_time, score, objects)]
+            elif media_time - c.last_update >= self.update_every_s:
+                c.last_update = media_time
+                return [c.alert.update(media_time, score, objects)]
+            return []
+        c.active_since = None
+        if c.alert is None:
+            return []
+        if c.clear_since is None:
+            c.clear_since = media_time
+        if media_time - c.clear_since >= end_s:
+            event = c.alert.end(media_time)
+            c.alert = None
+            return [event]
+        return []
+
+    def pulse(self, key: Key, media_time: float, score: float = 1.0,
+              objects: tuple[DetectedObject, ...] = ()) -> list[AlertEvent]:
+        """An instant event (a line crossed): start and end at once."""
+        alert = self._open(key)
+        return [alert.start(media_time, score, objects), alert.end(media_time, score)]
+
+    def close_all(self, media_time: float) -> list[AlertEvent]:
+        """Ends every open alert (the source ended or the camera stops)."""
+        events = [c.alert.end(media_time) for c in self._conditions.values() if c.alert]
+        self._conditions.clear()
+        return events
+
+    def open_keys(self) -> list[Key]:
+        return [k for k, c in self._conditions.items() if c.alert is not None]

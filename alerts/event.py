@@ -1,0 +1,140 @@
+"""The alert event, schema ``edge.alert/1`` (CONTRACT.md §3), and an alert's lifecycle.
+
+One alert is a run of messages sharing one ``id``: ``start``, any ``update``s, ``end``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+SCHEMA = "edge.alert/1"
+Phase = Literal["start", "update", "end"]
+Severity = Literal["info", "warning", "critical"]
+
+# type -> (default severity, GB/T 28181 alarm method, alarm type).
+# Method 5 is a video alarm (types: 2 motion, 3 left, 4 removed, 5 tripwire, 6 intrusion,
+# 8 loitering, 10 density, 11 video abnormal); method 6 a device fault.
+TYPES: dict[str, tuple[Severity, int, int]] = {
+    "motion": ("info", 5, 2),
+    "intrusion": ("critical", 5, 6),
+    "line_crossing": ("warning", 5, 5),
+    "loitering": ("warning", 5, 8),
+    "crowd": ("warning", 5, 10),
+    "object_left": ("warning", 5, 3),
+    "object_removed": ("warning", 5, 4),
+    "camera_offline": ("critical", 6, 1),
+    "video_frozen": ("warning", 5, 11),
+    "video_occluded": ("critical", 5, 11),
+    "video_blurred": ("warning", 5, 11),
+    "video_too_dark": ("warning", 5, 11),
+    "video_too_bright": ("warning", 5, 11),
+    "scene_changed": ("warning", 5, 11),
+    "color_cast": ("info", 5, 11),
+    "video_noisy": ("warning", 5, 11),
+}
+
+
+def new_alert_id(now_ms: int | None = None) -> str:
+    """A UUIDv7: 48 bits of Unix milliseconds then randomness, so ids sort by time."""
+    ms = int(time.time() * 1000) if now_ms is None else now_ms
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (ms & (2**48 - 1)) << 80 | 0x7 << 76 | (rand >> 68 & 0xFFF) << 64
+    value |= 0b10 << 62 | rand & (2**62 - 1)
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def utc_now() -> str:
+    return rfc3339(time.time())
+
+
+def rfc3339(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds").replace(
+        "+00:00", "Z")
+
+
+@dataclass(frozen=True, slots=True)
+class DetectedObject:
+    label: str
+    score: float
+    box: tuple[float, float, float, float]  # normalised x1, y1, x2, y2
+    track_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AlertEvent:
+    id: str
+    phase: Phase
+    seq: int
+    node: str
+    camera: str
+    type: str
+    severity: Severity
+    rule: str | None
+    started_at: str
+    ended_at: str | None
+    media_time: float
+    score: float
+    objects: tuple[DetectedObject, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.type not in TYPES:
+            raise ValueError(f"unknown alert type {self.type!r}")
+
+    def as_dict(self) -> dict[str, Any]:
+        _, method, kind = TYPES[self.type]
+        return {
+            "schema": SCHEMA, "id": self.id, "phase": self.phase, "seq": self.seq,
+            "node": self.node, "camera": self.camera, "type": self.type,
+            "severity": self.severity, "rule": self.rule,
+            "started_at": self.started_at, "ended_at": self.ended_at,
+            "media_time": round(self.media_time, 3),
+            "objects": [{"label": o.label, "score": round(o.score, 3),
+                         "box": [round(v, 4) for v in o.box], "track_id": o.track_id}
+                        for o in self.objects],
+            "score": round(self.score, 3),
+            "gb28181": {"alarm_method": method, "alarm_type": kind},
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.as_dict(), separators=(",", ":"))
+
+
+@dataclass
+class OpenAlert:
+    """One alert between its start and its end: hands out ids, seq numbers and times."""
+
+    node: str
+    camera: str
+    type: str
+    rule: str | None = None
+    severity: Severity | None = None
+    id: str = field(default_factory=new_alert_id)
+    started_at: str = field(default_factory=utc_now)
+    seq: int = 0
+
+    def _event(self, phase: Phase, media_time: float, score: float,
+               objects: tuple[DetectedObject, ...], ended_at: str | None) -> AlertEvent:
+        event = AlertEvent(
+            id=self.id, phase=phase, seq=self.seq, node=self.node, camera=self.camera,
+            type=self.type, severity=self.severity or TYPES[self.type][0], rule=self.rule,
+            started_at=self.started_at, ended_at=ended_at, media_time=media_time,
+            score=score, objects=objects)
+        self.seq += 1
+        return event
+
+    def start(self, media_time: float, score: float = 1.0,
+              objects: tuple[DetectedObject, ...] = ()) -> AlertEvent:
+        return self._event("start", media_time, score, objects, None)
+
+    def update(self, media_time: float, score: float = 1.0,
+               objects: tuple[DetectedObject, ...] = ()) -> AlertEvent:
+        return self._event("update", media_time, score, objects, None)
+
+    def end(self, media_time: float, score: float = 0.0) -> AlertEvent:
+        return self._event("end", media_time, score, (), utc_now())

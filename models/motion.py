@@ -1,0 +1,129 @@
+"""Motion on a small copy of the luma plane: adaptive background, global-change guard.
+
+Per frame: strided subsample to ~180 rows (one small copy, no full-resolution pass),
+blur away sensor noise, normalise exposure against the background, threshold, drop masked
+areas, clean up, and label blobs. A change over most of the frame (lights, IR switch,
+exposure step) is not motion: the background is re-learnt and the frame flagged instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+Polygon = Sequence[Sequence[float]]
+
+
+@dataclass(frozen=True, slots=True)
+class MotionSettings:
+    height: int = 180  # rows of the detect image
+    threshold: int = 20  # grey levels above the background that count as change
+    min_area: float = 0.0008  # a blob must cover this share of the frame
+    learn_rate: float = 0.05  # background update per analysed frame where nothing moves
+    global_fraction: float = 0.45  # a change over this share of the view is global
+
+
+@dataclass(frozen=True, slots=True)
+class MotionResult:
+    """Blobs as aligned arrays: ``boxes`` (n, 4) normalised x1, y1, x2, y2 and ``areas``
+    (n,) as shares of the frame. ``fraction`` is the share of the unmasked view that
+    changed; ``global_change`` marks a frame whose change was too wide to be motion."""
+
+    boxes: np.ndarray
+    areas: np.ndarray
+    fraction: float
+    global_change: bool = False
+
+    def __post_init__(self) -> None:
+        if self.boxes.shape != (len(self.areas), 4):
+            raise ValueError(f"boxes must be (n, 4) for n={len(self.areas)}, "
+                             f"got {self.boxes.shape}")
+
+    def __len__(self) -> int:
+        return len(self.areas)
+
+    @property
+    def anchors(self) -> np.ndarray:
+        """(n, 2) bottom centres: where a blob stands on the ground."""
+        return np.stack([(self.boxes[:, 0] + self.boxes[:, 2]) / 2, self.boxes[:, 3]], axis=1)
+
+    @staticmethod
+    def empty(fraction: float = 0.0, global_change: bool = False) -> MotionResult:
+        return MotionResult(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), fraction,
+                            global_change)
+
+
+def mask_image(shape: tuple[int, int], polygons: Sequence[Polygon]) -> np.ndarray:
+    """uint8 image of ``shape``: 255 where analysis looks, 0 inside any polygon."""
+    h, w = shape
+    keep = np.full((h, w), 255, np.uint8)
+    if polygons:
+        pts = [np.round(np.asarray(p, np.float64) * (w, h)).astype(np.int32) for p in polygons]
+        cv2.fillPoly(keep, pts, 0)
+    return keep
+
+
+class MotionDetector:
+    """Stateful per camera. ``masks`` are motion masks and privacy masks, normalised."""
+
+    def __init__(self, settings: MotionSettings | None = None,
+                 masks: Sequence[Polygon] = ()) -> None:
+        self.settings = settings or MotionSettings()
+        self.masks = list(masks)
+        self._background: np.ndarray | None = None
+        self._keep: np.ndarray | None = None
+        self._kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
+
+    def small(self, y: np.ndarray) -> np.ndarray:
+        """The detect image: every k-th pixel of the luma view, one small copy."""
+        step = max(1, round(y.shape[0] / self.settings.height))
+        return cv2.GaussianBlur(np.ascontiguousarray(y[::step, ::step]), (5, 5), 0)
+
+    def reset(self) -> None:
+        self._background = None
+
+    def detect(self, y: np.ndarray) -> MotionResult:
+        s = self.settings
+        small = self.small(y)
+        bg = self._background
+        if bg is None or bg.shape != small.shape:  # first frame, or the size changed
+            self._background = small.astype(np.float32)
+            self._keep = mask_image(small.shape, self.masks)
+            return MotionResult.empty()
+        keep = self._keep
+        assert keep is not None
+        # Auto-exposure and slow light changes scale the whole image: compare at the
+        # background's brightness, not the frame's.
+        now_mean = cv2.mean(small, keep)[0]
+        bg_mean = cv2.mean(bg, keep)[0]
+        gain = bg_mean / now_mean if now_mean > 1.0 else 1.0
+        frame = small.astype(np.float32)
+        if abs(gain - 1.0) > 0.01:
+            frame *= gain
+        changed = cv2.absdiff(frame, bg) > s.threshold
+        changed = changed.view(np.uint8) * keep  # 0/1 times 255: a 0/255 mask
+        changed = cv2.morphologyEx(changed, cv2.MORPH_OPEN, self._kernel)
+        view = max(1, int(np.count_nonzero(keep)))
+        fraction = float(np.count_nonzero(changed)) / view
+        if fraction > s.global_fraction:
+            self._background = frame  # re-learn: a global step is quality, not motion
+            return MotionResult.empty(fraction, global_change=True)
+        # Learn where nothing moves; let what stops moving sink in slowly.
+        still = cv2.bitwise_not(changed)
+        cv2.accumulateWeighted(frame, bg, s.learn_rate, mask=still)
+        cv2.accumulateWeighted(frame, bg, s.learn_rate / 10, mask=changed)
+        grown = cv2.dilate(changed, self._kernel, iterations=2)
+        _, _, stats, _ = cv2.connectedComponentsWithStats(grown, connectivity=8)
+        stats = stats[1:]  # label 0 is the background
+        h, w = small.shape
+        areas = stats[:, cv2.CC_STAT_AREA].astype(np.float32) / (h * w)
+        big = areas >= s.min_area
+        stats, areas = stats[big], areas[big]
+        x, yy = stats[:, cv2.CC_STAT_LEFT], stats[:, cv2.CC_STAT_TOP]
+        bw, bh = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]
+        boxes = np.stack([x / w, yy / h, (x + bw) / w, (yy + bh) / h], axis=1).astype(
+            np.float32) if len(areas) else np.zeros((0, 4), np.float32)
+        return MotionResult(boxes, areas, fraction)
