@@ -24,6 +24,7 @@ class MotionSettings:
     min_area: float = 0.0008  # a blob must cover this share of the frame
     learn_rate: float = 0.05  # background update per analysed frame where nothing moves
     global_fraction: float = 0.45  # a change over this share of the view is global
+    max_gain_step: float = 0.15  # brightness jumping more than this in one frame is global
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +102,9 @@ class MotionDetector:
         bg_mean = cv2.mean(bg, keep)[0]
         gain = bg_mean / now_mean if now_mean > 1.0 else 1.0
         frame = small.astype(np.float32)
+        if abs(gain - 1.0) > s.max_gain_step:  # a light switched, IR flipped: re-learn
+            self._background = frame
+            return MotionResult.empty(1.0, global_change=True)
         if abs(gain - 1.0) > 0.01:
             frame *= gain
         changed = cv2.absdiff(frame, bg) > s.threshold

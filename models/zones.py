@@ -39,8 +39,11 @@ class LineZone:
             raise ValueError("a line needs two distinct points")
 
     def _side(self, p: np.ndarray) -> np.ndarray:
+        """+1 or -1; a point exactly on the line counts as the +1 side, so a walker who
+        steps onto the line and then off it crosses exactly once."""
         d = self.b - self.a
-        return np.sign(d[0] * (p[:, 1] - self.a[1]) - d[1] * (p[:, 0] - self.a[0]))
+        cross = d[0] * (p[:, 1] - self.a[1]) - d[1] * (p[:, 0] - self.a[0])
+        return np.where(cross >= 0, 1, -1)
 
     def trigger(self, before: np.ndarray, after: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(a_to_b, b_to_a) bool (n,): which moves from ``before`` to ``after`` (both
@@ -51,5 +54,5 @@ class LineZone:
         d = q - p
         s_a = np.sign(d[:, 0] * (self.a[1] - p[:, 1]) - d[:, 1] * (self.a[0] - p[:, 0]))
         s_b = np.sign(d[:, 0] * (self.b[1] - p[:, 1]) - d[:, 1] * (self.b[0] - p[:, 0]))
-        crossed = (s_p != s_q) & (s_p != 0) & (s_q != 0) & (s_a != s_b)
+        crossed = (s_p != s_q) & (s_a != s_b)
         return crossed & (s_p < 0), crossed & (s_p > 0)
