@@ -18,6 +18,7 @@ class _Condition:
     active_since: float | None = None
     clear_since: float | None = None
     alert: OpenAlert | None = None
+    opened_at: float | None = None
     last_update: float = 0.0
 
 
@@ -45,7 +46,7 @@ class AlertBook:
                 if c.active_since is None:
                     c.active_since = media_time
                 if media_time - c.active_since >= start_s:
-                    c.alert, c.last_update = self._open(key), media_time
+                    c.alert, c.last_update, c.opened_at = self._open(key), media_time, media_time
                     return [c.alert.start(media_time, score, objects)]
             elif media_time - c.last_update >= self.update_every_s:
                 c.last_update = media_time
@@ -73,6 +74,13 @@ class AlertBook:
         events = [c.alert.end(media_time) for c in self._conditions.values() if c.alert]
         self._conditions.clear()
         return events
+
+    def open_for(self, key: Key, media_time: float) -> float:
+        """How long the alert for ``key`` has been open; 0 when it is not."""
+        c = self._conditions.get(key)
+        if c is None or c.alert is None or c.opened_at is None:
+            return 0.0
+        return media_time - c.opened_at
 
     def open_keys(self) -> list[Key]:
         return [k for k, c in self._conditions.items() if c.alert is not None]

@@ -67,7 +67,28 @@ class MotionConfig(Strict):
 
 
 class QualityConfig(Strict):
+    """Video quality diagnosis. Thresholds on sharpness, noise and the reference view are
+    relative to what this camera's own picture looked like while healthy."""
+
     enabled: bool = Field(True, description="Video quality diagnosis")
+    start_s: float = Field(10.0, ge=0.0, le=3600.0, description="A fault must hold this long "
+                           "before its alert starts")
+    end_s: float = Field(10.0, ge=0.0, le=3600.0, description="... and be gone this long "
+                         "before it ends")
+    dark_below: float = Field(35.0, ge=0.0, le=255.0, description="Mean grey level")
+    bright_above: float = Field(215.0, ge=0.0, le=255.0, description="Mean grey level")
+    frozen_below: float = Field(0.25, ge=0.0, le=50.0, description="Mean change between "
+                                "analysed frames, grey levels; a live sensor always has noise")
+    blur_ratio: float = Field(0.3, gt=0.0, lt=1.0, description="Sharpness below this share "
+                              "of the camera's baseline")
+    noise_ratio: float = Field(2.5, gt=1.0, le=100.0, description="Noise above this multiple "
+                               "of the camera's baseline")
+    cast_above: float = Field(20.0, gt=0.0, le=127.0, description="Mean chroma offset from "
+                              "neutral")
+    similar_below: float = Field(0.45, gt=0.0, lt=1.0, description="Correlation with the "
+                                 "learned reference view below which the scene changed")
+    relearn_s: float = Field(120.0, gt=0.0, le=86400.0, description="A changed scene becomes "
+                             "the new reference after this long")
 
 
 class DetectConfig(Strict):

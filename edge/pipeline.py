@@ -13,20 +13,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from alerts.book import AlertBook
 from alerts.event import AlertEvent, DetectedObject
 from edge.config import CameraConfig
-from ingest import Backoff, CameraSettings, CameraStream, Frame, SourceOptions
+from ingest import Backoff, CameraSettings, CameraState, CameraStream, Frame, SourceOptions
 from models.blobs import BlobTracker
-from models.motion import MotionDetector
+from models.motion import MotionDetector, MotionResult, downscale, mask_image
+from models.quality import QualityMeter, QualityThresholds, diagnose
 from models.zones import LineZone, PolygonZone
 
 log = logging.getLogger("edge.alerts")
+QUALITY_TYPES = frozenset({"video_frozen", "video_occluded", "video_blurred", "video_too_dark",
+                           "video_too_bright", "scene_changed", "color_cast", "video_noisy"})
 
 
 def decode_threads(cfg: CameraConfig, cameras: int) -> int:
@@ -77,6 +81,13 @@ class Analysis:
         # Privacy masks hide their areas from every analysis, motion masks from motion.
         self.motion = MotionDetector(masks=[*cfg.motion.masks, *cfg.privacy_masks]) if (
             cfg.motion.enabled) else None
+        q = cfg.quality
+        self.thresholds = QualityThresholds(
+            dark_below=q.dark_below, bright_above=q.bright_above, frozen_below=q.frozen_below,
+            blur_ratio=q.blur_ratio, noise_ratio=q.noise_ratio, cast_above=q.cast_above,
+            similar_below=q.similar_below)
+        self.quality = QualityMeter(self.thresholds, cfg.motion.masks) if q.enabled else None
+        self._privacy: np.ndarray | None = None  # True where hidden, at the detect size
         self.zones = {n: PolygonZone(z.polygon) for n, z in cfg.zones.items()
                       if "motion" in z.labels}
         self.lines = {n: LineZone(*ln.points) for n, ln in cfg.lines.items()
@@ -87,10 +98,45 @@ class Analysis:
 
     def step(self, frame: Frame) -> list[AlertEvent]:
         """All analysis of one frame; returns the alert events it raises."""
-        if self.motion is None:
-            return []
         t = frame.media_time
-        motion = self.motion.detect(frame.y)
+        small = self._hide_private(downscale(frame.y))
+        events: list[AlertEvent] = []
+        if self.quality is not None:
+            events += self._diagnose(small, frame.chroma(), t)
+        if self.motion is not None:
+            events += self._motion_rules(self.motion.detect(small), t)
+        for e in events:
+            if e.phase == "start":
+                self.alerts[e.type] += 1
+        return events
+
+    def _hide_private(self, small: np.ndarray) -> np.ndarray:
+        if not self.cfg.privacy_masks:
+            return small
+        if self._privacy is None or self._privacy.shape != small.shape:
+            self._privacy = mask_image(small.shape, self.cfg.privacy_masks) == 0
+        # a flat fill at the picture's own level: hidden, yet not a "dark" picture
+        small[self._privacy] = int(small[~self._privacy].mean()) if (
+            not self._privacy.all()) else 128
+        return small
+
+    def _diagnose(self, small: np.ndarray, chroma: tuple[np.ndarray, np.ndarray] | None,
+                  t: float) -> list[AlertEvent]:
+        assert self.quality is not None
+        q = self.cfg.quality
+        sample = self.quality.measure(small, chroma)
+        found = diagnose(sample, self.thresholds)
+        if not found and not {k[0] for k in self.book.open_keys()} & QUALITY_TYPES:
+            self.quality.learn()  # baselines follow the healthy picture only
+        events: list[AlertEvent] = []
+        for kind in sorted(QUALITY_TYPES):
+            events += self.book.observe((kind, None), kind in found, t, start_s=q.start_s,
+                                        end_s=q.end_s, score=found.get(kind, 0.0))
+        if self.book.open_for(("scene_changed", None), t) > q.relearn_s:
+            self.quality.relearn_reference()  # the new view is the normal one now
+        return events
+
+    def _motion_rules(self, motion: MotionResult, t: float) -> list[AlertEvent]:
         anchors = motion.anchors
         events: list[AlertEvent] = []
         for name, zone in self.zones.items():
@@ -111,6 +157,11 @@ class Analysis:
                     obj = DetectedObject("motion", 1.0, tuple(map(float, motion.boxes[i])),
                                          int(ids[i]))
                     events += self.book.pulse(("line_crossing", name), t, objects=(obj,))
+        return events
+
+    def offline(self, offline: bool, media_time: float) -> list[AlertEvent]:
+        """camera_offline follows the ingest state; the stall timeout already debounced it."""
+        events = self.book.observe(("camera_offline", None), offline, media_time, end_s=0.0)
         for e in events:
             if e.phase == "start":
                 self.alerts[e.type] += 1
@@ -126,6 +177,8 @@ class CameraPipeline:
     config: CameraConfig
     camera: CameraStream
     analysis: Analysis
+    last_media_time: float = 0.0
+    last_frame_at: float = field(default_factory=time.monotonic)
 
     @classmethod
     def build(cls, node: str, name: str, cfg: CameraConfig, *, cameras: int = 1
@@ -137,9 +190,21 @@ class CameraPipeline:
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self.camera.run(), name=f"ingest-{self.name}")
             tg.create_task(self._analyze(), name=f"analyze-{self.name}")
+            tg.create_task(self._watch_offline(), name=f"offline-{self.name}")
+
+    def _emit(self, events: list[AlertEvent]) -> None:
+        # Delivery (outbox, MQTT) comes with the alerts issue; until then alerts are logged.
+        for event in events:
+            log.info("alert %s", event.to_json())
 
     async def _analyze(self) -> None:
-        # Delivery (outbox, MQTT) comes with the alerts issue; until then alerts are logged.
         async for frame in self.camera.frames():
-            for event in self.analysis.step(frame):
-                log.info("alert %s", event.to_json())
+            self.last_media_time, self.last_frame_at = frame.media_time, time.monotonic()
+            self._emit(self.analysis.step(frame))
+
+    async def _watch_offline(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            down = self.camera.state in (CameraState.STALLED, CameraState.BACKING_OFF)
+            t = self.last_media_time + time.monotonic() - self.last_frame_at
+            self._emit(self.analysis.offline(down, t))

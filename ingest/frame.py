@@ -11,6 +11,9 @@ import numpy as np
 _LUMA_FIRST = frozenset({"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p",
                          "nv12", "nv21", "gray"})
 
+_PLANAR_CHROMA = frozenset({"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p",
+                            "yuvj444p"})
+
 
 @dataclass(frozen=True, slots=True)
 class Frame:
@@ -27,6 +30,15 @@ class Frame:
     media_time: float
     index: int
     video: av.VideoFrame
+
+    def chroma(self, step: int = 8) -> tuple[np.ndarray, np.ndarray] | None:
+        """Sparse samples of the U and V planes (strided views, no copy), or None for a
+        stream without planar chroma (grey, or interleaved NV12)."""
+        if self.video.format.name not in _PLANAR_CHROMA:
+            return None
+        u, v = (np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)[::step, :p.width:step]
+                for p in self.video.planes[1:3])
+        return u, v
 
     @property
     def width(self) -> int:

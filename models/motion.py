@@ -19,7 +19,6 @@ Polygon = Sequence[Sequence[float]]
 
 @dataclass(frozen=True, slots=True)
 class MotionSettings:
-    height: int = 180  # rows of the detect image
     threshold: int = 20  # grey levels above the background that count as change
     min_area: float = 0.0008  # a blob must cover this share of the frame
     learn_rate: float = 0.05  # background update per analysed frame where nothing moves
@@ -57,6 +56,13 @@ class MotionResult:
                             global_change)
 
 
+def downscale(y: np.ndarray, height: int = 180) -> np.ndarray:
+    """The detect image: every k-th pixel of the luma view, ~``height`` rows, one small
+    copy (0.1 ms at 1080p here, against 0.8 ms for an area resize)."""
+    step = max(1, round(y.shape[0] / height))
+    return y[::step, ::step].copy()  # always a copy: never write into the decoder's frame
+
+
 def mask_image(shape: tuple[int, int], polygons: Sequence[Polygon]) -> np.ndarray:
     """uint8 image of ``shape``: 255 where analysis looks, 0 inside any polygon."""
     h, w = shape
@@ -78,17 +84,13 @@ class MotionDetector:
         self._keep: np.ndarray | None = None
         self._kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
 
-    def small(self, y: np.ndarray) -> np.ndarray:
-        """The detect image: every k-th pixel of the luma view, one small copy."""
-        step = max(1, round(y.shape[0] / self.settings.height))
-        return cv2.GaussianBlur(np.ascontiguousarray(y[::step, ::step]), (5, 5), 0)
-
     def reset(self) -> None:
         self._background = None
 
-    def detect(self, y: np.ndarray) -> MotionResult:
+    def detect(self, small: np.ndarray) -> MotionResult:
+        """``small``: the detect image (``downscale``) of the next analysed frame."""
         s = self.settings
-        small = self.small(y)
+        small = cv2.GaussianBlur(small, (5, 5), 0)  # sensor noise is not motion
         bg = self._background
         if bg is None or bg.shape != small.shape:  # first frame, or the size changed
             self._background = small.astype(np.float32)

@@ -2,7 +2,8 @@
 
 A textured background with sensor noise and slow lighting drift, swaying foliage in one
 corner (to be masked), and injected events: a walker crossing the scene, a lighting step.
-Frames are grey, encoded by the ffmpeg CLI as H.264 yuv420p.
+Frames are grey with flat chroma (tinted for a colour cast), encoded by the ffmpeg CLI as
+H.264 yuv420p.
 """
 
 from __future__ import annotations
@@ -42,17 +43,32 @@ class Scene:
     light_step_s: float | None = None  # brightness jumps by light_step at this time
     light_step: float = 50.0
     foliage: bool = True
+    # a camera fault between fault_from and fault_to: frozen, occluded, blurred, dark,
+    # bright, noisy, moved, color_cast
+    fault: str | None = None
+    fault_from: float = 4.0
+    fault_to: float = 9.0
+
+    def faulty(self, t: float) -> str | None:
+        return self.fault if self.fault_from <= t < self.fault_to else None
 
     def frames(self) -> Iterator[np.ndarray]:
         """uint8 (height, width) grey frames."""
         rng = np.random.default_rng(self.seed)
+        last: np.ndarray | None = None
         h, w = self.height, self.width
         texture = cv2.GaussianBlur(rng.uniform(0, 255, (h, w)).astype(np.float32), (0, 0), 3)
         texture = 70 + (texture - texture.min()) / (np.ptp(texture) + 1e-6) * 110
         fx1, fy1, fx2, fy2 = (int(v * s) for v, s in zip(FOLIAGE, (w, h, w, h), strict=True))
+        moved = np.roll(texture, int(0.3 * w), axis=1)[::-1]
         for i in range(round(self.seconds * self.fps)):
             t = i / self.fps
-            img = texture * (1 + self.drift * t / self.seconds)
+            fault = self.faulty(t)
+            if fault == "frozen" and last is not None:
+                yield last
+                continue
+            base = moved if fault == "moved" else texture
+            img = base * (1 + self.drift * t / self.seconds)
             if self.light_step_s is not None and t >= self.light_step_s:
                 img = img + self.light_step
             if self.foliage:  # leaves: large random blotches that change every frame
@@ -66,8 +82,25 @@ class Scene:
                     x1 = int((cx - wk.size[0] / 2) * w)
                     y1 = int((wk.bottom - wk.size[1]) * h)
                     img[y1:int(wk.bottom * h), x1:x1 + int(wk.size[0] * w)] = wk.grey
-            img = img + rng.normal(0, self.noise, (h, w))
-            yield np.clip(img, 0, 255).astype(np.uint8)
+            noise = self.noise
+            if fault == "occluded":  # a cover over the lens: flat, faintly lit
+                img[: int(0.95 * h)] = 90.0
+                noise = 1.0
+            elif fault == "blurred":
+                img = cv2.GaussianBlur(img, (0, 0), 5)
+            elif fault == "dark":
+                img = img * 0.1
+            elif fault == "bright":
+                img = img * 0.3 + 200
+            elif fault == "noisy":
+                noise = 30.0
+            img = img + rng.normal(0, noise, (h, w))
+            last = np.clip(img, 0, 255).astype(np.uint8)
+            yield last
+
+    def chroma(self, t: float) -> tuple[int, int]:
+        """Flat U, V of the frame at ``t``: neutral, or tinted during a colour cast."""
+        return (128 + 45, 128 - 30) if self.faulty(t) == "color_cast" else (128, 128)
 
 
 def make_scene(path: Path, scene: Scene) -> Path:
@@ -79,13 +112,15 @@ def make_scene(path: Path, scene: Scene) -> Path:
     tmp = path.with_suffix(".tmp" + path.suffix)
     proc = subprocess.Popen(
         ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "rawvideo",
-         "-pix_fmt", "gray", "-s", f"{scene.width}x{scene.height}", "-r", str(scene.fps),
+         "-pix_fmt", "yuv420p", "-s", f"{scene.width}x{scene.height}", "-r", str(scene.fps),
          "-i", "pipe:", "-c:v", "libx264", "-preset", "veryfast", "-crf", "18",
          "-g", str(scene.fps * 2), "-bf", "0", "-pix_fmt", "yuv420p", str(tmp)],
         stdin=subprocess.PIPE)
     assert proc.stdin is not None
-    for frame in scene.frames():
-        proc.stdin.write(frame.tobytes())
+    quarter = (scene.width // 2) * (scene.height // 2)
+    for i, frame in enumerate(scene.frames()):
+        u, v = scene.chroma(i / scene.fps)
+        proc.stdin.write(frame.tobytes() + bytes([u]) * quarter + bytes([v]) * quarter)
     proc.stdin.close()
     if proc.wait() != 0:
         raise RuntimeError(f"ffmpeg failed making {path}")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.motion import MotionDetector, mask_image
+from models.motion import MotionDetector, downscale, mask_image
 from models.zones import LineZone, PolygonZone
 from tools.scenes import FOLIAGE, Scene, Walker
 
@@ -16,7 +16,7 @@ FOLIAGE_MASK = [[FOLIAGE[0], FOLIAGE[1]], [FOLIAGE[2], FOLIAGE[1]], [FOLIAGE[2],
 
 def run(scene: Scene, masks=(FOLIAGE_MASK,)) -> list:
     det = MotionDetector(masks=list(masks))
-    return [(i / scene.fps, det.detect(f)) for i, f in enumerate(scene.frames())]
+    return [(i / scene.fps, det.detect(downscale(f))) for i, f in enumerate(scene.frames())]
 
 
 def test_quiet_scene_noise_drift_and_masked_foliage_give_no_motion():
@@ -55,7 +55,7 @@ def test_new_frame_size_resets_the_background():
     det = MotionDetector()
     small, big = np.full((360, 640), 100, np.uint8), np.full((720, 1280), 100, np.uint8)
     for y in (small, small, big, big, small):
-        assert len(det.detect(y)) == 0
+        assert len(det.detect(downscale(y))) == 0
 
 
 def test_masks_rasterise_in_normalised_coordinates():
