@@ -34,8 +34,20 @@ venv: deps $(BIN)/edge
 lint: venv
 	$(BIN)/ruff check .
 
+# Real pedestrian video for the motion tests: OpenCV's vtest.avi (people on a plaza,
+# 768x576, 10 fps), taken from Debian's opencv-doc package; only that file is kept.
+VTEST := .cache/data/vtest.avi
+$(VTEST):
+	mkdir -p .cache/data/deb
+	cd .cache/data/deb && (apt-get download opencv-doc 2>/dev/null || \
+		(apt-get update -qq && apt-get download opencv-doc))
+	dpkg-deb --fsys-tarfile .cache/data/deb/opencv-doc_*.deb | \
+		tar -xO ./usr/share/doc/opencv-doc/examples/data/vtest.avi > $@.tmp
+	mv $@.tmp $@
+	rm -rf .cache/data/deb
+
 # The test suite: real RTSP server, real ffmpeg clips. Clips are cached in .cache/.
-test: venv lint
+test: venv lint $(VTEST)
 	$(BIN)/python -m pytest -q
 
 demo: venv

@@ -66,3 +66,18 @@ def test_privacy_mask_hides_the_walker_from_analysis(tmp_path):
     events = analyze(tmp_path, make_scene(SCENES / "walk.mp4", WALK),
                      privacy_masks=[everything])
     assert events == []
+
+
+def test_people_on_a_real_plaza(tmp_path):
+    """OpenCV's vtest.avi (installed by `make test`): people walk the paved plaza all
+    through; nobody crosses the lawn in the bottom-right corner."""
+    events = analyze(tmp_path, ROOT / ".cache" / "data" / "vtest.avi", lines={}, zones={
+        "walkway": {"polygon": [[0.3, 0.3], [0.85, 0.3], [0.85, 0.55], [0.3, 0.55]],
+                    "labels": ["motion"], "min_seconds": 1.0},
+        "lawn": {"polygon": [[0.6, 0.88], [1.0, 0.88], [1.0, 1.0], [0.6, 1.0]],
+                 "labels": ["motion"], "min_seconds": 1.0},
+    }, analyze_fps=5)
+    assert {e["type"] for e in events} == {"intrusion"}, "no video-quality alerts"
+    starts = [e for e in events if e["phase"] == "start"]
+    assert starts and {e["rule"] for e in starts} == {"walkway"}
+    assert starts[0]["media_time"] < 3.0
