@@ -47,7 +47,27 @@ class Strict(BaseModel):
 def _polygon(points: list[Point]) -> list[Point]:
     if len(points) < 3:
         raise ValueError("needs at least 3 points")
+    if _self_intersects(points):
+        raise ValueError("edges cross each other (points out of order?)")
     return points
+
+
+def _self_intersects(points: list[Point]) -> bool:
+    """Whether two non-adjacent edges of the closed polygon cross."""
+
+    def orient(p: Point, q: Point, r: Point) -> float:
+        return (q[0] - p[0]) * (r[1] - p[1]) - (q[1] - p[1]) * (r[0] - p[0])
+
+    edges = [(points[i], points[(i + 1) % len(points)]) for i in range(len(points))]
+    for i, (a, b) in enumerate(edges):
+        for j in range(i + 2, len(edges)):
+            if i == 0 and j == len(edges) - 1:
+                continue  # they share the first point
+            c, d = edges[j]
+            if (orient(a, b, c) * orient(a, b, d) < 0
+                    and orient(c, d, a) * orient(c, d, b) < 0):
+                return True
+    return False
 
 
 Polygon = Annotated[
@@ -79,7 +99,7 @@ class QualityConfig(Strict):
     bright_above: float = Field(215.0, ge=0.0, le=255.0, description="Mean grey level")
     frozen_below: float = Field(0.25, ge=0.0, le=50.0, description="Mean change between "
                                 "analysed frames, grey levels; a live sensor always has noise")
-    blur_ratio: float = Field(0.3, gt=0.0, lt=1.0, description="Sharpness below this share "
+    blur_ratio: float = Field(0.45, gt=0.0, lt=1.0, description="Sharpness below this share "
                               "of the camera's baseline")
     noise_ratio: float = Field(2.5, gt=1.0, le=100.0, description="Noise above this multiple "
                                "of the camera's baseline")

@@ -90,7 +90,7 @@ class MotionDetector:
     def detect(self, small: np.ndarray) -> MotionResult:
         """``small``: the detect image (``downscale``) of the next analysed frame."""
         s = self.settings
-        small = cv2.GaussianBlur(small, (5, 5), 0)  # sensor noise is not motion
+        small = cv2.blur(small, (3, 3))  # sensor noise is not motion
         bg = self._background
         if bg is None or bg.shape != small.shape:  # first frame, or the size changed
             self._background = small.astype(np.float32)
@@ -121,15 +121,15 @@ class MotionDetector:
         still = cv2.bitwise_not(changed)
         cv2.accumulateWeighted(frame, bg, s.learn_rate, mask=still)
         cv2.accumulateWeighted(frame, bg, s.learn_rate / 10, mask=changed)
+        if fraction == 0.0:
+            return MotionResult.empty()
         grown = cv2.dilate(changed, self._kernel, iterations=2)
-        _, _, stats, _ = cv2.connectedComponentsWithStats(grown, connectivity=8)
-        stats = stats[1:]  # label 0 is the background
+        # outer contours: ~30 us here, against ~350 us for connected-component statistics
+        contours, _ = cv2.findContours(grown, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         h, w = small.shape
-        areas = stats[:, cv2.CC_STAT_AREA].astype(np.float32) / (h * w)
+        rects = np.array([cv2.boundingRect(c) for c in contours], np.float32).reshape(-1, 4)
+        areas = np.array([cv2.contourArea(c) for c in contours], np.float32) / (h * w)
         big = areas >= s.min_area
-        stats, areas = stats[big], areas[big]
-        x, yy = stats[:, cv2.CC_STAT_LEFT], stats[:, cv2.CC_STAT_TOP]
-        bw, bh = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]
-        boxes = np.stack([x / w, yy / h, (x + bw) / w, (yy + bh) / h], axis=1).astype(
-            np.float32) if len(areas) else np.zeros((0, 4), np.float32)
-        return MotionResult(boxes, areas, fraction)
+        x, yy, bw, bh = rects[big].T
+        boxes = np.stack([x / w, yy / h, (x + bw) / w, (yy + bh) / h], axis=1)
+        return MotionResult(boxes.astype(np.float32), areas[big], fraction)

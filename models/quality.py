@@ -23,7 +23,7 @@ class QualityThresholds:
     bright_above: float = 215.0
     frozen_below: float = 0.25  # mean absolute change between analysed frames, grey levels
     flat_below: float = 12.0  # grey-level spread of a covered view
-    blur_ratio: float = 0.3  # sharpness below this share of the camera's baseline
+    blur_ratio: float = 0.45  # sharpness below this share of the camera's baseline
     noise_ratio: float = 2.5  # noise above this multiple of the baseline ...
     noise_above: float = 6.0  # ... and above this absolute level
     cast_above: float = 20.0  # mean chroma offset from neutral, 0..127
@@ -46,6 +46,9 @@ class QualitySample:
     sharpness_base: float
     noise_base: float
     warm: bool
+
+
+STRUCTURE_SIZE = (80, 45)
 
 
 class QualityMeter:
@@ -78,22 +81,23 @@ class QualityMeter:
         showed no fault, so baselines follow the healthy picture only."""
         if self._prev is not None and self._prev.shape != small.shape:
             self.reset()  # a new stream size: new baselines
-        img = small.astype(np.float32)
-        mean, std = cv2.meanStdDev(img)
+        mean, std = cv2.meanStdDev(small)
         # Sensor noise would dominate a raw Laplacian: measure detail on a lightly smoothed
         # picture, and noise as what the smoothing took away where the picture is flat.
-        smooth = cv2.GaussianBlur(img, (0, 0), 1.0)
-        lap = np.abs(cv2.Laplacian(smooth, cv2.CV_32F, ksize=1))
+        smooth = cv2.blur(small, (3, 3))
+        lap = cv2.convertScaleAbs(cv2.Laplacian(smooth, cv2.CV_16S, ksize=1))
         sharpness = float(cv2.mean(lap)[0])
-        residual = np.abs(img - smooth)
-        flat = lap < max(2.0, sharpness)
-        noise = float(residual[flat].mean()) if flat.any() else float(residual.mean())
+        flat = cv2.compare(lap, max(2.0, sharpness), cv2.CMP_LT)
+        noise = float(cv2.mean(cv2.absdiff(small, smooth), flat)[0])
         change = float(cv2.mean(cv2.absdiff(small, self._prev))[0]) if (
             self._prev is not None) else 255.0
-        # The view's coarse structure: unmoved by noise, blur or exposure, moved by a move.
-        structure = cv2.GaussianBlur(img, (0, 0), 3.0)
-        if self._keep is None or self._keep.shape != small.shape:
-            self._keep = mask_image(small.shape, self.masks) > 0
+        # The view's coarse structure (80x45): unmoved by noise, blur or exposure, moved by
+        # a move. Areas that move by nature are left out.
+        structure = cv2.resize(small, STRUCTURE_SIZE, interpolation=cv2.INTER_AREA).astype(
+            np.float32)
+        if self._keep is None or self._prev is None:
+            self._keep = cv2.resize(mask_image(small.shape, self.masks), STRUCTURE_SIZE,
+                                    interpolation=cv2.INTER_AREA) > 250
         if self._reference is None:
             self._reference = structure
         similarity = _correlation(structure[self._keep], self._reference[self._keep])
