@@ -81,7 +81,8 @@ class MotionDetector:
         self.settings = settings or MotionSettings()
         self.masks = list(masks)
         self._background: np.ndarray | None = None
-        self._keep: np.ndarray | None = None
+        self._keep = np.zeros((0, 0), np.uint8)
+        self._view = 1
         self._kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
 
     def reset(self) -> None:
@@ -95,32 +96,30 @@ class MotionDetector:
         if bg is None or bg.shape != small.shape:  # first frame, or the size changed
             self._background = small.astype(np.float32)
             self._keep = mask_image(small.shape, self.masks)
+            self._view = max(1, cv2.countNonZero(self._keep))
             return MotionResult.empty()
-        keep = self._keep
-        assert keep is not None
         # Auto-exposure and slow light changes scale the whole image: compare at the
-        # background's brightness, not the frame's.
-        now_mean = cv2.mean(small, keep)[0]
-        bg_mean = cv2.mean(bg, keep)[0]
-        gain = bg_mean / now_mean if now_mean > 1.0 else 1.0
-        frame = small.astype(np.float32)
+        # background's brightness, not the frame's. (Unmasked means: a masked mean costs
+        # ~6x more, and masks are small.)
+        now_mean = cv2.mean(small)[0]
+        gain = cv2.mean(bg)[0] / now_mean if now_mean > 1.0 else 1.0
         if abs(gain - 1.0) > s.max_gain_step:  # a light switched, IR flipped: re-learn
-            self._background = frame
+            self._background = small.astype(np.float32)
             return MotionResult.empty(1.0, global_change=True)
-        if abs(gain - 1.0) > 0.01:
-            frame *= gain
-        changed = cv2.absdiff(frame, bg) > s.threshold
-        changed = changed.view(np.uint8) * keep  # 0/1 times 255: a 0/255 mask
-        changed = cv2.morphologyEx(changed, cv2.MORPH_OPEN, self._kernel)
-        view = max(1, int(np.count_nonzero(keep)))
-        fraction = float(np.count_nonzero(changed)) / view
+        # uint8 from here: a third of the float path's cost at this size
+        frame = cv2.convertScaleAbs(small, alpha=gain)
+        diff = cv2.absdiff(frame, cv2.convertScaleAbs(bg))
+        _, changed = cv2.threshold(diff, s.threshold, 255, cv2.THRESH_BINARY)
+        changed = cv2.morphologyEx(cv2.bitwise_and(changed, self._keep), cv2.MORPH_OPEN,
+                                   self._kernel)
+        fraction = cv2.countNonZero(changed) / self._view
         if fraction > s.global_fraction:
-            self._background = frame  # re-learn: a global step is quality, not motion
+            self._background = frame.astype(np.float32)  # a global step is quality, not motion
             return MotionResult.empty(fraction, global_change=True)
         # Learn where nothing moves; let what stops moving sink in slowly.
-        still = cv2.bitwise_not(changed)
-        cv2.accumulateWeighted(frame, bg, s.learn_rate, mask=still)
-        cv2.accumulateWeighted(frame, bg, s.learn_rate / 10, mask=changed)
+        cv2.accumulateWeighted(frame, bg, s.learn_rate, mask=cv2.bitwise_not(changed))
+        if fraction > 0.0:
+            cv2.accumulateWeighted(frame, bg, s.learn_rate / 10, mask=changed)
         if fraction == 0.0:
             return MotionResult.empty()
         grown = cv2.dilate(changed, self._kernel, iterations=2)
