@@ -85,7 +85,7 @@ class QualityMeter:
         # Sensor noise would dominate a raw Laplacian: measure detail on a lightly smoothed
         # picture, and noise as what the smoothing took away where the picture is flat.
         smooth = cv2.blur(small, (3, 3))
-        lap = cv2.convertScaleAbs(cv2.Laplacian(smooth, cv2.CV_16S, ksize=1))
+        lap = cv2.absdiff(smooth, cv2.blur(smooth, (3, 3)))  # a Laplacian-like detail map
         sharpness = float(cv2.mean(lap)[0])
         flat = cv2.compare(lap, max(2.0, sharpness), cv2.CMP_LT)
         noise = float(cv2.mean(cv2.absdiff(small, smooth), flat)[0])

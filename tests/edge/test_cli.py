@@ -177,7 +177,7 @@ def test_run_serves_metrics_survives_bad_cameras_reloads_and_stops(camera_server
         seen.append(metrics)
         families = {f.name: f for f in text_string_to_metric_families(metrics)}
         for name in ("edge_camera_up", "edge_frames_decoded", "edge_frames_analyzed",
-                     "edge_frames_dropped", "edge_camera_reconnects"):
+                     "edge_frames_dropped", "edge_camera_reconnects", "edge_alerts"):
             assert name in families, name
         up = {s.labels["camera"]: s.value for s in families["edge_camera_up"].samples}
         assert up == {"good": 1, "other": 1, "wrongpw": 0, "gone": 0, "garbage": 0,
