@@ -2,8 +2,9 @@
 
 Starts the same GStreamer RTSP server the tests use, serving generated clips behind a
 password, writes a config for it and runs `edge run`, printing a camera table every few
-seconds. Half-way through, one camera's server is killed and restarted so the reconnect
-shows. Ctrl-C stops it; DEMO_SECONDS=N stops it after N seconds.
+seconds, and the alerts as they come. Half-way through, one camera's server is killed and
+restarted so the reconnect and its camera_offline alert
+show. Ctrl-C stops it; DEMO_SECONDS=N stops it after N seconds.
 """
 
 from __future__ import annotations
@@ -43,6 +44,18 @@ def table(token: str) -> str:
     return "\n".join(rows)
 
 
+def new_alerts(log_path: Path, shown: set[tuple[str, int]]) -> list[dict]:
+    """Alert events the service logged since the last look."""
+    found = []
+    for line in log_path.read_text().splitlines():
+        if " edge.alerts: alert " in line:
+            event = json.loads(line.split(" edge.alerts: alert ", 1)[1])
+            if (event["id"], event["seq"]) not in shown:
+                shown.add((event["id"], event["seq"]))
+                found.append(event)
+    return found
+
+
 def main() -> int:
     seconds = float(os.environ.get("DEMO_SECONDS", "0")) or None
     DEMO.mkdir(parents=True, exist_ok=True)
@@ -63,7 +76,9 @@ def main() -> int:
             f"  gate: {{url: 'rtsp://admin:${{DEMO_CAM_PASS}}@127.0.0.1:{cam1.port}/gate', "
             "analyze_fps: 5, stall_timeout_s: 5}\n"
             f"  yard: {{url: 'rtsp://admin:${{DEMO_CAM_PASS}}@127.0.0.1:{cam2.port}/yard', "
-            "analyze_fps: 5, stall_timeout_s: 5}\n"
+            "analyze_fps: 5, stall_timeout_s: 5,\n"
+            "         zones: {centre: {polygon: [[0.3, 0.3], [0.7, 0.3], [0.7, 0.9], "
+            "[0.3, 0.9]], labels: [motion], min_seconds: 1}}}\n"
             f"http: {{listen: '127.0.0.1:{PORT}', token: '${{DEMO_API_TOKEN}}'}}\n")
         env = {**os.environ, "DEMO_CAM_PASS": password, "DEMO_API_TOKEN": token}
         with log_path.open("w") as log:
@@ -72,6 +87,7 @@ def main() -> int:
         print(f"""
 edge run --config {config.relative_to(ROOT)}   (pid {edge.pid})
   cameras   gate: 1080p25 H.264, yard: 720p25 H.265, RTSP with a password (never logged)
+  analysis  motion and video quality on both; a motion zone "centre" on yard
   metrics   http://127.0.0.1:{PORT}/metrics
   health    http://127.0.0.1:{PORT}/healthz   http://127.0.0.1:{PORT}/readyz
   api       curl -H "Authorization: Bearer $DEMO_API_TOKEN" http://127.0.0.1:{PORT}/api/cameras
@@ -80,6 +96,7 @@ Ctrl-C stops the demo.
 """, flush=True)
         started = time.monotonic()
         faulted = False
+        shown: set[tuple[str, int]] = set()
         try:
             while edge.poll() is None:
                 time.sleep(3)
@@ -95,6 +112,10 @@ Ctrl-C stops the demo.
                     print(f"\n[{elapsed:5.0f} s]\n{table(token)}", flush=True)
                 except OSError as exc:
                     print(f"(api not answering yet: {exc})", flush=True)
+                for alert in new_alerts(log_path, shown):
+                    print(f"  alert: {alert['camera']} {alert['type']} {alert['phase']}"
+                          f"{' (' + alert['rule'] + ')' if alert['rule'] else ''}"
+                          f" at media time {alert['media_time']:.1f} s", flush=True)
                 if seconds and elapsed >= seconds:
                     break
         except KeyboardInterrupt:
