@@ -15,7 +15,7 @@ import logging
 import os
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
@@ -82,10 +82,8 @@ class Analysis:
         self.motion = MotionDetector(masks=[*cfg.motion.masks, *cfg.privacy_masks]) if (
             cfg.motion.enabled) else None
         q = cfg.quality
-        self.thresholds = QualityThresholds(
-            dark_below=q.dark_below, bright_above=q.bright_above, frozen_below=q.frozen_below,
-            blur_ratio=q.blur_ratio, noise_ratio=q.noise_ratio, cast_above=q.cast_above,
-            similar_below=q.similar_below)
+        self.thresholds = QualityThresholds(**{
+            f.name: getattr(q, f.name) for f in fields(QualityThresholds) if hasattr(q, f.name)})
         self.quality = QualityMeter(self.thresholds, cfg.motion.masks) if q.enabled else None
         self._privacy: np.ndarray | None = None  # True where hidden, at the detect size
         self.zones = {n: PolygonZone(z.polygon) for n, z in cfg.zones.items()

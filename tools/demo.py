@@ -3,8 +3,8 @@
 Starts the same GStreamer RTSP server the tests use, serving generated clips behind a
 password, writes a config for it and runs `edge run`, printing a camera table every few
 seconds, and the alerts as they come. Half-way through, one camera's server is killed and
-restarted so the reconnect and its camera_offline alert
-show. Ctrl-C stops it; DEMO_SECONDS=N stops it after N seconds.
+restarted so the reconnect and its camera_offline alert show. Ctrl-C stops it;
+DEMO_SECONDS=N stops it after N seconds.
 """
 
 from __future__ import annotations

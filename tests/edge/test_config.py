@@ -118,3 +118,15 @@ def test_check_exit_codes(tmp_path):
     assert result.returncode == 2
     assert "cameras.gate.zones.z.polygon: needs at least 3 points" in result.stderr
     assert run_check("--config", str(tmp_path / "missing.yaml")).returncode == 2
+
+
+def test_quality_defaults_match_the_analysis_core():
+    from dataclasses import fields
+
+    from edge.config import QualityConfig
+    from models.quality import QualityThresholds
+
+    config, core = QualityConfig(), QualityThresholds()
+    shared = [f.name for f in fields(QualityThresholds) if f.name in QualityConfig.model_fields]
+    assert len(shared) == 7
+    assert {n: getattr(config, n) for n in shared} == {n: getattr(core, n) for n in shared}
