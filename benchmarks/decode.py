@@ -128,7 +128,7 @@ def main() -> int:
     ap.add_argument("--height", type=int, default=1080)
     args = ap.parse_args()
     if args.check:
-        args.seconds, args.repeats = 8.0, max(3, min(args.repeats, 5))
+        args.seconds, args.repeats = 8.0, 7  # paired repeats: noise must hit both sides
     width = args.height * 16 // 9
     clip = make_clip(ROOT / ".cache" / "clips" / f"bench-{args.height}p-{args.codec}-"
                      f"{args.seconds:g}s.mp4", seconds=args.seconds, width=width,
