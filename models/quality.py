@@ -88,7 +88,9 @@ class QualityMeter:
         lap = cv2.absdiff(smooth, cv2.blur(smooth, (3, 3)))  # a Laplacian-like detail map
         sharpness = float(cv2.mean(lap)[0])
         flat = cv2.compare(lap, max(2.0, sharpness), cv2.CMP_LT)
-        noise = float(cv2.mean(cv2.absdiff(small, smooth), flat)[0])
+        # a masked cv2.mean costs ~70 us here; and + sum + count costs ~5 us
+        residual = cv2.bitwise_and(cv2.absdiff(small, smooth), flat)
+        noise = cv2.sumElems(residual)[0] / max(1, cv2.countNonZero(flat))
         change = float(cv2.mean(cv2.absdiff(small, self._prev))[0]) if (
             self._prev is not None) else 255.0
         # The view's coarse structure (80x45): unmoved by noise, blur or exposure, moved by

@@ -58,7 +58,9 @@ def test_walker_raises_intrusion_and_one_line_crossing(tmp_path):
 ], ids=["noise-drift-foliage", "lighting-step"])
 def test_clean_scenes_raise_nothing(tmp_path, scene):
     name = "clean-" + ("step" if scene.light_step_s else "drift") + ".mp4"
-    assert analyze(tmp_path, make_scene(SCENES / name, scene)) == []
+    # every check armed: motion zones and lines, and quality with short hold times
+    quality = {"start_s": 2.0, "end_s": 2.0}
+    assert analyze(tmp_path, make_scene(SCENES / name, scene), quality=quality) == []
 
 
 def test_privacy_mask_hides_the_walker_from_analysis(tmp_path):
