@@ -5,7 +5,7 @@
     ffmpeg null    ffmpeg -i clip -f null -
     ffmpeg pipe    ffmpeg -> raw yuv420p on a pipe -> numpy (Frigate's design)
 
-Runs are interleaved (A B C D, A B C D, ...) so machine noise hits every method alike;
+Runs are interleaved (A B C D, D C B A, ...) so machine noise hits every method alike;
 the table shows medians. ``--check R`` runs only raw PyAV against our ingest and exits 1
 when the median ratio falls below R (CI's guard on the decode loop).
 """
@@ -101,8 +101,9 @@ METHODS: dict[str, Callable[[Path], int]] = {
 def measure(methods: dict[str, Callable[[Path], int]], clip: Path, repeats: int,
             frames: int) -> dict[str, list[float]]:
     fps: dict[str, list[float]] = {name: [] for name in methods}
-    for _ in range(repeats):
-        for name, fn in methods.items():
+    for i in range(repeats):
+        order = list(methods.items())
+        for name, fn in order if i % 2 == 0 else order[::-1]:  # ABBA: drift hits both
             t = time.perf_counter()
             n = fn(clip)
             fps[name].append((frames if n < 0 else n) / (time.perf_counter() - t))
