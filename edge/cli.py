@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import sqlite3
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -43,12 +44,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     if config is None:
         return EXIT_INVALID
     handler = setup_logging(args.log_level, config.secrets())
-    supervisor = Supervisor(config, Path(args.config), handler)
-    log.info("node %s: starting %d camera(s)", config.node.id,
-             sum(c.enabled for c in config.cameras.values()))
     try:
+        supervisor = Supervisor(config, Path(args.config), handler)
+        log.info("node %s: starting %d camera(s)", config.node.id,
+                 sum(c.enabled for c in config.cameras.values()))
         asyncio.run(supervisor.run(asyncio.Event()))
-    except OSError as exc:  # e.g. http.listen's port is taken: one clear line, no traceback
+    except (OSError, sqlite3.Error) as exc:  # data_dir unwritable, port taken: one line
         log.error("cannot start: %s", exc)
         return 1
     return EXIT_OK

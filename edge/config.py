@@ -179,8 +179,17 @@ class MqttConfig(Strict):
     password: str | None = None
 
 
+class OutboxConfig(Strict):
+    max_entries: int = Field(100_000, ge=100, le=10_000_000, description="Beyond this the "
+                             "oldest entries of the lowest severity are dropped, and counted")
+    max_age_s: float = Field(7 * 86400.0, gt=0.0, description="Older entries are dropped")
+    fsync: bool = Field(False, description="fsync every commit: survives power cuts, not "
+                        "just a killed process, at a cost per alert batch")
+
+
 class AlertsConfig(Strict):
     mqtt: MqttConfig | None = None
+    outbox: OutboxConfig = Field(default_factory=OutboxConfig)
 
 
 class HttpConfig(Strict):
@@ -197,6 +206,7 @@ class HttpConfig(Strict):
 
 class EdgeConfig(Strict):
     node: NodeConfig
+    data_dir: str = Field("/var/lib/edge", description="The outbox and other state live here")
     cameras: dict[Name, CameraConfig] = Field(min_length=1)
     alerts: AlertsConfig | None = None
     http: HttpConfig | None = None

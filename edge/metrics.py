@@ -13,16 +13,30 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from alerts.outbox import Outbox
 from ingest import CameraState, CameraStream
 
 
 class CameraCollector(Collector):
     def __init__(self, cameras: Callable[[], Iterable[CameraStream]],
-                 alerts: Callable[[], Iterable[tuple[str, Counter[str]]]]) -> None:
+                 alerts: Callable[[], Iterable[tuple[str, Counter[str]]]],
+                 outbox: Outbox | None = None) -> None:
         self.cameras = cameras
         self.alerts = alerts
+        self.outbox = outbox
 
     def collect(self) -> Iterator[Metric]:
+        if self.outbox is not None:
+            yield GaugeMetricFamily("edge_outbox_pending", "Alert messages not yet delivered",
+                                    value=self.outbox.pending())
+            yield GaugeMetricFamily("edge_outbox_oldest_age_seconds",
+                                    "Age of the oldest undelivered alert message",
+                                    value=self.outbox.oldest_age_s())
+            dropped = CounterMetricFamily("edge_outbox_dropped", "Alert messages dropped "
+                                          "from the outbox", labels=["reason"])
+            for reason in ("full", "expired"):
+                dropped.add_metric([reason], self.outbox.dropped[reason])
+            yield dropped
         alerts = CounterMetricFamily("edge_alerts", "Alerts started",
                                      labels=["camera", "type"])
         for camera, counts in self.alerts():
@@ -69,9 +83,10 @@ class CameraCollector(Collector):
 
 
 def make_registry(cameras: Callable[[], Iterable[CameraStream]],
-                  alerts: Callable[[], Iterable[tuple[str, Counter[str]]]]) -> CollectorRegistry:
+                  alerts: Callable[[], Iterable[tuple[str, Counter[str]]]],
+                  outbox: Outbox | None = None) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(CameraCollector(cameras, alerts))
+    registry.register(CameraCollector(cameras, alerts, outbox))
     return registry
 
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from alerts.book import AlertBook
 from alerts.event import AlertEvent, DetectedObject
+from alerts.outbox import Outbox, OutboxItem
 from edge.config import CameraConfig
 from ingest import Backoff, CameraSettings, CameraState, CameraStream, Frame, SourceOptions
 from models.blobs import BlobTracker
@@ -175,14 +176,15 @@ class CameraPipeline:
     config: CameraConfig
     camera: CameraStream
     analysis: Analysis
+    outbox: Outbox | None = None
     last_media_time: float = 0.0
     last_frame_at: float = field(default_factory=time.monotonic)
 
     @classmethod
-    def build(cls, node: str, name: str, cfg: CameraConfig, *, cameras: int = 1
-              ) -> CameraPipeline:
+    def build(cls, node: str, name: str, cfg: CameraConfig, outbox: Outbox | None = None, *,
+              cameras: int = 1) -> CameraPipeline:
         return cls(name, cfg, CameraStream(camera_settings(name, cfg, cameras=cameras)),
-                   Analysis(node, name, cfg))
+                   Analysis(node, name, cfg), outbox)
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as tg:
@@ -191,9 +193,15 @@ class CameraPipeline:
             tg.create_task(self._watch_offline(), name=f"offline-{self.name}")
 
     def _emit(self, events: list[AlertEvent]) -> None:
-        # Delivery (outbox, MQTT) comes with the alerts issue; until then alerts are logged.
-        for event in events:
-            log.info("alert %s", event.to_json())
+        """Commits the events to the outbox (from there the publisher delivers them)."""
+        if not events:
+            return
+        payloads = [e.to_json() for e in events]
+        if self.outbox is not None:
+            self.outbox.put(OutboxItem(self.name, e.severity, p)
+                            for e, p in zip(events, payloads, strict=True))
+        for payload in payloads:
+            log.info("alert %s", payload)
 
     async def _analyze(self) -> None:
         async for frame in self.camera.frames():

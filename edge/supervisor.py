@@ -9,7 +9,8 @@ import signal
 from collections import Counter
 from pathlib import Path
 
-from edge.config import CameraConfig, ConfigError, EdgeConfig, load_config
+from alerts.outbox import Outbox
+from edge.config import CameraConfig, ConfigError, EdgeConfig, OutboxConfig, load_config
 from edge.http import make_app, serve
 from edge.logs import add_secrets
 from edge.metrics import make_registry
@@ -33,7 +34,11 @@ class Supervisor:
         self.log_handler = log_handler
         self.pipelines: dict[str, CameraPipeline] = {}
         self.tasks: dict[str, asyncio.Task[None]] = {}
-        self.registry = make_registry(self.cameras, self.alert_counts)
+        box = config.alerts.outbox if config.alerts else OutboxConfig()
+        # Raises OSError with the path when the data dir cannot be written: one clear line.
+        self.outbox = Outbox(Path(config.data_dir) / "outbox.db", max_entries=box.max_entries,
+                             max_age_s=box.max_age_s, fsync=box.fsync)
+        self.registry = make_registry(self.cameras, self.alert_counts, self.outbox)
         self._tg: asyncio.TaskGroup | None = None
 
     def cameras(self) -> list[CameraStream]:
@@ -82,12 +87,13 @@ class Supervisor:
                 loop.remove_signal_handler(sig)
             if runner is not None:
                 await runner.cleanup()
+            self.outbox.close()
         log.info("stopped cleanly")
 
     def _start(self, name: str, cfg: CameraConfig) -> None:
         assert self._tg is not None
         # decoder threading depends on how many cameras share the cores
-        pipeline = CameraPipeline.build(self.config.node.id, name, cfg,
+        pipeline = CameraPipeline.build(self.config.node.id, name, cfg, self.outbox,
                                         cameras=len(enabled(self.config)))
         self.pipelines[name] = pipeline
         self.tasks[pipeline.name] = self._tg.create_task(self._keep(pipeline),

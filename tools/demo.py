@@ -72,6 +72,7 @@ def main() -> int:
         config.write_text(
             "# written by tools/demo.py\n"
             "node: {id: edge-demo-01}\n"
+            f"data_dir: {DEMO / 'data'}\n"
             "cameras:\n"
             f"  gate: {{url: 'rtsp://admin:${{DEMO_CAM_PASS}}@127.0.0.1:{cam1.port}/gate', "
             "analyze_fps: 5, stall_timeout_s: 5}\n"

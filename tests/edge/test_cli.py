@@ -90,6 +90,7 @@ def env_url(server, mount: str, password: str = "${CAM_PASS}") -> str:
 def write_config(path: Path, cameras: dict, port: int) -> Path:
     path.write_text(yaml.safe_dump({
         "node": {"id": "test-node"},
+        "data_dir": str(path.parent / "data"),
         "cameras": cameras,
         "http": {"listen": f"127.0.0.1:{port}", "token": "${EDGE_TOKEN}"},
     }))
@@ -177,7 +178,8 @@ def test_run_serves_metrics_survives_bad_cameras_reloads_and_stops(camera_server
         seen.append(metrics)
         families = {f.name: f for f in text_string_to_metric_families(metrics)}
         for name in ("edge_camera_up", "edge_frames_decoded", "edge_frames_analyzed",
-                     "edge_frames_dropped", "edge_camera_reconnects", "edge_alerts"):
+                     "edge_frames_dropped", "edge_camera_reconnects", "edge_alerts",
+                     "edge_outbox_pending", "edge_outbox_dropped"):
             assert name in families, name
         up = {s.labels["camera"]: s.value for s in families["edge_camera_up"].samples}
         assert up == {"good": 1, "other": 1, "wrongpw": 0, "gone": 0, "garbage": 0,
@@ -211,3 +213,15 @@ def test_run_serves_metrics_survives_bad_cameras_reloads_and_stops(camera_server
     assert "libav." in err  # libav's own lines come through Python logging, redacted
     assert "***" in err
     assert_no_secret(out, err, *seen)
+
+
+def test_run_refuses_an_unwritable_data_dir_in_one_line(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    cfg = tmp_path / "edge.yaml"
+    cfg.write_text(yaml.safe_dump({"node": {"id": "n"}, "data_dir": str(blocker / "sub"),
+                                   "cameras": {"a": {"url": "x"}}}))
+    result = edge("run", "--config", str(cfg), timeout=30)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot start" in lines[0] and "Traceback" not in result.stderr
