@@ -187,10 +187,14 @@ class CameraPipeline:
                    Analysis(node, name, cfg), outbox)
 
     async def run(self) -> None:
-        async with asyncio.TaskGroup() as tg:
-            tg.create_task(self.camera.run(), name=f"ingest-{self.name}")
-            tg.create_task(self._analyze(), name=f"analyze-{self.name}")
-            tg.create_task(self._watch_offline(), name=f"offline-{self.name}")
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self.camera.run(), name=f"ingest-{self.name}")
+                tg.create_task(self._analyze(), name=f"analyze-{self.name}")
+                tg.create_task(self._watch_offline(), name=f"offline-{self.name}")
+        finally:  # stopping or reloading: no alert is left open at the command center
+            t = self.last_media_time + time.monotonic() - self.last_frame_at
+            self._emit(self.analysis.finish(t))
 
     def _emit(self, events: list[AlertEvent]) -> None:
         """Commits the events to the outbox (from there the publisher delivers them)."""

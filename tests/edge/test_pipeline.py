@@ -32,6 +32,10 @@ async def test_camera_offline_starts_when_the_camera_dies_and_ends_when_it_retur
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+    # stopping the pipeline ends whatever alert was still open
+    open_ids = {e.id for e in events if e.phase == "start"} - {
+        e.id for e in events if e.phase == "end"}
+    assert not open_ids
     start = next(e for e in events if e.type == "camera_offline")
     assert start.severity == "critical" and start.as_dict()["gb28181"]["alarm_method"] == 6
     assert pipeline.analysis.alerts["camera_offline"] == 1
