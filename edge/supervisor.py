@@ -8,9 +8,18 @@ import os
 import signal
 from collections import Counter
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from alerts.outbox import Outbox
-from edge.config import CameraConfig, ConfigError, EdgeConfig, OutboxConfig, load_config
+from alerts.publisher import MqttSettings, Publisher
+from edge.config import (
+    CameraConfig,
+    ConfigError,
+    EdgeConfig,
+    MqttConfig,
+    OutboxConfig,
+    load_config,
+)
 from edge.http import make_app, serve
 from edge.logs import add_secrets
 from edge.metrics import make_registry
@@ -18,6 +27,13 @@ from edge.pipeline import CameraPipeline
 from ingest import CameraStream
 
 log = logging.getLogger("edge.supervisor")
+
+
+def mqtt_settings(cfg: MqttConfig, node: str) -> MqttSettings:
+    url = urlsplit(cfg.url)
+    tls = url.scheme == "mqtts"
+    return MqttSettings(host=url.hostname or "127.0.0.1", port=url.port or (8883 if tls else 1883),
+                        node=node, username=cfg.username, password=cfg.password, tls=tls)
 
 
 def enabled(config: EdgeConfig) -> dict[str, CameraConfig]:
@@ -38,6 +54,9 @@ class Supervisor:
         # Raises OSError with the path when the data dir cannot be written: one clear line.
         self.outbox = Outbox(Path(config.data_dir) / "outbox.db", max_entries=box.max_entries,
                              max_age_s=box.max_age_s, fsync=box.fsync)
+        mqtt = config.alerts.mqtt if config.alerts else None
+        self.publisher = Publisher(self.outbox, mqtt_settings(mqtt, config.node.id)) if (
+            mqtt) else None
         self.registry = make_registry(self.cameras, self.alert_counts, self.outbox)
         self._tg: asyncio.TaskGroup | None = None
 
@@ -68,6 +87,8 @@ class Supervisor:
         try:
             async with asyncio.TaskGroup() as tg:
                 self._tg = tg
+                if self.publisher is not None:
+                    publishing = tg.create_task(self.publisher.run(), name="mqtt")
                 for name, cfg in enabled(self.config).items():
                     self._start(name, cfg)
                 while not stop.is_set():
@@ -81,6 +102,8 @@ class Supervisor:
                         await self.reload()
                 for task in self.tasks.values():
                     task.cancel()
+                if self.publisher is not None:
+                    publishing.cancel()
         finally:
             self._tg = None
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):

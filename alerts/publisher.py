@@ -1,0 +1,92 @@
+"""Drains the outbox to an MQTT broker: QoS 1, in order, deleted only once acknowledged.
+
+The reconnect loop is visible here, as aiomqtt suggests: connect, announce ``online``
+(retained; the Last Will says ``offline``), publish what is pending, back off on errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import ssl
+from dataclasses import dataclass
+
+import aiomqtt
+
+from alerts.outbox import Outbox
+
+log = logging.getLogger("alerts.publisher")
+
+
+@dataclass(frozen=True, slots=True)
+class MqttSettings:
+    host: str
+    port: int
+    node: str
+    username: str | None = None
+    password: str | None = None
+    tls: bool = False
+    ca_file: str | None = None
+    batch: int = 200  # messages in flight at once
+    idle_s: float = 0.02  # how often an empty outbox is looked at again
+    backoff_max_s: float = 10.0
+
+
+class Publisher:
+    def __init__(self, outbox: Outbox, settings: MqttSettings) -> None:
+        self.outbox = outbox
+        self.s = settings
+        self.connected = False
+        self.published = 0
+
+    def _client(self) -> aiomqtt.Client:
+        s = self.s
+        status = f"edge/{s.node}/status"
+        tls = None
+        if s.tls:
+            tls = ssl.create_default_context(cafile=s.ca_file)
+        return aiomqtt.Client(
+            s.host, s.port, identifier=f"edge-{s.node}", username=s.username,
+            password=s.password, tls_context=tls, clean_session=False,
+            will=aiomqtt.Will(status, b"offline", qos=1, retain=True),
+            max_inflight_messages=s.batch, timeout=10)
+
+    async def run(self) -> None:
+        delay = 0.5
+        while True:
+            try:
+                async with self._client() as client:
+                    await client.publish(f"edge/{self.s.node}/status", b"online", qos=1,
+                                         retain=True)
+                    if not self.connected:
+                        log.info("mqtt %s:%d: connected", self.s.host, self.s.port)
+                    self.connected, delay = True, 0.5
+                    try:
+                        await self._drain(client)
+                    except asyncio.CancelledError:  # a clean stop: say so (the Will is for
+                        with contextlib.suppress(aiomqtt.MqttError):  # the unclean ones)
+                            await client.publish(f"edge/{self.s.node}/status", b"offline",
+                                                 qos=1, retain=True, timeout=2)
+                        raise
+            except aiomqtt.MqttError as exc:
+                if self.connected:
+                    log.warning("mqtt %s:%d: %s; %d alerts wait in the outbox", self.s.host,
+                                self.s.port, exc, self.outbox.pending())
+                self.connected = False
+                await asyncio.sleep(delay * (0.5 + random.random() / 2))
+                delay = min(self.s.backoff_max_s, delay * 2)
+
+    async def _drain(self, client: aiomqtt.Client) -> None:
+        prefix = f"edge/{self.s.node}/alerts/"
+        while True:
+            entries = self.outbox.peek(self.s.batch)
+            if not entries:
+                await asyncio.sleep(self.s.idle_s)
+                continue
+            # Sent in outbox order on one connection, so each camera's order holds.
+            await asyncio.gather(*(client.publish(prefix + e.camera, e.payload, qos=1)
+                                   for e in entries))
+            self.outbox.ack(e.seq for e in entries)  # only now: the broker has them
+            self.published += len(entries)

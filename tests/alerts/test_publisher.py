@@ -1,0 +1,154 @@
+"""Outbox -> MQTT against Debian's mosquitto: nothing lost through a broker outage."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import aiomqtt
+import pytest
+
+from alerts.outbox import Outbox, OutboxItem
+from alerts.publisher import MqttSettings, Publisher
+from tests.conftest import wait_for
+
+pytestmark = pytest.mark.mqtt
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Broker:
+    """A mosquitto process on a loopback port, with its own config."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.port = free_port()
+        self.conf = tmp / "mosquitto.conf"
+        # persistence: a subscriber's session and its queued QoS 1 messages survive a
+        # broker restart, so the receiving side of a test can never miss the race
+        self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
+                             f"persistence true\npersistence_location {tmp}/\n"
+                             "max_queued_messages 0\nuser root\n")
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(["/usr/sbin/mosquitto", "-c", str(self.conf)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.05)
+        raise RuntimeError("mosquitto did not start")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()  # SIGTERM: mosquitto saves its sessions
+            self.proc.wait()
+            self.proc = None
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+
+
+@pytest.fixture
+def broker(tmp_path):
+    b = Broker(tmp_path)
+    yield b
+    b.kill()
+
+
+def receiver(port: int) -> aiomqtt.Client:
+    return aiomqtt.Client("127.0.0.1", port, identifier="test-sub", clean_session=False)
+
+
+async def collect(port: int, node: str, into: list[dict]) -> None:
+    async with receiver(port) as sub:
+        await sub.subscribe(f"edge/{node}/alerts/#", qos=1)
+        async for message in sub.messages:
+            into.append({"topic": str(message.topic), **json.loads(message.payload)})
+
+
+async def test_alerts_raised_while_the_broker_is_down_all_arrive_in_order(broker, tmp_path):
+    broker.start()  # the command center's subscription exists before the outage
+    async with receiver(broker.port) as sub:
+        await sub.subscribe("edge/n1/alerts/#", qos=1)
+    broker.stop()
+    outbox = Outbox(tmp_path / "outbox.db")
+    publisher = Publisher(outbox, MqttSettings("127.0.0.1", broker.port, node="n1"))
+    task = asyncio.create_task(publisher.run())
+    # 1,000 alerts on two cameras while no broker listens
+    for i in range(500):
+        outbox.put([OutboxItem("gate", "warning", json.dumps({"camera": "gate", "n": i})),
+                    OutboxItem("yard", "info", json.dumps({"camera": "yard", "n": i}))])
+    await asyncio.sleep(3.0)
+    assert outbox.pending() == 1000 and not publisher.connected
+    broker.start()
+    await wait_for(lambda: outbox.pending() == 0, 20, "outbox drained")
+    got: list[dict] = []
+    sub = asyncio.create_task(collect(broker.port, "n1", got))
+    try:
+        await wait_for(lambda: len(got) >= 1000, 20, f"1000 alerts, got {len(got)}")
+        await asyncio.sleep(0.3)
+    finally:
+        task.cancel()
+        sub.cancel()
+        await asyncio.gather(task, sub, return_exceptions=True)
+    assert len(got) == 1000 and outbox.pending() == 0
+    for camera in ("gate", "yard"):
+        mine = [m for m in got if m["camera"] == camera]
+        assert [m["n"] for m in mine] == list(range(500))
+        assert {m["topic"] for m in mine} == {f"edge/n1/alerts/{camera}"}
+
+
+def test_edge_run_delivers_alerts_to_an_independent_subscriber(broker, tmp_path):
+    """`edge run` end to end: a camera, a motion zone, the outbox, mosquitto, and
+    mosquitto_sub as the command center."""
+    import os
+
+    import yaml
+
+    from tests.edge.test_analyze import FOLIAGE_MASK, SCENES, WALK
+    from tools.scenes import make_scene
+
+    broker.start()
+    clip = make_scene(SCENES / "walk.mp4", WALK)
+    cfg = tmp_path / "edge.yaml"
+    cfg.write_text(yaml.safe_dump({
+        "node": {"id": "n1"}, "data_dir": str(tmp_path / "data"),
+        "cameras": {"plaza": {"url": str(clip), "analyze_fps": 10,
+                              "motion": {"masks": [FOLIAGE_MASK]},
+                              "zones": {"walkway": {
+                                  "polygon": [[0.3, 0.5], [0.7, 0.5], [0.7, 1.0], [0.3, 1.0]],
+                                  "labels": ["motion"], "min_seconds": 1.0}}}},
+        "alerts": {"mqtt": {"url": f"mqtt://127.0.0.1:{broker.port}"}}}))
+    sub = subprocess.Popen(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(broker.port),
+                            "-t", "edge/n1/#", "-v", "-C", "2", "-W", "30"],
+                           stdout=subprocess.PIPE, text=True)
+    time.sleep(0.3)
+    edge = subprocess.Popen([str(Path(__file__).resolve().parents[2] / ".venv/bin/edge"),
+                             "run", "--config", str(cfg)], stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ))
+    try:
+        out, _ = sub.communicate(timeout=40)
+    finally:
+        edge.terminate()
+        _, err = edge.communicate(timeout=20)
+    lines = out.strip().splitlines()
+    assert lines[0] == "edge/n1/status online", (out, err)
+    topic, payload = lines[1].split(" ", 1)
+    event = json.loads(payload)
+    assert topic == "edge/n1/alerts/plaza"
+    assert (event["type"], event["phase"], event["rule"]) == ("intrusion", "start", "walkway")
+    assert edge.returncode == 0, err
