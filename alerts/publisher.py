@@ -18,6 +18,7 @@ import aiomqtt
 from alerts.outbox import Outbox
 
 log = logging.getLogger("alerts.publisher")
+_CLIENT_LOG = logging.getLogger("alerts.publisher.client")
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,11 +48,14 @@ class Publisher:
         tls = None
         if s.tls:
             tls = ssl.create_default_context(cafile=s.ca_file)
-        return aiomqtt.Client(
+        client = aiomqtt.Client(
             s.host, s.port, identifier=f"edge-{s.node}", username=s.username,
             password=s.password, tls_context=tls, clean_session=False,
             will=aiomqtt.Will(status, b"offline", qos=1, retain=True),
-            max_inflight_messages=s.batch, timeout=10)
+            max_inflight_messages=s.batch, timeout=10, logger=_CLIENT_LOG)
+        # a batch in flight is the design, not a concern (aiomqtt warns above 10)
+        client.pending_calls_threshold = s.batch * 2
+        return client
 
     async def run(self) -> None:
         delay = 0.5
