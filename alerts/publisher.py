@@ -41,6 +41,7 @@ class Publisher:
         self.s = settings
         self.connected = False
         self.published = 0
+        self.last_error: str | None = None
 
     def _client(self) -> aiomqtt.Client:
         s = self.s
@@ -66,7 +67,7 @@ class Publisher:
                                          retain=True)
                     if not self.connected:
                         log.info("mqtt %s:%d: connected", self.s.host, self.s.port)
-                    self.connected, delay = True, 0.5
+                    self.connected, delay, self.last_error = True, 0.5, None
                     try:
                         await self._drain(client)
                     except asyncio.CancelledError:  # a clean stop: say so (the Will is for
@@ -75,7 +76,8 @@ class Publisher:
                                                  qos=1, retain=True, timeout=2)
                         raise
             except aiomqtt.MqttError as exc:
-                if self.connected:
+                if str(exc) != self.last_error:  # once per new reason, not per retry
+                    self.last_error = str(exc)
                     log.warning("mqtt %s:%d: %s; %d alerts wait in the outbox", self.s.host,
                                 self.s.port, exc, self.outbox.pending())
                 self.connected = False

@@ -28,12 +28,20 @@ def free_port() -> int:
 class Broker:
     """A mosquitto process on a loopback port, with its own config."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, users: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.conf = tmp / "mosquitto.conf"
+        auth = "allow_anonymous true\n"
+        if users:
+            passwords = tmp / "passwords"
+            passwords.write_text("")
+            for user, password in users.items():
+                subprocess.run(["mosquitto_passwd", "-b", str(passwords), user, password],
+                               check=True, capture_output=True)
+            auth = f"allow_anonymous false\npassword_file {passwords}\n"
         # persistence: a subscriber's session and its queued QoS 1 messages survive a
         # broker restart, so the receiving side of a test can never miss the race
-        self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
+        self.conf.write_text(f"listener {self.port} 127.0.0.1\n{auth}"
                              f"persistence true\npersistence_location {tmp}/\n"
                              "max_queued_messages 0\nuser root\n")
         self.proc: subprocess.Popen[bytes] | None = None
@@ -152,3 +160,40 @@ def test_edge_run_delivers_alerts_to_an_independent_subscriber(broker, tmp_path)
     assert topic == "edge/n1/alerts/plaza"
     assert (event["type"], event["phase"], event["rule"]) == ("intrusion", "start", "walkway")
     assert edge.returncode == 0, err
+
+
+async def test_refused_credentials_keep_alerts_until_the_config_is_fixed(tmp_path, caplog):
+    broker = Broker(tmp_path, users={"edge": "right-pw-123", "center": "center-pw-456"})
+    broker.start()
+    try:
+        outbox = Outbox(tmp_path / "outbox.db")
+        outbox.put(items := [OutboxItem("gate", "critical", json.dumps({"n": i}))
+                             for i in range(50)])
+        wrong = Publisher(outbox, MqttSettings("127.0.0.1", broker.port, node="n1",
+                                               username="edge", password="wrong-pw-789"))
+        task = asyncio.create_task(wrong.run())
+        await asyncio.sleep(3.0)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        refusals = [r for r in caplog.records if r.name == "alerts.publisher"]
+        assert len(refusals) == 1 and "authori" in refusals[0].getMessage().lower()
+        assert "wrong-pw-789" not in caplog.text
+        assert outbox.pending() == len(items)
+        got: list[dict] = []
+        async with aiomqtt.Client("127.0.0.1", broker.port, username="center",
+                                  password="center-pw-456") as sub:
+            await sub.subscribe("edge/n1/alerts/#", qos=1)
+            fixed = Publisher(outbox, MqttSettings("127.0.0.1", broker.port, node="n1",
+                                                   username="edge", password="right-pw-123"))
+            task = asyncio.create_task(fixed.run())
+            async with asyncio.timeout(10):
+                async for message in sub.messages:
+                    got.append(json.loads(message.payload))
+                    if len(got) == len(items):
+                        break
+            await wait_for(lambda: outbox.pending() == 0, 5, "acknowledged and deleted")
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        assert [m["n"] for m in got] == list(range(50)) and outbox.pending() == 0
+    finally:
+        broker.kill()
