@@ -30,6 +30,8 @@ class MqttSettings:
     password: str | None = None
     tls: bool = False
     ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
     batch: int = 200  # messages in flight at once
     idle_s: float = 0.02  # how often an empty outbox is looked at again
     backoff_max_s: float = 10.0
@@ -49,6 +51,8 @@ class Publisher:
         tls = None
         if s.tls:
             tls = ssl.create_default_context(cafile=s.ca_file)
+            if s.cert_file:
+                tls.load_cert_chain(s.cert_file, s.key_file)
         client = aiomqtt.Client(
             s.host, s.port, identifier=f"edge-{s.node}", username=s.username,
             password=s.password, tls_context=tls, clean_session=False,

@@ -177,6 +177,10 @@ class MqttConfig(Strict):
     url: str = Field(pattern=r"^mqtts?://", description="mqtt:// or mqtts:// (TLS)")
     username: str | None = None
     password: str | None = None
+    ca_file: str | None = Field(None, description="CA that signed the broker's certificate "
+                                "(mqtts://); the system CAs when unset")
+    cert_file: str | None = Field(None, description="Client certificate, if the broker asks")
+    key_file: str | None = Field(None, description="Key of the client certificate")
 
 
 class OutboxConfig(Strict):

@@ -33,7 +33,8 @@ def mqtt_settings(cfg: MqttConfig, node: str) -> MqttSettings:
     url = urlsplit(cfg.url)
     tls = url.scheme == "mqtts"
     return MqttSettings(host=url.hostname or "127.0.0.1", port=url.port or (8883 if tls else 1883),
-                        node=node, username=cfg.username, password=cfg.password, tls=tls)
+                        node=node, username=cfg.username, password=cfg.password, tls=tls,
+                        ca_file=cfg.ca_file, cert_file=cfg.cert_file, key_file=cfg.key_file)
 
 
 def enabled(config: EdgeConfig) -> dict[str, CameraConfig]:

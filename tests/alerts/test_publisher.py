@@ -28,7 +28,8 @@ def free_port() -> int:
 class Broker:
     """A mosquitto process on a loopback port, with its own config."""
 
-    def __init__(self, tmp: Path, users: dict[str, str] | None = None) -> None:
+    def __init__(self, tmp: Path, users: dict[str, str] | None = None,
+                 tls: Path | None = None) -> None:
         self.port = free_port()
         self.conf = tmp / "mosquitto.conf"
         auth = "allow_anonymous true\n"
@@ -41,6 +42,9 @@ class Broker:
             auth = f"allow_anonymous false\npassword_file {passwords}\n"
         # persistence: a subscriber's session and its queued QoS 1 messages survive a
         # broker restart, so the receiving side of a test can never miss the race
+        if tls is not None:  # a folder with ca.crt, server.crt, server.key
+            auth += (f"cafile {tls / 'ca.crt'}\ncertfile {tls / 'server.crt'}\n"
+                     f"keyfile {tls / 'server.key'}\n")
         self.conf.write_text(f"listener {self.port} 127.0.0.1\n{auth}"
                              f"persistence true\npersistence_location {tmp}/\n"
                              "max_queued_messages 0\nuser root\n")
@@ -195,5 +199,60 @@ async def test_refused_credentials_keep_alerts_until_the_config_is_fixed(tmp_pat
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
         assert [m["n"] for m in got] == list(range(50)) and outbox.pending() == 0
+    finally:
+        broker.kill()
+
+
+def make_certificates(folder: Path) -> Path:
+    """A throw-away CA and a server certificate for 127.0.0.1, made with openssl."""
+    folder.mkdir(exist_ok=True)
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+
+    def run(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True)
+
+    run("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "1",
+        "-subj", "/CN=test-ca")
+    run("req", *ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1")
+    (folder / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    run("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+        "-CAcreateserial", "-out", "server.crt", "-days", "1", "-extfile", "san.ext")
+    return folder
+
+
+async def test_tls_with_a_private_ca(tmp_path):
+    import ssl
+
+    certs = make_certificates(tmp_path / "certs")
+    broker = Broker(tmp_path, tls=certs)
+    broker.start()
+    try:
+        outbox = Outbox(tmp_path / "outbox.db")
+        outbox.put(OutboxItem("gate", "warning", json.dumps({"n": i})) for i in range(20))
+        context = ssl.create_default_context(cafile=str(certs / "ca.crt"))
+        got: list[int] = []
+        async with aiomqtt.Client("127.0.0.1", broker.port, tls_context=context) as sub:
+            await sub.subscribe("edge/n1/alerts/#", qos=1)
+            publisher = Publisher(outbox, MqttSettings(
+                "127.0.0.1", broker.port, node="n1", tls=True, ca_file=str(certs / "ca.crt")))
+            task = asyncio.create_task(publisher.run())
+            async with asyncio.timeout(10):
+                async for message in sub.messages:
+                    got.append(json.loads(message.payload)["n"])
+                    if len(got) == 20:
+                        break
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        assert got == list(range(20))
+        # without the private CA the broker's certificate is refused: nothing is sent
+        outbox.put([OutboxItem("gate", "warning", "{}")])
+        untrusted = Publisher(outbox, MqttSettings("127.0.0.1", broker.port, node="n1",
+                                                   tls=True))
+        task = asyncio.create_task(untrusted.run())
+        await asyncio.sleep(1.5)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        assert not untrusted.connected and outbox.pending() >= 1
+        assert "certificate" in (untrusted.last_error or "").lower()
     finally:
         broker.kill()
