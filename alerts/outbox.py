@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,6 +49,7 @@ class Outbox:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.max_entries, self.max_age_s = max_entries, max_age_s
         self.dropped: Counter[str] = Counter()  # reason -> entries dropped
+        self.listeners: list[Callable[[], None]] = []  # told after each commit (a publisher)
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         # NORMAL survives a killed process; FULL also a power cut, at an fsync per commit.
@@ -65,6 +66,8 @@ class Outbox:
                 "INSERT INTO outbox (camera, severity, created, payload) VALUES (?, ?, ?, ?)",
                 rows)
             self._enforce_bounds()
+        for notify in self.listeners:
+            notify()
         return len(rows)
 
     def _enforce_bounds(self) -> None:
@@ -79,10 +82,10 @@ class Outbox:
                 "ORDER BY severity, seq LIMIT ?)", (over,)).rowcount
             self.dropped["full"] += n
 
-    def peek(self, limit: int = 500) -> list[Entry]:
-        """The oldest entries, in the order they were committed."""
-        cur = self._db.execute("SELECT seq, camera, payload FROM outbox ORDER BY seq LIMIT ?",
-                               (limit,))
+    def peek(self, limit: int = 500, after: int = 0) -> list[Entry]:
+        """The oldest entries past ``after``, in the order they were committed."""
+        cur = self._db.execute("SELECT seq, camera, payload FROM outbox WHERE seq > ? "
+                               "ORDER BY seq LIMIT ?", (after, limit))
         return [Entry(*row) for row in cur]
 
     def ack(self, seqs: Iterable[int]) -> None:

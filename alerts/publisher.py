@@ -11,6 +11,7 @@ import contextlib
 import logging
 import random
 import ssl
+from collections import deque
 from dataclasses import dataclass
 
 import aiomqtt
@@ -32,8 +33,8 @@ class MqttSettings:
     ca_file: str | None = None
     cert_file: str | None = None
     key_file: str | None = None
-    batch: int = 200  # messages in flight at once
-    idle_s: float = 0.02  # how often an empty outbox is looked at again
+    batch: int = 100  # messages per batch; two batches are in flight at once
+    idle_s: float = 1.0  # an empty outbox is looked at again this often, or when told
     backoff_max_s: float = 10.0
 
 
@@ -44,6 +45,13 @@ class Publisher:
         self.connected = False
         self.published = 0
         self.last_error: str | None = None
+        self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        outbox.listeners.append(self._notify)
+
+    def _notify(self) -> None:
+        if self._loop is not None:  # a commit may come from another thread
+            self._loop.call_soon_threadsafe(self._wake.set)
 
     def _client(self) -> aiomqtt.Client:
         s = self.s
@@ -57,12 +65,13 @@ class Publisher:
             s.host, s.port, identifier=f"edge-{s.node}", username=s.username,
             password=s.password, tls_context=tls, clean_session=False,
             will=aiomqtt.Will(status, b"offline", qos=1, retain=True),
-            max_inflight_messages=s.batch, timeout=10, logger=_CLIENT_LOG)
+            max_inflight_messages=2 * s.batch, timeout=10, logger=_CLIENT_LOG)
         # a batch in flight is the design, not a concern (aiomqtt warns above 10)
-        client.pending_calls_threshold = s.batch * 2
+        client.pending_calls_threshold = 4 * s.batch
         return client
 
     async def run(self) -> None:
+        self._loop = asyncio.get_running_loop()
         delay = 0.5
         while True:
             try:
@@ -89,14 +98,33 @@ class Publisher:
                 delay = min(self.s.backoff_max_s, delay * 2)
 
     async def _drain(self, client: aiomqtt.Client) -> None:
+        """Keeps two batches in flight: the next one is on the wire while the broker
+        acknowledges the one before, so the link never idles between batches."""
         prefix = f"edge/{self.s.node}/alerts/"
-        while True:
-            entries = self.outbox.peek(self.s.batch)
-            if not entries:
-                await asyncio.sleep(self.s.idle_s)
-                continue
-            # Sent in outbox order on one connection, so each camera's order holds.
-            await asyncio.gather(*(client.publish(prefix + e.camera, e.payload, qos=1)
-                                   for e in entries))
-            self.outbox.ack(e.seq for e in entries)  # only now: the broker has them
-            self.published += len(entries)
+        in_flight: deque[tuple[asyncio.Future[list[None]], list[int]]] = deque()
+        after = 0  # the last seq sent on this connection; a new one resends what is unacked
+        try:
+            while True:
+                self._wake.clear()  # before peeking: a commit after this sets it again
+                entries = self.outbox.peek(self.s.batch, after) if len(in_flight) < 2 else []
+                if entries:
+                    # Sent in outbox order on one connection, so each camera's order holds.
+                    sent = asyncio.gather(*(client.publish(prefix + e.camera, e.payload, qos=1)
+                                            for e in entries))
+                    in_flight.append((sent, [e.seq for e in entries]))
+                    after = entries[-1].seq
+                    if len(in_flight) < 2:
+                        continue
+                if in_flight:
+                    sent, seqs = in_flight.popleft()
+                    await sent
+                    self.outbox.ack(seqs)  # only now: the broker has them
+                    self.published += len(seqs)
+                    continue
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.s.idle_s)
+        finally:
+            for sent, _ in in_flight:
+                sent.cancel()
+            if in_flight:
+                await asyncio.gather(*(f for f, _ in in_flight), return_exceptions=True)
