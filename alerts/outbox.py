@@ -25,6 +25,13 @@ CREATE TABLE IF NOT EXISTS outbox (
     payload TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS outbox_drop ON outbox (severity, seq);
+CREATE TABLE IF NOT EXISTS snapshots (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    alert_id TEXT NOT NULL,
+    created REAL NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    jpeg BLOB NOT NULL
+);
 """
 
 
@@ -36,6 +43,14 @@ class Entry:
 
 
 @dataclass(frozen=True, slots=True)
+class Snapshot:
+    seq: int
+    alert_id: str
+    attempts: int
+    jpeg: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class OutboxItem:
     camera: str
     severity: str
@@ -44,10 +59,14 @@ class OutboxItem:
 
 class Outbox:
     def __init__(self, path: str | Path, *, max_entries: int = 100_000,
-                 max_age_s: float = 7 * 86400, fsync: bool = False) -> None:
+                 max_age_s: float = 7 * 86400, fsync: bool = False,
+                 max_snapshots: int = 500, max_snapshot_bytes: int = 1_000_000) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.max_entries, self.max_age_s = max_entries, max_age_s
+        # Snapshots are bulky and second to the alerts: fewer are kept, and a full disk
+        # loses pictures before it loses alerts.
+        self.max_snapshots, self.max_snapshot_bytes = max_snapshots, max_snapshot_bytes
         self.dropped: Counter[str] = Counter()  # reason -> entries dropped
         self.listeners: list[Callable[[], None]] = []  # told after each commit (a publisher)
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -61,14 +80,44 @@ class Outbox:
         rows = [(i.camera, SEVERITY_RANK[i.severity], time.time(), i.payload) for i in items]
         if not rows:
             return 0
+        try:
+            self._insert(rows)
+        except sqlite3.OperationalError as exc:
+            if not _disk_full(exc):
+                raise
+            # The disk (or the file's page limit) is full: make room the way a full outbox
+            # does, pictures first, then the oldest entries of the lowest severity, never
+            # one more severe than the newcomers. If nothing may go, the newcomers are lost.
+            if not self._make_room(len(rows), max(r[1] for r in rows)):
+                self.dropped["disk_full"] += len(rows)
+                return 0
+            try:
+                self._insert(rows)
+            except sqlite3.OperationalError as again:
+                if not _disk_full(again):
+                    raise
+                self.dropped["disk_full"] += len(rows)
+                return 0
+        for notify in self.listeners:
+            notify()
+        return len(rows)
+
+    def _insert(self, rows: list[tuple[str, int, float, str]]) -> None:
         with self._transaction():
             self._db.executemany(
                 "INSERT INTO outbox (camera, severity, created, payload) VALUES (?, ?, ?, ?)",
                 rows)
             self._enforce_bounds()
-        for notify in self.listeners:
-            notify()
-        return len(rows)
+
+    def _make_room(self, n: int, up_to_severity: int) -> bool:
+        with self._transaction():
+            freed = self._db.execute("DELETE FROM snapshots").rowcount
+            self.dropped["snapshot_disk_full"] += freed
+            gone = self._db.execute(
+                "DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox WHERE severity <= ? "
+                "ORDER BY severity, seq LIMIT ?)", (up_to_severity, 2 * n)).rowcount
+            self.dropped["disk_full"] += gone
+        return bool(freed or gone)
 
     def _enforce_bounds(self) -> None:
         expired = self._db.execute("DELETE FROM outbox WHERE created < ?",
@@ -100,11 +149,57 @@ class Outbox:
         row = self._db.execute("SELECT MIN(created) FROM outbox").fetchone()
         return 0.0 if row[0] is None else max(0.0, time.time() - float(row[0]))
 
+    def put_snapshot(self, alert_id: str, jpeg: bytes) -> bool:
+        """Keeps the JPEG of an alert's start; a malformed or oversized one is refused here
+        (and counted), so it can never hold up what is queued behind it."""
+        if not (jpeg.startswith(b"\xff\xd8") and jpeg.endswith(b"\xff\xd9")):
+            self.dropped["snapshot_malformed"] += 1
+            return False
+        if len(jpeg) > self.max_snapshot_bytes:
+            self.dropped["snapshot_oversized"] += 1
+            return False
+        with self._transaction():
+            self._db.execute("INSERT INTO snapshots (alert_id, created, jpeg) VALUES (?, ?, ?)",
+                             (alert_id, time.time(), jpeg))
+            self.dropped["snapshot_expired"] += self._db.execute(
+                "DELETE FROM snapshots WHERE created < ?",
+                (time.time() - self.max_age_s,)).rowcount
+            self.dropped["snapshot_full"] += self._db.execute(
+                "DELETE FROM snapshots WHERE seq IN (SELECT seq FROM snapshots ORDER BY seq "
+                "DESC LIMIT -1 OFFSET ?)", (self.max_snapshots,)).rowcount
+        for notify in self.listeners:
+            notify()
+        return True
+
+    def next_snapshot(self) -> Snapshot | None:
+        """The oldest snapshot, its delivery attempt counted before it is tried."""
+        with self._transaction():
+            row = self._db.execute("SELECT seq, alert_id, attempts, jpeg FROM snapshots "
+                                   "ORDER BY seq LIMIT 1").fetchone()
+            if row is None:
+                return None
+            self._db.execute("UPDATE snapshots SET attempts = attempts + 1 WHERE seq = ?",
+                             (row[0],))
+        return Snapshot(row[0], row[1], row[2] + 1, bytes(row[3]))
+
+    def drop_snapshot(self, seq: int, reason: str | None = None) -> None:
+        """Deletes a delivered snapshot, or (with a reason) one given up on."""
+        self._db.execute("DELETE FROM snapshots WHERE seq = ?", (seq,))
+        if reason:
+            self.dropped[f"snapshot_{reason}"] += 1
+
+    def pending_snapshots(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM snapshots").fetchone()[0])
+
     def close(self) -> None:
         self._db.close()
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self._db)
+
+
+def _disk_full(exc: sqlite3.OperationalError) -> bool:
+    return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
 
 
 class _Transaction:

@@ -2,17 +2,23 @@
 
 The reconnect loop is visible here, as aiomqtt suggests: connect, announce ``online``
 (retained; the Last Will says ``offline``), publish what is pending, back off on errors.
+Alerts go first; a snapshot is sent only when no alert waits, one at a time, and one that
+failed ``snapshot_attempts`` times (a broker that drops the connection over it) is given
+up, so no picture can hold up the alerts behind it. A health summary goes out periodically.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import random
 import ssl
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import aiomqtt
 
@@ -36,12 +42,16 @@ class MqttSettings:
     batch: int = 100  # messages per batch; two batches are in flight at once
     idle_s: float = 1.0  # an empty outbox is looked at again this often, or when told
     backoff_max_s: float = 10.0
+    health_interval_s: float = 30.0
+    snapshot_attempts: int = 3
 
 
 class Publisher:
-    def __init__(self, outbox: Outbox, settings: MqttSettings) -> None:
+    def __init__(self, outbox: Outbox, settings: MqttSettings,
+                 health: Callable[[], dict[str, Any]] | None = None) -> None:
         self.outbox = outbox
         self.s = settings
+        self.health = health
         self.connected = False
         self.published = 0
         self.last_error: str | None = None
@@ -81,6 +91,7 @@ class Publisher:
                     if not self.connected:
                         log.info("mqtt %s:%d: connected", self.s.host, self.s.port)
                     self.connected, delay, self.last_error = True, 0.5, None
+                    reporting = asyncio.create_task(self._report_health(client))
                     try:
                         await self._drain(client)
                     except asyncio.CancelledError:  # a clean stop: say so (the Will is for
@@ -88,6 +99,8 @@ class Publisher:
                             await client.publish(f"edge/{self.s.node}/status", b"offline",
                                                  qos=1, retain=True, timeout=2)
                         raise
+                    finally:
+                        reporting.cancel()
             except aiomqtt.MqttError as exc:
                 if str(exc) != self.last_error:  # once per new reason, not per retry
                     self.last_error = str(exc)
@@ -121,6 +134,8 @@ class Publisher:
                     self.outbox.ack(seqs)  # only now: the broker has them
                     self.published += len(seqs)
                     continue
+                if await self._send_snapshot(client):
+                    continue
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.s.idle_s)
         finally:
@@ -128,3 +143,31 @@ class Publisher:
                 sent.cancel()
             if in_flight:
                 await asyncio.gather(*(f for f, _ in in_flight), return_exceptions=True)
+
+    async def _send_snapshot(self, client: aiomqtt.Client) -> bool:
+        snap = self.outbox.next_snapshot()
+        if snap is None:
+            return False
+        if snap.attempts > self.s.snapshot_attempts:
+            log.warning("snapshot of alert %s given up after %d attempts", snap.alert_id,
+                        snap.attempts - 1)
+            self.outbox.drop_snapshot(snap.seq, "failed")
+            return True
+        await client.publish(f"edge/{self.s.node}/snapshots/{snap.alert_id}", snap.jpeg, qos=1)
+        self.outbox.drop_snapshot(snap.seq)
+        return True
+
+    async def _report_health(self, client: aiomqtt.Client) -> None:
+        """Retained, so a command center that starts later sees the last one at once."""
+        if self.health is None:
+            return
+        topic = f"edge/{self.s.node}/health"
+        while True:
+            try:
+                await client.publish(topic, json.dumps(self.health(), separators=(",", ":")),
+                                     qos=1, retain=True)
+            except aiomqtt.MqttError:
+                pass  # the drain notices a lost link and reconnects
+            except Exception:
+                log.exception("health report failed")
+            await asyncio.sleep(self.s.health_interval_s)

@@ -112,7 +112,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return EXIT_INVALID
     cfg = config.cameras[name].model_copy(update={"url": args.source})
-    analysis = Analysis(config.node.id, name, cfg)
+    analysis = Analysis(config.node.id, name, cfg, config.alerts)
     settings = camera_settings(name, cfg, live=False)
     sampler = FrameSampler(cfg.analyze_fps)
     out = sys.stdout if args.out in (None, "-") else open(args.out, "w")  # noqa: SIM115

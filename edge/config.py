@@ -23,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from alerts.event import TYPES
 from ingest import url_password
 
 NAME_PATTERN = r"^[A-Za-z0-9_-]+$"
@@ -181,6 +182,8 @@ class MqttConfig(Strict):
                                 "(mqtts://); the system CAs when unset")
     cert_file: str | None = Field(None, description="Client certificate, if the broker asks")
     key_file: str | None = Field(None, description="Key of the client certificate")
+    health_interval_s: float = Field(30.0, ge=1.0, le=3600.0, description="How often a "
+                                     "health summary goes to edge/<node>/health")
 
 
 class OutboxConfig(Strict):
@@ -189,11 +192,46 @@ class OutboxConfig(Strict):
     max_age_s: float = Field(7 * 86400.0, gt=0.0, description="Older entries are dropped")
     fsync: bool = Field(False, description="fsync every commit: survives power cuts, not "
                         "just a killed process, at a cost per alert batch")
+    max_snapshots: int = Field(500, ge=0, le=100_000, description="Snapshots kept for "
+                               "delivery; beyond this the oldest are dropped, and counted")
+
+
+AlertType = Literal[tuple(TYPES)]  # type: ignore[valid-type]
+
+
+class AlertTypeConfig(Strict):
+    severity: Literal["info", "warning", "critical"] | None = Field(
+        None, description="Overrides the type's default severity")
+    cooldown_s: float | None = Field(
+        None, ge=0.0, le=86400.0, description="Overrides alerts.cooldown_s for this type")
+
+
+class SnapshotConfig(Strict):
+    enabled: bool = Field(True, description="A JPEG at each alert's start, privacy masks "
+                          "applied, to edge/<node>/snapshots/<alert id>")
+    width: int = Field(640, ge=64, le=3840, description="Scaled down to this width at most")
+    quality: int = Field(80, ge=10, le=100, description="JPEG quality; lowered if needed to "
+                         "fit max_bytes")
+    max_bytes: int = Field(256_000, ge=4_000, le=10_000_000,
+                           description="A snapshot never exceeds this size")
 
 
 class AlertsConfig(Strict):
     mqtt: MqttConfig | None = None
     outbox: OutboxConfig = Field(default_factory=OutboxConfig)
+    cooldown_s: float = Field(
+        10.0, ge=0.0, le=86400.0, description="After an alert of a type on a rule ends, the "
+        "next one starts no sooner than this; instant events (line crossings) inside it are "
+        "suppressed and counted. Keeps a flapping condition from flooding operators")
+    types: dict[AlertType, AlertTypeConfig] = Field(
+        default_factory=dict, description="Per alert type: severity, cooldown_s")
+    snapshots: SnapshotConfig = Field(default_factory=SnapshotConfig)
+
+    def severities(self) -> dict[str, str]:
+        return {k: t.severity for k, t in self.types.items() if t.severity}
+
+    def cooldowns(self) -> dict[str, float]:
+        return {k: t.cooldown_s for k, t in self.types.items() if t.cooldown_s is not None}
 
 
 class HttpConfig(Strict):

@@ -16,14 +16,22 @@ from prometheus_client.registry import Collector
 from alerts.outbox import Outbox
 from ingest import CameraState, CameraStream
 
+# busy: encoders all taken; too_large: over max_bytes at the lowest quality; failed:
+# given up after repeated delivery attempts; malformed, oversized, full, expired, disk_full:
+# refused or dropped by the outbox
+SNAPSHOT_DROPS = ("busy", "too_large", "failed", "malformed", "oversized", "full",
+                  "expired", "disk_full")
+
 
 class CameraCollector(Collector):
     def __init__(self, cameras: Callable[[], Iterable[CameraStream]],
-                 alerts: Callable[[], Iterable[tuple[str, Counter[str]]]],
-                 outbox: Outbox | None = None) -> None:
+                 alerts: Callable[[], Iterable[tuple[str, Counter[str], Counter[str]]]],
+                 outbox: Outbox | None = None,
+                 snapshot_drops: Callable[[], Counter[str]] | None = None) -> None:
         self.cameras = cameras
         self.alerts = alerts
         self.outbox = outbox
+        self.snapshot_drops = snapshot_drops
 
     def collect(self) -> Iterator[Metric]:
         if self.outbox is not None:
@@ -34,15 +42,28 @@ class CameraCollector(Collector):
                                     value=self.outbox.oldest_age_s())
             dropped = CounterMetricFamily("edge_outbox_dropped", "Alert messages dropped "
                                           "from the outbox", labels=["reason"])
-            for reason in ("full", "expired"):
+            for reason in ("full", "expired", "disk_full"):
                 dropped.add_metric([reason], self.outbox.dropped[reason])
             yield dropped
+        if self.snapshot_drops is not None:
+            drops = self.snapshot_drops()
+            snaps = CounterMetricFamily("edge_snapshots_dropped", "Alert snapshots not "
+                                        "delivered", labels=["reason"])
+            for reason in SNAPSHOT_DROPS:
+                snaps.add_metric([reason], drops[reason])
+            yield snaps
         alerts = CounterMetricFamily("edge_alerts", "Alerts started",
                                      labels=["camera", "type"])
-        for camera, counts in self.alerts():
+        suppressed = CounterMetricFamily("edge_alerts_suppressed", "Alert starts held back "
+                                         "or instant events dropped by the cooldown",
+                                         labels=["camera", "type"])
+        for camera, counts, held in self.alerts():
             for kind, n in sorted(counts.items()):
                 alerts.add_metric([camera, kind], n)
+            for kind, n in sorted(held.items()):
+                suppressed.add_metric([camera, kind], n)
         yield alerts
+        yield suppressed
         up = GaugeMetricFamily("edge_camera_up", "1 while the camera is streaming",
                                labels=["camera"])
         state = GaugeMetricFamily("edge_camera_state", "1 for the camera's current state",
@@ -83,10 +104,11 @@ class CameraCollector(Collector):
 
 
 def make_registry(cameras: Callable[[], Iterable[CameraStream]],
-                  alerts: Callable[[], Iterable[tuple[str, Counter[str]]]],
-                  outbox: Outbox | None = None) -> CollectorRegistry:
+                  alerts: Callable[[], Iterable[tuple[str, Counter[str], Counter[str]]]],
+                  outbox: Outbox | None = None,
+                  snapshot_drops: Callable[[], Counter[str]] | None = None) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(CameraCollector(cameras, alerts, outbox))
+    registry.register(CameraCollector(cameras, alerts, outbox, snapshot_drops))
     return registry
 
 

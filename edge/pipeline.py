@@ -22,7 +22,8 @@ import numpy as np
 from alerts.book import AlertBook
 from alerts.event import AlertEvent, DetectedObject
 from alerts.outbox import Outbox, OutboxItem
-from edge.config import CameraConfig
+from edge.config import AlertsConfig, CameraConfig, SnapshotConfig
+from edge.snapshot import encode_snapshot
 from ingest import Backoff, CameraSettings, CameraState, CameraStream, Frame, SourceOptions
 from models.blobs import BlobTracker
 from models.motion import MotionDetector, MotionResult, downscale, mask_image
@@ -77,8 +78,10 @@ class Analysis:
 
     zone_end_s = 2.0  # a zone must be empty this long before its intrusion alert ends
 
-    def __init__(self, node: str, name: str, cfg: CameraConfig) -> None:
+    def __init__(self, node: str, name: str, cfg: CameraConfig,
+                 alerts: AlertsConfig | None = None) -> None:
         self.cfg = cfg
+        alerts = alerts or AlertsConfig()
         # Privacy masks hide their areas from every analysis, motion masks from motion.
         self.motion = MotionDetector(masks=[*cfg.motion.masks, *cfg.privacy_masks]) if (
             cfg.motion.enabled) else None
@@ -92,7 +95,8 @@ class Analysis:
         self.lines = {n: LineZone(*ln.points) for n, ln in cfg.lines.items()
                       if "motion" in ln.labels}
         self.blobs = BlobTracker()
-        self.book = AlertBook(node, name)
+        self.book = AlertBook(node, name, alerts.severities(),  # type: ignore[arg-type]
+                              alerts.cooldown_s, alerts.cooldowns())
         self.alerts: Counter[str] = Counter()
 
     def step(self, frame: Frame) -> list[AlertEvent]:
@@ -177,14 +181,20 @@ class CameraPipeline:
     camera: CameraStream
     analysis: Analysis
     outbox: Outbox | None = None
+    snapshots: SnapshotConfig | None = None
     last_media_time: float = 0.0
     last_frame_at: float = field(default_factory=time.monotonic)
+    snapshots_dropped: Counter[str] = field(default_factory=Counter)  # reason -> count
+    _encoding: int = 0
+
+    max_encoding = 2  # snapshots being encoded at once; a burst beyond is counted, not queued
 
     @classmethod
     def build(cls, node: str, name: str, cfg: CameraConfig, outbox: Outbox | None = None, *,
-              cameras: int = 1) -> CameraPipeline:
+              alerts: AlertsConfig | None = None, cameras: int = 1) -> CameraPipeline:
+        snapshots = alerts.snapshots if alerts and alerts.snapshots.enabled else None
         return cls(name, cfg, CameraStream(camera_settings(name, cfg, cameras=cameras)),
-                   Analysis(node, name, cfg), outbox)
+                   Analysis(node, name, cfg, alerts), outbox, snapshots)
 
     async def run(self) -> None:
         try:
@@ -208,9 +218,38 @@ class CameraPipeline:
             log.info("alert %s", payload)
 
     async def _analyze(self) -> None:
-        async for frame in self.camera.frames():
-            self.last_media_time, self.last_frame_at = frame.media_time, time.monotonic()
-            self._emit(self.analysis.step(frame))
+        async with asyncio.TaskGroup() as encoders:
+            async for frame in self.camera.frames():
+                self.last_media_time, self.last_frame_at = frame.media_time, time.monotonic()
+                events = self.analysis.step(frame)
+                self._emit(events)
+                if self.snapshots is None or self.outbox is None:
+                    continue
+                for e in events:
+                    if e.phase != "start":
+                        continue
+                    if self._encoding >= self.max_encoding:
+                        self.snapshots_dropped["busy"] += 1
+                        continue
+                    self._encoding += 1
+                    encoders.create_task(self._snapshot(e.id, frame))
+
+    async def _snapshot(self, alert_id: str, frame: Frame) -> None:
+        """Encodes off the event loop; the outbox keeps the JPEG for the publisher."""
+        assert self.snapshots is not None and self.outbox is not None
+        try:
+            jpeg = await asyncio.to_thread(encode_snapshot, frame.video,
+                                           self.config.privacy_masks, self.snapshots)
+        except Exception:  # a picture is not worth a camera: log, count, go on
+            log.exception("camera %s: snapshot of alert %s failed", self.name, alert_id)
+            self.snapshots_dropped["failed"] += 1
+            return
+        finally:
+            self._encoding -= 1
+        if jpeg is None:
+            self.snapshots_dropped["too_large"] += 1
+            return
+        self.outbox.put_snapshot(alert_id, jpeg)
 
     async def _watch_offline(self) -> None:
         while True:

@@ -6,27 +6,31 @@ import asyncio
 import logging
 import os
 import signal
+import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
+from alerts.event import rfc3339
 from alerts.outbox import Outbox
 from alerts.publisher import MqttSettings, Publisher
 from edge.config import (
+    AlertsConfig,
     CameraConfig,
     ConfigError,
     EdgeConfig,
     MqttConfig,
-    OutboxConfig,
     load_config,
 )
 from edge.http import make_app, serve
 from edge.logs import add_secrets
 from edge.metrics import make_registry
-from edge.pipeline import CameraPipeline
+from edge.pipeline import QUALITY_TYPES, CameraPipeline
 from ingest import CameraStream
 
 log = logging.getLogger("edge.supervisor")
+FAULTS = QUALITY_TYPES | {"camera_offline"}
 
 
 def mqtt_settings(cfg: MqttConfig, node: str) -> MqttSettings:
@@ -34,7 +38,8 @@ def mqtt_settings(cfg: MqttConfig, node: str) -> MqttSettings:
     tls = url.scheme == "mqtts"
     return MqttSettings(host=url.hostname or "127.0.0.1", port=url.port or (8883 if tls else 1883),
                         node=node, username=cfg.username, password=cfg.password, tls=tls,
-                        ca_file=cfg.ca_file, cert_file=cfg.cert_file, key_file=cfg.key_file)
+                        ca_file=cfg.ca_file, cert_file=cfg.cert_file, key_file=cfg.key_file,
+                        health_interval_s=cfg.health_interval_s)
 
 
 def enabled(config: EdgeConfig) -> dict[str, CameraConfig]:
@@ -51,21 +56,52 @@ class Supervisor:
         self.log_handler = log_handler
         self.pipelines: dict[str, CameraPipeline] = {}
         self.tasks: dict[str, asyncio.Task[None]] = {}
-        box = config.alerts.outbox if config.alerts else OutboxConfig()
+        self.alerts = config.alerts or AlertsConfig()
+        box = self.alerts.outbox
         # Raises OSError with the path when the data dir cannot be written: one clear line.
         self.outbox = Outbox(Path(config.data_dir) / "outbox.db", max_entries=box.max_entries,
-                             max_age_s=box.max_age_s, fsync=box.fsync)
-        mqtt = config.alerts.mqtt if config.alerts else None
-        self.publisher = Publisher(self.outbox, mqtt_settings(mqtt, config.node.id)) if (
-            mqtt) else None
-        self.registry = make_registry(self.cameras, self.alert_counts, self.outbox)
+                             max_age_s=box.max_age_s, fsync=box.fsync,
+                             max_snapshots=box.max_snapshots,
+                             max_snapshot_bytes=self.alerts.snapshots.max_bytes)
+        mqtt = self.alerts.mqtt
+        self.started = time.time()
+        self.publisher = Publisher(self.outbox, mqtt_settings(mqtt, config.node.id),
+                                   self.health) if mqtt else None
+        self.registry = make_registry(self.cameras, self.alert_counts, self.outbox,
+                                      self.snapshot_drops)
         self._tg: asyncio.TaskGroup | None = None
 
     def cameras(self) -> list[CameraStream]:
         return [p.camera for p in self.pipelines.values()]
 
-    def alert_counts(self) -> list[tuple[str, Counter[str]]]:
-        return [(n, p.analysis.alerts) for n, p in self.pipelines.items()]
+    def alert_counts(self) -> list[tuple[str, Counter[str], Counter[str]]]:
+        """(camera, alerts started by type, alerts suppressed by the cooldown by type)"""
+        return [(n, p.analysis.alerts, p.analysis.book.suppressed)
+                for n, p in self.pipelines.items()]
+
+    def snapshot_drops(self) -> Counter[str]:
+        drops: Counter[str] = Counter()
+        for p in self.pipelines.values():
+            drops.update(p.snapshots_dropped)
+        for reason, n in self.outbox.dropped.items():
+            if reason.startswith("snapshot_"):
+                drops[reason.removeprefix("snapshot_")] += n
+        return drops
+
+    def health(self) -> dict[str, Any]:
+        """The summary sent to edge/<node>/health: what a command center's board shows."""
+        cameras = {}
+        for name, p in self.pipelines.items():
+            st = p.camera.status
+            faults = sorted(k[0] for k in p.analysis.book.open_keys() if k[0] in FAULTS)
+            cameras[name] = {"state": st.state.value, "frames_decoded": p.camera.sampler.decoded,
+                             "reconnects": st.reconnects, "faults": faults}
+        return {"node": self.config.node.id, "at": rfc3339(time.time()),
+                "uptime_s": round(time.time() - self.started, 1),
+                "outbox": {"pending": self.outbox.pending(),
+                           "oldest_age_s": round(self.outbox.oldest_age_s(), 1),
+                           "snapshots_pending": self.outbox.pending_snapshots()},
+                "cameras": cameras}
 
     async def run(self, stop: asyncio.Event) -> None:
         """Runs until ``stop`` is set, then cancels the cameras and waits for them to close."""
@@ -118,7 +154,7 @@ class Supervisor:
         assert self._tg is not None
         # decoder threading depends on how many cameras share the cores
         pipeline = CameraPipeline.build(self.config.node.id, name, cfg, self.outbox,
-                                        cameras=len(enabled(self.config)))
+                                        alerts=self.alerts, cameras=len(enabled(self.config)))
         self.pipelines[name] = pipeline
         self.tasks[pipeline.name] = self._tg.create_task(self._keep(pipeline),
                                                          name=f"camera-{pipeline.name}")
@@ -146,8 +182,10 @@ class Supervisor:
             return
         if self.log_handler is not None:
             add_secrets(self.log_handler, new.secrets())
-        if new.node != self.config.node or new.http != self.config.http:
-            log.warning("reload: node and http changes take effect at the next restart")
+        if (new.node, new.http, new.alerts, new.data_dir) != (
+                self.config.node, self.config.http, self.config.alerts, self.config.data_dir):
+            log.warning("reload: node, http, alerts and data_dir changes take effect at the "
+                        "next restart")
         self.config = new
         wanted = enabled(new)
         stopping = []

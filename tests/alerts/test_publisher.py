@@ -126,9 +126,11 @@ async def test_alerts_raised_while_the_broker_is_down_all_arrive_in_order(broker
 
 def test_edge_run_delivers_alerts_to_an_independent_subscriber(broker, tmp_path):
     """`edge run` end to end: a camera, a motion zone, the outbox, mosquitto, and
-    mosquitto_sub as the command center."""
+    mosquitto_sub as the command center: status, health, the alert and its snapshot."""
     import os
 
+    import cv2
+    import numpy as np
     import yaml
 
     from tests.edge.test_analyze import FOLIAGE_MASK, SCENES, WALK
@@ -137,32 +139,55 @@ def test_edge_run_delivers_alerts_to_an_independent_subscriber(broker, tmp_path)
     broker.start()
     clip = make_scene(SCENES / "walk.mp4", WALK)
     cfg = tmp_path / "edge.yaml"
+    hidden = [[0.0, 0.0], [0.25, 0.0], [0.25, 0.25], [0.0, 0.25]]  # top-left sixteenth
     cfg.write_text(yaml.safe_dump({
         "node": {"id": "n1"}, "data_dir": str(tmp_path / "data"),
         "cameras": {"plaza": {"url": str(clip), "analyze_fps": 10,
                               "motion": {"masks": [FOLIAGE_MASK]},
+                              "privacy_masks": [hidden],
                               "zones": {"walkway": {
                                   "polygon": [[0.3, 0.5], [0.7, 0.5], [0.7, 1.0], [0.3, 1.0]],
                                   "labels": ["motion"], "min_seconds": 1.0}}}},
-        "alerts": {"mqtt": {"url": f"mqtt://127.0.0.1:{broker.port}"}}}))
+        "alerts": {"mqtt": {"url": f"mqtt://127.0.0.1:{broker.port}",
+                            "health_interval_s": 1},
+                   "snapshots": {"width": 320}}}))
+    # %x: the payload as hex, so a JPEG fits on one line
     sub = subprocess.Popen(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(broker.port),
-                            "-t", "edge/n1/#", "-v", "-C", "2", "-W", "30"],
-                           stdout=subprocess.PIPE, text=True)
+                            "-t", "edge/n1/#", "-F", "%t %x"], stdout=subprocess.PIPE, text=True)
     time.sleep(0.3)
     edge = subprocess.Popen([str(Path(__file__).resolve().parents[2] / ".venv/bin/edge"),
                              "run", "--config", str(cfg)], stderr=subprocess.PIPE, text=True,
                             env=dict(os.environ))
+    got: list[tuple[str, bytes]] = []
     try:
-        out, _ = sub.communicate(timeout=40)
+        assert sub.stdout is not None
+        deadline = time.monotonic() + 40
+        for line in sub.stdout:
+            topic, payload = line.rstrip("\n").split(" ", 1)
+            got.append((topic, bytes.fromhex(payload)))
+            if any("/snapshots/" in t for t, _ in got) or time.monotonic() > deadline:
+                break
     finally:
+        sub.kill()
         edge.terminate()
         _, err = edge.communicate(timeout=20)
-    lines = out.strip().splitlines()
-    assert lines[0] == "edge/n1/status online", (out, err)
-    topic, payload = lines[1].split(" ", 1)
-    event = json.loads(payload)
-    assert topic == "edge/n1/alerts/plaza"
-    assert (event["type"], event["phase"], event["rule"]) == ("intrusion", "start", "walkway")
+    topics = [t for t, _ in got]
+    assert got[0] == ("edge/n1/status", b"online"), (topics, err)
+    alerts = [json.loads(p) for t, p in got if t == "edge/n1/alerts/plaza"]
+    assert (alerts[0]["type"], alerts[0]["phase"], alerts[0]["rule"]) == (
+        "intrusion", "start", "walkway")
+    health = json.loads(next(p for t, p in got if t == "edge/n1/health"))
+    assert health["node"] == "n1" and set(health["cameras"]) == {"plaza"}
+    assert "pending" in health["outbox"]
+    # the snapshot belongs to the alert, is a JPEG at the configured width, and the
+    # privacy mask is black in it
+    snap_topic, jpeg = next((t, p) for t, p in got if "/snapshots/" in t)
+    assert snap_topic == f"edge/n1/snapshots/{alerts[0]['id']}"
+    image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    assert image.shape[1] == 320
+    h, w = image.shape[:2]
+    assert image[: h // 4 - 4, : w // 4 - 4].max() < 30
+    assert image[h // 2:, w // 2:].mean() > 30
     assert edge.returncode == 0, err
 
 
