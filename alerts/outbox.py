@@ -80,27 +80,28 @@ class Outbox:
         rows = [(i.camera, SEVERITY_RANK[i.severity], time.time(), i.payload) for i in items]
         if not rows:
             return 0
-        try:
-            self._insert(rows)
-        except sqlite3.OperationalError as exc:
-            if not _disk_full(exc):
-                raise
-            # The disk (or the file's page limit) is full: make room the way a full outbox
-            # does, pictures first, then the oldest entries of the lowest severity, never
-            # one more severe than the newcomers. If nothing may go, the newcomers are lost.
-            if not self._make_room(len(rows), max(r[1] for r in rows)):
-                self.dropped["disk_full"] += len(rows)
-                return 0
-            try:
-                self._insert(rows)
-            except sqlite3.OperationalError as again:
-                if not _disk_full(again):
-                    raise
-                self.dropped["disk_full"] += len(rows)
-                return 0
+        if not self._insert_making_room(rows):
+            self.dropped["disk_full"] += len(rows)
+            return 0
         for notify in self.listeners:
             notify()
         return len(rows)
+
+    def _insert_making_room(self, rows: list[tuple[str, int, float, str]]) -> bool:
+        """On a full disk (or the file's page limit) room is made the way a full outbox
+        makes it: pictures first, then the oldest entries of the lowest severity, never one
+        more severe than the newcomers. If nothing may go, the newcomers are the loss."""
+        for attempt in range(4):
+            try:
+                self._insert(rows)
+                return True
+            except sqlite3.OperationalError as exc:
+                if not _disk_full(exc):
+                    raise
+            # freed rows must empty whole pages to help an append: free generously
+            if not self._make_room(max(4 * len(rows), 500) << attempt, max(r[1] for r in rows)):
+                return False
+        return False
 
     def _insert(self, rows: list[tuple[str, int, float, str]]) -> None:
         with self._transaction():
@@ -110,12 +111,20 @@ class Outbox:
             self._enforce_bounds()
 
     def _make_room(self, n: int, up_to_severity: int) -> bool:
+        try:
+            return self._delete_for_room(n, up_to_severity)
+        except sqlite3.OperationalError as exc:  # too full even to delete
+            if not _disk_full(exc):
+                raise
+            return False
+
+    def _delete_for_room(self, n: int, up_to_severity: int) -> bool:
         with self._transaction():
             freed = self._db.execute("DELETE FROM snapshots").rowcount
             self.dropped["snapshot_disk_full"] += freed
             gone = self._db.execute(
                 "DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox WHERE severity <= ? "
-                "ORDER BY severity, seq LIMIT ?)", (up_to_severity, 2 * n)).rowcount
+                "ORDER BY severity, seq LIMIT ?)", (up_to_severity, n)).rowcount
             self.dropped["disk_full"] += gone
         return bool(freed or gone)
 
@@ -210,4 +219,7 @@ class _Transaction:
         self.db.execute("BEGIN IMMEDIATE")
 
     def __exit__(self, kind: object, *_: object) -> None:
-        self.db.execute("COMMIT" if kind is None else "ROLLBACK")
+        if kind is None:
+            self.db.execute("COMMIT")
+        elif self.db.in_transaction:  # SQLite rolls back by itself on some errors (a full disk)
+            self.db.execute("ROLLBACK")

@@ -83,3 +83,51 @@ def test_every_committed_alert_survives_kill_9(tmp_path):
     assert box.pending() >= committed
     payloads = [e.payload for e in box.peek(box.pending())]
     assert payloads == [f'{{"n":{i}}}' for i in range(len(payloads))]  # in order, no gap
+
+
+JPEG = b"\xff\xd8" + b"\x00" * 1000 + b"\xff\xd9"
+
+
+def test_snapshots_malformed_or_oversized_are_refused_and_counted(tmp_path):
+    box = Outbox(tmp_path / "o.db", max_snapshot_bytes=5000, max_snapshots=3)
+    assert not box.put_snapshot("a1", b"<html>not a picture</html>")
+    assert not box.put_snapshot("a2", JPEG[:-2] + b"\x00" * 8000 + b"\xff\xd9")
+    assert box.dropped["snapshot_malformed"] == 1 and box.dropped["snapshot_oversized"] == 1
+    for i in range(5):  # beyond max_snapshots the oldest go
+        assert box.put_snapshot(f"b{i}", JPEG)
+    assert box.pending_snapshots() == 3 and box.dropped["snapshot_full"] == 2
+    snap = box.next_snapshot()
+    assert snap is not None and (snap.alert_id, snap.attempts) == ("b2", 1)
+    assert box.next_snapshot().attempts == 2  # each try is counted before it is made
+    box.drop_snapshot(snap.seq)
+    assert box.next_snapshot().alert_id == "b3"
+
+
+def test_a_full_disk_drops_pictures_then_the_least_severe_and_counts(tmp_path):
+    box = Outbox(tmp_path / "o.db")
+    box.put_snapshot("a1", b"\xff\xd8" + os.urandom(60_000) + b"\xff\xd9")
+    box.put(items(300, severity="critical"))
+    box.put(items(3000, severity="info", start=1000))
+    # SQLite's own page limit gives the real SQLITE_FULL path of a full disk
+    pages = box._db.execute("PRAGMA page_count").fetchone()[0]
+    box._db.execute(f"PRAGMA max_page_count={pages}")
+    committed = 0
+    for n in range(40):
+        committed += box.put(items(50, severity="warning", start=10_000 + 50 * n))
+    # every warning was kept: the picture went first, then info entries, oldest first;
+    # no critical one was touched, and every loss is counted
+    assert committed == 2000
+    assert box.pending_snapshots() == 0 and box.dropped["snapshot_disk_full"] == 1
+    kept = [e.payload for e in box.peek(100_000)]
+    assert kept[:300] == [f'{{"n":{i}}}' for i in range(300)]
+    assert box.dropped["disk_full"] == 3300 + 2000 - len(kept) > 0
+    info = [int(p[5:-1]) for p in kept if 1000 <= int(p[5:-1]) < 4000]
+    assert info == list(range(4000 - len(info), 4000))  # the oldest went
+    # with only more severe entries left, a newcomer is the one lost, and counted
+    box._db.execute("DELETE FROM outbox WHERE severity < 2")
+    box._db.execute("VACUUM")  # packs the file, so the next pages are past the limit
+    box._db.execute("PRAGMA max_page_count=" + str(
+        box._db.execute("PRAGMA page_count").fetchone()[0]))
+    before, kept = box.dropped["disk_full"], box.pending()
+    assert box.put(items(200, severity="info", start=90_000)) == 0
+    assert box.dropped["disk_full"] == before + 200 and box.pending() == kept
