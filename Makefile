@@ -63,6 +63,7 @@ bench-check: venv
 
 schema: venv
 	$(BIN)/edge schema > config/edge.schema.json
+	$(BIN)/edge schema --alert > config/alert.schema.json
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .ruff_cache *.egg-info

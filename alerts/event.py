@@ -138,3 +138,53 @@ class OpenAlert:
 
     def end(self, media_time: float, score: float = 0.0) -> AlertEvent:
         return self._event("end", media_time, score, (), utc_now())
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of one ``edge.alert/1`` message, kept in ``config/alert.schema.json``
+    for receivers (the command center validates every message against it)."""
+    number01 = {"type": "number", "minimum": 0, "maximum": 1}
+    time_or_null = {"type": ["string", "null"], "format": "date-time",
+                    "pattern": r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$"}
+    name = {"type": "string", "pattern": "^[A-Za-z0-9_-]+$", "maxLength": 64}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://edge-analytics.invalid/schemas/edge.alert-1.json",
+        "title": SCHEMA,
+        "description": "One message of an alert: start, any updates, end (CONTRACT.md section 3).",
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["schema", "id", "phase", "seq", "node", "camera", "type", "severity",
+                     "rule", "started_at", "ended_at", "media_time", "objects", "score",
+                     "gb28181"],
+        "properties": {
+            "schema": {"const": SCHEMA},
+            "id": {"type": "string", "pattern": "^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-"
+                   "[89ab][0-9a-f]{3}-[0-9a-f]{12}$", "description": "UUIDv7"},
+            "phase": {"enum": ["start", "update", "end"]},
+            "seq": {"type": "integer", "minimum": 0},
+            "node": name,
+            "camera": name,
+            "type": {"enum": list(TYPES)},
+            "severity": {"enum": ["info", "warning", "critical"]},
+            "rule": {"anyOf": [name, {"type": "null"}]},
+            "started_at": {**time_or_null, "type": "string"},
+            "ended_at": time_or_null,
+            "media_time": {"type": "number", "minimum": 0},
+            "objects": {"type": "array", "maxItems": 1000, "items": {
+                "type": "object", "additionalProperties": False,
+                "required": ["label", "score", "box", "track_id"],
+                "properties": {
+                    "label": {"type": "string", "maxLength": 64},
+                    "score": number01,
+                    "box": {"type": "array", "items": number01, "minItems": 4,
+                            "maxItems": 4},
+                    "track_id": {"type": ["integer", "null"]},
+                }}},
+            "score": number01,
+            "gb28181": {"type": "object", "additionalProperties": False,
+                        "required": ["alarm_method", "alarm_type"],
+                        "properties": {"alarm_method": {"type": "integer"},
+                                       "alarm_type": {"type": "integer"}}},
+        },
+    }

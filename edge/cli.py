@@ -11,6 +11,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from alerts.event import json_schema as alert_json_schema
 from edge.config import ConfigError, EdgeConfig, json_schema, load_config
 from edge.logs import setup_logging
 from edge.pipeline import Analysis, camera_settings
@@ -142,8 +143,11 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_schema(_: argparse.Namespace) -> int:
-    sys.stdout.write(json_schema())
+def cmd_schema(args: argparse.Namespace) -> int:
+    if args.alert:
+        sys.stdout.write(json.dumps(alert_json_schema(), indent=2) + "\n")
+    else:
+        sys.stdout.write(json_schema())
     return EXIT_OK
 
 
@@ -178,6 +182,8 @@ def parser() -> argparse.ArgumentParser:
     an.set_defaults(func=cmd_analyze)
 
     schema = sub.add_parser("schema", help="print the config's JSON Schema")
+    schema.add_argument("--alert", action="store_true",
+                        help="the alert event's schema (edge.alert/1) instead")
     schema.set_defaults(func=cmd_schema)
     return p
 

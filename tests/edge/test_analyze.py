@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.alerts.test_event import VALIDATOR
 from tools.scenes import FOLIAGE, Scene, Walker, make_scene
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,7 +32,10 @@ def analyze(tmp_path: Path, clip: Path, **camera) -> list[dict]:
                              str(cfg), "--out", str(out)], capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 0, result.stderr
-    return [json.loads(line) for line in out.read_text().splitlines()]
+    events = [json.loads(line) for line in out.read_text().splitlines()]
+    for event in events:  # what receivers will check every message against
+        VALIDATOR.validate(event)
+    return events
 
 
 def test_walker_raises_intrusion_and_one_line_crossing(tmp_path):

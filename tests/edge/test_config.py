@@ -61,6 +61,11 @@ def test_example_config_is_valid():
     (with_("cameras.gate.backoff", {"initial_s": 10, "max_s": 1}),
      "cameras.gate.backoff: initial_s must not exceed max_s"),
     (with_("http", {"listen": "127.0.0.1:99999"}), "http.listen: port must be 1-65535"),
+    (with_("alerts.types", {"face_match": {"severity": "critical"}}),
+     "alerts.types.face_match (name): Input should be"),
+    (with_("alerts.types", {"intrusion": {"severity": "urgent"}}),
+     "alerts.types.intrusion.severity: Input should be 'info'"),
+    (with_("alerts.snapshots", {"max_bytes": 10}), "alerts.snapshots.max_bytes: Input should"),
 ])
 def test_errors_name_their_key_path(data, problem):
     with pytest.raises(ConfigError) as err:
