@@ -91,16 +91,13 @@ class Publisher:
                     if not self.connected:
                         log.info("mqtt %s:%d: connected", self.s.host, self.s.port)
                     self.connected, delay, self.last_error = True, 0.5, None
-                    reporting = asyncio.create_task(self._report_health(client))
                     try:
-                        await self._drain(client)
+                        await self._serve(client)
                     except asyncio.CancelledError:  # a clean stop: say so (the Will is for
                         with contextlib.suppress(aiomqtt.MqttError):  # the unclean ones)
                             await client.publish(f"edge/{self.s.node}/status", b"offline",
                                                  qos=1, retain=True, timeout=2)
                         raise
-                    finally:
-                        reporting.cancel()
             except aiomqtt.MqttError as exc:
                 if str(exc) != self.last_error:  # once per new reason, not per retry
                     self.last_error = str(exc)
@@ -109,6 +106,31 @@ class Publisher:
                 self.connected = False
                 await asyncio.sleep(delay * (0.5 + random.random() / 2))
                 delay = min(self.s.backoff_max_s, delay * 2)
+
+    async def _serve(self, client: aiomqtt.Client) -> None:
+        """Drains and reports health until the link drops, then raises its MqttError."""
+        draining = asyncio.create_task(self._drain(client))
+        watching = asyncio.create_task(self._until_lost(client))
+        reporting = asyncio.create_task(self._report_health(client))
+        try:
+            done, _ = await asyncio.wait((draining, watching),
+                                         return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()
+        finally:
+            for task in (draining, watching, reporting):
+                task.cancel()
+            await asyncio.gather(draining, watching, reporting, return_exceptions=True)
+
+    @staticmethod
+    async def _until_lost(client: aiomqtt.Client) -> None:
+        """Raises as soon as the link drops. Publishes awaiting a PUBACK are not told of
+        a disconnect (they would wait out their timeout); the message iterator is."""
+        try:
+            async for _ in client.messages:  # nothing is subscribed: this ends in a raise
+                pass
+        except aiomqtt.MqttError as exc:
+            raise aiomqtt.MqttError(f"connection lost ({exc.__cause__ or exc})") from None
 
     async def _drain(self, client: aiomqtt.Client) -> None:
         """Keeps two batches in flight: the next one is on the wire while the broker
