@@ -46,6 +46,25 @@ class MqttSettings:
     snapshot_attempts: int = 3
 
 
+def _tls_context(s: MqttSettings) -> ssl.SSLContext | None:
+    if not s.tls:
+        return None
+    tls = ssl.create_default_context(cafile=s.ca_file)
+    if s.cert_file:
+        tls.load_cert_chain(s.cert_file, s.key_file)
+    return tls
+
+
+async def check_broker(s: MqttSettings, timeout_s: float = 5.0) -> None:
+    """Connects and disconnects, or raises MqttError (``edge check --probe``). Its own
+    client id and a clean session, so the running edge's session and Will are untouched."""
+    async with aiomqtt.Client(s.host, s.port, identifier=f"edge-{s.node}-check",
+                              username=s.username, password=s.password,
+                              tls_context=_tls_context(s), clean_session=True,
+                              timeout=timeout_s, logger=_CLIENT_LOG):
+        pass
+
+
 class Publisher:
     def __init__(self, outbox: Outbox, settings: MqttSettings,
                  health: Callable[[], dict[str, Any]] | None = None) -> None:
@@ -66,14 +85,9 @@ class Publisher:
     def _client(self) -> aiomqtt.Client:
         s = self.s
         status = f"edge/{s.node}/status"
-        tls = None
-        if s.tls:
-            tls = ssl.create_default_context(cafile=s.ca_file)
-            if s.cert_file:
-                tls.load_cert_chain(s.cert_file, s.key_file)
         client = aiomqtt.Client(
             s.host, s.port, identifier=f"edge-{s.node}", username=s.username,
-            password=s.password, tls_context=tls, clean_session=False,
+            password=s.password, tls_context=_tls_context(s), clean_session=False,
             will=aiomqtt.Will(status, b"offline", qos=1, retain=True),
             max_inflight_messages=2 * s.batch, timeout=10, logger=_CLIENT_LOG)
         # a batch in flight is the design, not a concern (aiomqtt warns above 10)

@@ -17,6 +17,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import fields
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,6 +27,7 @@ from alerts.outbox import Outbox, OutboxItem  # noqa: E402
 from alerts.publisher import MqttSettings, Publisher  # noqa: E402
 from tests.alerts.test_publisher import Broker  # noqa: E402
 
+DEFAULT_BATCH = next(f.default for f in fields(MqttSettings) if f.name == "batch")
 PAD = "x" * 300  # ~350-byte payloads, a typical alert with one object
 
 
@@ -66,6 +68,8 @@ async def run(total: int, latency_n: int, rate: float, batch: int) -> dict[str, 
                                                batch=batch))
     pub_task = asyncio.create_task(publisher.run())
     while not publisher.connected:
+        if pub_task.done():  # it never ends by itself: this raises what stopped it
+            pub_task.result()
         await asyncio.sleep(0.01)
     try:
         # throughput: commit in batches of 100 (one frame's alerts at most), as fast as we can
@@ -106,7 +110,7 @@ def main() -> int:
     ap.add_argument("--alerts", type=int, default=20_000)
     ap.add_argument("--latency-alerts", type=int, default=500)
     ap.add_argument("--rate", type=float, default=100.0)
-    ap.add_argument("--batch", type=int, nargs="+", default=[MqttSettings.batch],
+    ap.add_argument("--batch", type=int, nargs="+", default=[DEFAULT_BATCH],
                     help="messages per batch (two batches in flight); several values are compared")
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()

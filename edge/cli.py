@@ -11,11 +11,14 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from aiomqtt import MqttError
+
 from alerts.event import json_schema as alert_json_schema
+from alerts.publisher import check_broker
 from edge.config import ConfigError, EdgeConfig, json_schema, load_config
 from edge.logs import setup_logging
 from edge.pipeline import Analysis, camera_settings
-from edge.supervisor import Supervisor
+from edge.supervisor import Supervisor, mqtt_settings
 from ingest import (
     FrameSampler,
     SourceError,
@@ -82,9 +85,21 @@ def cmd_check(args: argparse.Namespace) -> int:
                 item[1].url, transport=item[1].transport, open_timeout_s=item[1].open_timeout_s,
                 read_timeout_s=item[1].open_timeout_s)),
             cams.items()))
+    if config.alerts is not None and config.alerts.mqtt is not None:
+        results.append(_broker_line(config))
     for _, line in results:
         print(redact(line, config.secrets()))
     return EXIT_OK if all(ok for ok, _ in results) else EXIT_UNREACHABLE
+
+
+def _broker_line(config: EdgeConfig) -> tuple[bool, str]:
+    assert config.alerts is not None and config.alerts.mqtt is not None
+    url = config.alerts.mqtt.url
+    try:
+        asyncio.run(check_broker(mqtt_settings(config.alerts.mqtt, config.node.id)))
+    except (MqttError, OSError) as exc:
+        return False, f"broker {url}: {exc}"
+    return True, f"broker {url}: ok"
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
@@ -163,7 +178,7 @@ def parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check", help="validate a config (exit 0 ok, 2 invalid, 3 unreachable)")
     check.add_argument("--config", required=True)
-    check.add_argument("--probe", action="store_true", help="also connect to every camera")
+    check.add_argument("--probe", action="store_true", help="also connect to every camera and the broker")
     check.set_defaults(func=cmd_check)
 
     pr = sub.add_parser("probe", help="connect to one stream and print what it is, as JSON")

@@ -19,6 +19,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.alerts.test_publisher import Broker
 from tests.conftest import PASSWORD, USER
 
 pytestmark = pytest.mark.rtsp
@@ -109,6 +110,32 @@ def test_check_probe_reports_each_camera(camera_server, tmp_path):
     assert "camera ok: ok, h264 640x360, 25 fps, keyframe every 2 s" in result.stdout
     assert "camera wrong:" in result.stdout and "unauthorized" in result.stdout
     assert_no_secret(result.stdout, result.stderr)
+
+
+def test_check_probe_reports_the_broker(camera_server, tmp_path):
+    broker = Broker(tmp_path, users={"edge": PASSWORD})
+    broker.start()
+    try:
+        cfg = write_config(tmp_path / "edge.yaml", {"ok": {"url": env_url(camera_server, "cam1")}},
+                           free_port())
+        doc = yaml.safe_load(cfg.read_text())
+        url = f"mqtt://127.0.0.1:{broker.port}"
+        doc["alerts"] = {"mqtt": {"url": url, "username": "edge", "password": "${MQTT_PASS}"}}
+        cfg.write_text(yaml.safe_dump(doc))
+        env = {"CAM_PASS": PASSWORD, "EDGE_TOKEN": TOKEN}
+        result = edge("check", "--config", str(cfg), "--probe", env={**env, "MQTT_PASS": PASSWORD})
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert f"broker {url}: ok" in result.stdout
+        result = edge("check", "--config", str(cfg), "--probe", env={**env, "MQTT_PASS": "nope"})
+        assert result.returncode == 3
+        assert f"broker {url}: " in result.stdout and "authori" in result.stdout.lower()
+        assert_no_secret(result.stdout, result.stderr)
+        broker.stop()
+        result = edge("check", "--config", str(cfg), "--probe", env={**env, "MQTT_PASS": PASSWORD})
+        assert result.returncode == 3 and f"broker {url}: " in result.stdout
+        assert "camera ok: ok" in result.stdout
+    finally:
+        broker.stop()
 
 
 def get(url: str, token: str | None = None) -> tuple[int, str]:
