@@ -178,7 +178,8 @@ def parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check", help="validate a config (exit 0 ok, 2 invalid, 3 unreachable)")
     check.add_argument("--config", required=True)
-    check.add_argument("--probe", action="store_true", help="also connect to every camera and the broker")
+    check.add_argument("--probe", action="store_true",
+                       help="also connect to every camera and the broker")
     check.set_defaults(func=cmd_check)
 
     pr = sub.add_parser("probe", help="connect to one stream and print what it is, as JSON")
