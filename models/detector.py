@@ -11,6 +11,7 @@ to the full frame.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,7 +95,7 @@ def _decode_nanodet(outs: list[np.ndarray], size: int, min_score: float) -> Raw:
         keep = np.flatnonzero(cls.max(axis=1) >= min_score)
         if not len(keep):
             continue
-        n = int(round(np.sqrt(cls.shape[0])))
+        n = math.isqrt(cls.shape[0])
         stride = size / n
         bins = reg.shape[1] // 4
         dist = reg[keep].reshape(-1, 4, bins)
