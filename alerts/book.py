@@ -41,16 +41,19 @@ class AlertBook:
         self.suppressed: Counter[str] = Counter()  # type -> starts held back or pulses dropped
         self._conditions: dict[Key, _Condition] = {}
 
-    def _cooling(self, key: Key, c: _Condition, media_time: float) -> bool:
-        cooldown = self.cooldowns.get(key[0], self.cooldown_s)
+    def _cooling(self, key: Key, c: _Condition, media_time: float,
+                 cooldown_s: float | None) -> bool:
+        """``cooldown_s``: the rule's own, over the type's, over the camera's."""
+        cooldown = cooldown_s if cooldown_s is not None else self.cooldowns.get(
+            key[0], self.cooldown_s)
         return c.ended_at is not None and media_time - c.ended_at < cooldown
 
     def _open(self, key: Key) -> OpenAlert:
         return OpenAlert(self.node, self.camera, key[0], key[1], self.severities.get(key[0]))
 
     def observe(self, key: Key, active: bool, media_time: float, *, start_s: float = 0.0,
-                end_s: float = 1.0, score: float = 1.0,
-                objects: tuple[DetectedObject, ...] = ()) -> list[AlertEvent]:
+                end_s: float = 1.0, score: float = 1.0, objects: tuple[DetectedObject, ...] = (),
+                cooldown_s: float | None = None) -> list[AlertEvent]:
         c = self._conditions.setdefault(key, _Condition())
         if active:
             c.clear_since = None
@@ -58,7 +61,7 @@ class AlertBook:
                 if c.active_since is None:
                     c.active_since = media_time
                 if media_time - c.active_since >= start_s:
-                    if self._cooling(key, c, media_time):
+                    if self._cooling(key, c, media_time, cooldown_s):
                         if not c.held:
                             c.held = True
                             self.suppressed[key[0]] += 1
@@ -82,10 +85,11 @@ class AlertBook:
         return []
 
     def pulse(self, key: Key, media_time: float, score: float = 1.0,
-              objects: tuple[DetectedObject, ...] = ()) -> list[AlertEvent]:
+              objects: tuple[DetectedObject, ...] = (),
+              cooldown_s: float | None = None) -> list[AlertEvent]:
         """An instant event (a line crossed): start and end at once."""
         c = self._conditions.setdefault(key, _Condition())
-        if self._cooling(key, c, media_time):
+        if self._cooling(key, c, media_time, cooldown_s):
             self.suppressed[key[0]] += 1
             return []
         c.ended_at = media_time

@@ -10,12 +10,14 @@ import sqlite3
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Literal
 
 from aiomqtt import MqttError
 
 from alerts.event import json_schema as alert_json_schema
 from alerts.publisher import check_broker
 from edge.config import ConfigError, EdgeConfig, json_schema, load_config
+from edge.inference import build_detector
 from edge.logs import setup_logging
 from edge.pipeline import Analysis, camera_settings
 from edge.supervisor import Supervisor, mqtt_settings
@@ -28,6 +30,7 @@ from ingest import (
     redact,
     url_password,
 )
+from models.detector import Detector
 
 EXIT_OK, EXIT_INVALID, EXIT_UNREACHABLE = 0, 2, 3
 
@@ -50,6 +53,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     handler = setup_logging(args.log_level, config.secrets())
     try:
         supervisor = Supervisor(config, Path(args.config), handler)
+    except ConfigError as exc:  # the detector's model, labels or provider
+        for problem in exc.problems:
+            print(f"invalid config: {redact(problem)}", file=sys.stderr)
+        return EXIT_INVALID
+    except (OSError, sqlite3.Error) as exc:  # data_dir unwritable: one line
+        log.error("cannot start: %s", exc)
+        return 1
+    try:
         log.info("node %s: starting %d camera(s)", config.node.id,
                  sum(c.enabled for c in config.cameras.values()))
         asyncio.run(supervisor.run(asyncio.Event()))
@@ -75,7 +86,13 @@ def cmd_check(args: argparse.Namespace) -> int:
     if config is None:
         return EXIT_INVALID
     setup_logging("CRITICAL", config.secrets())
+    detector = _detector(config)
+    if detector is False:
+        return EXIT_INVALID
     print(f"config ok: node {config.node.id}, {len(config.cameras)} camera(s)")
+    if detector is not None:
+        print(f"detector ok: {detector.size} px input, {len(detector.labels)} labels, "
+              f"{detector.provider}")
     if not args.probe:
         return EXIT_OK
     cams = {n: c for n, c in config.cameras.items() if c.enabled}
@@ -90,6 +107,18 @@ def cmd_check(args: argparse.Namespace) -> int:
     for _, line in results:
         print(redact(line, config.secrets()))
     return EXIT_OK if all(ok for ok, _ in results) else EXIT_UNREACHABLE
+
+
+def _detector(config: EdgeConfig) -> Detector | Literal[False] | None:
+    """The node's detector if any camera detects; False (after saying why) if it is unusable."""
+    if not any(c.detect.enabled for c in config.cameras.values()):
+        return None
+    try:
+        return build_detector(config.detector)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"invalid config: {redact(problem)}", file=sys.stderr)
+        return False
 
 
 def _broker_line(config: EdgeConfig) -> tuple[bool, str]:
@@ -128,7 +157,11 @@ def cmd_analyze(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return EXIT_INVALID
     cfg = config.cameras[name].model_copy(update={"url": args.source})
-    analysis = Analysis(config.node.id, name, cfg, config.alerts)
+    detector = _detector(config) if cfg.detect.enabled else None
+    if detector is False:
+        return EXIT_INVALID
+    detect = None if detector is None else lambda r: detector.detect_many([r])[0]
+    analysis = Analysis(config.node.id, name, cfg, config.alerts, config.detector)
     settings = camera_settings(name, cfg, live=False)
     sampler = FrameSampler(cfg.analyze_fps)
     out = sys.stdout if args.out in (None, "-") else open(args.out, "w")  # noqa: SIM115
@@ -145,7 +178,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
                 t = frame.media_time
                 if args.duration is not None and t > args.duration:
                     break
-                for event in analysis.step(frame):
+                for event in analysis.step(frame, detect):
                     out.write(event.to_json() + "\n")
         for event in analysis.finish(t):
             out.write(event.to_json() + "\n")

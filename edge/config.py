@@ -19,6 +19,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -113,22 +114,61 @@ class QualityConfig(Strict):
 
 
 class DetectConfig(Strict):
-    enabled: bool = True
+    enabled: bool = Field(True, description="Object detection (the node's `detector`), "
+                          "where motion is and over tracked objects")
     labels: list[str] = Field(
-        default_factory=lambda: ["person", "car", "bicycle", "motorcycle", "bus", "truck"]
-    )
+        default_factory=lambda: ["person", "car", "bicycle", "motorcycle", "bus", "truck"],
+        description="Labels that are tracked; others are ignored")
 
 
-class ZoneConfig(Strict):
-    polygon: Polygon
+Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+_CLOCK = r"^([01]\d|2[0-3]):[0-5]\d$"
+
+
+class ScheduleWindow(Strict):
+    days: list[Day] = Field(default_factory=lambda: ["mon", "tue", "wed", "thu", "fri", "sat",
+                                                     "sun"])
+    start: str = Field("00:00", pattern=_CLOCK, description="HH:MM, the box's local time")
+    end: str = Field("24:00", pattern=_CLOCK + "|^24:00$", description="HH:MM; before start: "
+                     "the window runs past midnight into the next day")
+
+
+class RuleConfig(Strict):
+    """What every rule over tracked objects shares."""
+
     labels: list[str] = Field(default_factory=lambda: ["person"])
-    min_seconds: float = Field(1.0, ge=0.0, le=3600.0)
+    min_score: float = Field(0.45, ge=0.0, le=1.0, description="Detection score an object "
+                             "needs to count")
+    min_size: float = Field(0.0, ge=0.0, le=1.0, description="Box height an object needs to "
+                            "count, as a share of the frame's height")
+    schedule: list[ScheduleWindow] = Field(default_factory=list, description="When the rule "
+                                           "is armed; empty: always")
+    cooldown_s: float | None = Field(None, ge=0.0, le=86400.0, description="Overrides "
+                                     "alerts.cooldown_s for this rule")
 
 
-class LineConfig(Strict):
+class CrowdConfig(Strict):
+    min_objects: int = Field(ge=2, le=1000)
+    min_seconds: float = Field(5.0, ge=0.0, le=3600.0)
+
+
+class ZoneConfig(RuleConfig):
+    polygon: Polygon
+    min_seconds: float = Field(1.0, ge=0.0, le=3600.0, description="An object must be inside "
+                               "this long before `intrusion` starts")
+    intrusion: bool = True
+    loitering_s: float | None = Field(None, gt=0.0, le=86400.0, description="`loitering` when "
+                                      "one object stays inside longer than this")
+    crowd: CrowdConfig | None = Field(None, description="`crowd` when at least min_objects "
+                                      "are inside for min_seconds")
+    left_removed_s: float | None = Field(None, gt=0.0, le=86400.0, description="`object_left` "
+                                         "/ `object_removed` when a still change of an "
+                                         "object's size holds this long")
+
+
+class LineConfig(RuleConfig):
     points: Annotated[list[Point], Field(min_length=2, max_length=2)]
     direction: Literal["a_to_b", "b_to_a", "both"] = "both"
-    labels: list[str] = Field(default_factory=lambda: ["person"])
 
 
 class BackoffConfig(Strict):
@@ -246,10 +286,40 @@ class HttpConfig(Strict):
     token: str | None = Field(None, description="Bearer token required on /api/...")
 
 
+class DetectorConfig(Strict):
+    """The node's object detector, shared by its cameras."""
+
+    model: str | None = Field(None, description="ONNX file; unset: the built-in NanoDet-g "
+                              "(COCO, 80 labels)")
+    type: Literal["nanodet", "yolo", "ssd"] = Field(
+        "nanodet", description="How its outputs are decoded: nanodet, yolo (v5/v8-style "
+        "exports) or ssd (boxes, classes, scores)")
+    labels: str | None = Field(None, validate_default=True, description="Labels file, one "
+                               "per line in class order; needed with your own model")
+    provider: Literal["cpu", "cuda", "tensorrt", "openvino"] = "cpu"
+    threads: int = Field(2, ge=1, le=64, description="Inference threads")
+    min_score: float = Field(0.25, ge=0.0, le=1.0, description="Detections below this are "
+                             "dropped; weak ones above it only keep existing tracks alive")
+    full_frame_s: float = Field(10.0, gt=0.0, le=3600.0, description="A whole-view pass this "
+                                "often; between, only regions with motion or moving objects")
+    recheck_s: float = Field(2.0, gt=0.0, le=3600.0, description="Still objects are looked "
+                             "at again this often")
+    max_wait_s: float = Field(1.0, gt=0.0, le=60.0, description="A request older than this "
+                              "when inference gets to it is dropped (and counted)")
+
+    @field_validator("labels")
+    @classmethod
+    def _labels_with_model(cls, labels: str | None, info: ValidationInfo) -> str | None:
+        if labels is None and info.data.get("model") is not None:
+            raise ValueError("needed with your own model")
+        return labels
+
+
 class EdgeConfig(Strict):
     node: NodeConfig
     data_dir: str = Field("/var/lib/edge", description="The outbox and other state live here")
     cameras: dict[Name, CameraConfig] = Field(min_length=1)
+    detector: DetectorConfig = Field(default_factory=DetectorConfig)
     alerts: AlertsConfig | None = None
     http: HttpConfig | None = None
 

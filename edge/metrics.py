@@ -10,10 +10,16 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
 from alerts.outbox import Outbox
+from edge.inference import InferenceWorker
 from ingest import CameraState, CameraStream
 
 # busy: encoders all taken; too_large: over max_bytes at the lowest quality; failed:
@@ -23,17 +29,56 @@ SNAPSHOT_DROPS = ("busy", "too_large", "failed", "malformed", "oversized", "full
                   "expired", "disk_full")
 
 
+DetectionCounts = Callable[[], Iterable[tuple[str, int, int, int]]]
+
+
 class CameraCollector(Collector):
     def __init__(self, cameras: Callable[[], Iterable[CameraStream]],
                  alerts: Callable[[], Iterable[tuple[str, Counter[str], Counter[str]]]],
                  outbox: Outbox | None = None,
-                 snapshot_drops: Callable[[], Counter[str]] | None = None) -> None:
+                 snapshot_drops: Callable[[], Counter[str]] | None = None,
+                 detection: DetectionCounts | None = None,
+                 worker: InferenceWorker | None = None) -> None:
         self.cameras = cameras
         self.alerts = alerts
         self.outbox = outbox
         self.snapshot_drops = snapshot_drops
+        self.detection = detection
+        self.worker = worker
+
+    def _inference(self) -> Iterator[Metric]:
+        if self.worker is not None:
+            h = self.worker.seconds
+            buckets = [(str(le), float(n)) for le, n in zip(h.buckets, h.counts, strict=True)]
+            yield HistogramMetricFamily(
+                "edge_inference_seconds", "Duration of one model run (a batch of crops)",
+                buckets=[*buckets, ("+Inf", float(h.count))], sum_value=h.sum)
+            dropped = CounterMetricFamily("edge_inference_dropped", "Detection requests "
+                                          "dropped: the queue was full, or they waited too "
+                                          "long", labels=["reason"])
+            for reason in ("full", "stale"):
+                dropped.add_metric([reason], self.worker.dropped[reason])
+            yield dropped
+            yield CounterMetricFamily("edge_inference_errors", "Model runs that failed",
+                                      value=self.worker.errors)
+        if self.detection is not None:
+            regions = CounterMetricFamily("edge_detection_regions", "Model inputs asked for "
+                                          "(motion-gated regions and whole views)",
+                                          labels=["camera"])
+            full = CounterMetricFamily("edge_detection_full_passes", "Whole-view detection "
+                                       "passes", labels=["camera"])
+            tracks = GaugeMetricFamily("edge_tracked_objects", "Objects tracked now",
+                                       labels=["camera"])
+            for camera, n_regions, n_full, n_tracks in self.detection():
+                regions.add_metric([camera], n_regions)
+                full.add_metric([camera], n_full)
+                tracks.add_metric([camera], n_tracks)
+            yield regions
+            yield full
+            yield tracks
 
     def collect(self) -> Iterator[Metric]:
+        yield from self._inference()
         if self.outbox is not None:
             yield GaugeMetricFamily("edge_outbox_pending", "Alert messages not yet delivered",
                                     value=self.outbox.pending())
@@ -106,9 +151,12 @@ class CameraCollector(Collector):
 def make_registry(cameras: Callable[[], Iterable[CameraStream]],
                   alerts: Callable[[], Iterable[tuple[str, Counter[str], Counter[str]]]],
                   outbox: Outbox | None = None,
-                  snapshot_drops: Callable[[], Counter[str]] | None = None) -> CollectorRegistry:
+                  snapshot_drops: Callable[[], Counter[str]] | None = None,
+                  detection: DetectionCounts | None = None,
+                  worker: InferenceWorker | None = None) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(CameraCollector(cameras, alerts, outbox, snapshot_drops))
+    registry.register(CameraCollector(cameras, alerts, outbox, snapshot_drops, detection,
+                                      worker))
     return registry
 
 

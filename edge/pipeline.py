@@ -15,6 +15,7 @@ import logging
 import os
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 
 import numpy as np
@@ -22,15 +23,22 @@ import numpy as np
 from alerts.book import AlertBook
 from alerts.event import AlertEvent, DetectedObject
 from alerts.outbox import Outbox, OutboxItem
-from edge.config import AlertsConfig, CameraConfig, SnapshotConfig
+from edge.config import AlertsConfig, CameraConfig, DetectorConfig, RuleConfig, SnapshotConfig
+from edge.inference import InferenceWorker
 from edge.snapshot import encode_snapshot
 from ingest import Backoff, CameraSettings, CameraState, CameraStream, Frame, SourceOptions
 from models.blobs import BlobTracker
+from models.detector import Detections, Request
 from models.motion import MotionDetector, MotionResult, downscale, mask_image
 from models.quality import QualityMeter, QualityThresholds, diagnose
-from models.zones import LineZone, PolygonZone
+from models.regions import Plan, RegionPlanner
+from models.rules import DwellZone, ObjectFilter, Schedule
+from models.still import StillChangeDetector, StillChanges
+from models.tracker import ObjectTracker, Tracks
+from models.zones import LineZone
 
 log = logging.getLogger("edge.alerts")
+EPS = 1e-6  # media times are sums of float frame steps
 QUALITY_TYPES = frozenset({"video_frozen", "video_occluded", "video_blurred", "video_too_dark",
                            "video_too_bright", "scene_changed", "color_cast", "video_noisy"})
 
@@ -45,6 +53,21 @@ def decode_threads(cfg: CameraConfig, cameras: int) -> int:
     if cameras <= 1:
         return 0
     return max(1, (os.cpu_count() or 1) // cameras)
+
+
+def _filter(rule: RuleConfig) -> ObjectFilter:
+    return ObjectFilter(frozenset(rule.labels), rule.min_score, rule.min_size)
+
+
+def _objects(tracks: Tracks) -> tuple[DetectedObject, ...]:
+    return tuple(DetectedObject(str(lab), round(float(s), 3), tuple(map(float, b)), int(i))
+                 for lab, s, b, i in zip(tracks.labels, tracks.scores, tracks.boxes,
+                                         tracks.ids, strict=True))
+
+
+def _wanted(direction: str, a_to_b: np.ndarray, b_to_a: np.ndarray) -> np.ndarray:
+    return a_to_b if direction == "a_to_b" else b_to_a if direction == "b_to_a" else (
+        a_to_b | b_to_a)
 
 
 def camera_settings(name: str, cfg: CameraConfig, *, live: bool = True,
@@ -73,15 +96,21 @@ def camera_settings(name: str, cfg: CameraConfig, *, live: bool = True,
 class Analysis:
     """Everything one camera's frames go through after decoding; no I/O, no asyncio.
 
-    motion -> blob anchors -> zones and lines whose labels include "motion" -> alerts.
+    ``look``: quality, motion, and the regions detection should run on (a ``Request``);
+    ``objects``: the detections -> tracks -> zone and line rules. ``step`` does both with a
+    detector at hand (``edge analyze``); the live pipeline awaits the shared inference
+    worker between the two.
     """
 
-    zone_end_s = 2.0  # a zone must be empty this long before its intrusion alert ends
+    zone_end_s = 2.0  # a zone must be empty this long before its alert ends
+    moving_speed = 0.02  # frame heights per second; slower tracks count as still
 
     def __init__(self, node: str, name: str, cfg: CameraConfig,
-                 alerts: AlertsConfig | None = None) -> None:
+                 alerts: AlertsConfig | None = None,
+                 detector: DetectorConfig | None = None) -> None:
         self.cfg = cfg
         alerts = alerts or AlertsConfig()
+        detector = detector or DetectorConfig()
         # Privacy masks hide their areas from every analysis, motion masks from motion.
         self.motion = MotionDetector(masks=[*cfg.motion.masks, *cfg.privacy_masks]) if (
             cfg.motion.enabled) else None
@@ -90,29 +119,180 @@ class Analysis:
             f.name: getattr(q, f.name) for f in fields(QualityThresholds) if hasattr(q, f.name)})
         self.quality = QualityMeter(self.thresholds, cfg.motion.masks) if q.enabled else None
         self._privacy: np.ndarray | None = None  # True where hidden, at the detect size
-        self.zones = {n: PolygonZone(z.polygon) for n, z in cfg.zones.items()
-                      if "motion" in z.labels}
-        self.lines = {n: LineZone(*ln.points) for n, ln in cfg.lines.items()
-                      if "motion" in ln.labels}
+        self.zones = {n: DwellZone(z.polygon) for n, z in cfg.zones.items()}
+        self.lines = {n: LineZone(*ln.points) for n, ln in cfg.lines.items()}
+        self.filters = {n: _filter(r) for n, r in [*cfg.zones.items(), *cfg.lines.items()]}
+        self.schedules = {n: Schedule((w.days, w.start, w.end) for w in r.schedule)
+                          for n, r in [*cfg.zones.items(), *cfg.lines.items()]}
         self.blobs = BlobTracker()
+        self.detecting = cfg.detect.enabled
+        self.planner = RegionPlanner(detector.full_frame_s, detector.recheck_s)
+        self.tracker = ObjectTracker()
+        self.track_labels = np.array(sorted(set(cfg.detect.labels)))
         self.book = AlertBook(node, name, alerts.severities(),  # type: ignore[arg-type]
                               alerts.cooldown_s, alerts.cooldowns())
         self.alerts: Counter[str] = Counter()
+        self.inferences = 0  # model runs (regions) asked for
+        self.full_passes = 0
+        still_s = [z.left_removed_s for z in cfg.zones.values() if z.left_removed_s]
+        self.still = StillChangeDetector(min(still_s)) if still_s else None
+        self._still = StillChanges.empty()
+        self._motion: MotionResult = MotionResult.empty()
+        self._plan = Plan([], False)
+        self._size = (0, 0)
 
-    def step(self, frame: Frame) -> list[AlertEvent]:
-        """All analysis of one frame; returns the alert events it raises."""
+    # -- per frame --------------------------------------------------------------------------
+    def step(self, frame: Frame,
+             detect: Callable[[Request], Detections | None] | None = None) -> list[AlertEvent]:
+        """All analysis of one frame, with ``detect`` run in between; the alert events."""
+        events, request = self.look(frame)
+        dets = detect(request) if request is not None and detect is not None else None
+        return events + self.objects(frame.media_time, dets)
+
+    def look(self, frame: Frame) -> tuple[list[AlertEvent], Request | None]:
+        """Quality and motion; returns their events and what detection should look at."""
         t = frame.media_time
+        self._size = (frame.width, frame.height)
         small = self._hide_private(downscale(frame.y))
         events: list[AlertEvent] = []
         if self.quality is not None:
             events += self._diagnose(small, frame.chroma(), t)
         if self.motion is not None:
-            events += self._motion_rules(self.motion.detect(small), t)
+            self._motion = self.motion.detect(small)
+            events += self._motion_lines(self._motion, t)
+        if self.still is not None:
+            if self._motion.global_change:  # lights, IR: the old reference is no more
+                self.still.reset()
+            self._still = self.still.detect(small, t, self.tracker.boxes)
+        self._count(events)
+        return events, self._request(frame)
+
+    def objects(self, t: float, dets: Detections | None) -> list[AlertEvent]:
+        """Detections (None: none were run, or they were dropped) -> tracks -> rules."""
+        tracks = self._track(t, dets)
+        events: list[AlertEvent] = []
+        for name, zone in self.zones.items():
+            events += self._zone_rules(name, zone, tracks, t)
+        for name, line in self.lines.items():
+            events += self._line_rule(name, line, tracks, t)
+        self._count(events)
+        return events
+
+    def _count(self, events: list[AlertEvent]) -> None:
         for e in events:
             if e.phase == "start":
                 self.alerts[e.type] += 1
+
+    # -- detection and tracks -----------------------------------------------------------------
+    def _request(self, frame: Frame) -> Request | None:
+        if not self.detecting:
+            self._plan = Plan([], False)
+            return None
+        if self.motion is None:  # no motion, no gate: the whole view, every frame
+            self._plan = Plan([(0, 0, frame.width, frame.height)], True)
+        else:
+            moving, still = self.tracker.split_by_speed(self.moving_speed)
+            self._plan = self.planner.plan(frame.media_time, frame.width, frame.height,
+                                           self._motion.boxes, moving, still)
+        if not self._plan.regions:
+            return None
+        self.inferences += len(self._plan.regions)
+        self.full_passes += self._plan.full
+        y, u, v = frame.planes()
+        return Request(y, u, v, self._plan.regions, list(self.cfg.privacy_masks))
+
+    def _track(self, t: float, dets: Detections | None) -> Tracks:
+        if not self.detecting:
+            return self.tracker.update(Detections.empty(), t, looked_at=[]).tracks
+        if dets is None:  # nothing was looked at (or the request was dropped)
+            return self.tracker.update(Detections.empty(), t, looked_at=[]).tracks
+        dets = dets[np.isin(dets.labels, self.track_labels)]
+        looked_at = None if self._plan.full else self._plan.normalised(*self._size)
+        return self.tracker.update(dets, t, looked_at).tracks
+
+    # -- rules --------------------------------------------------------------------------------
+    def _zone_rules(self, name: str, zone: DwellZone, tracks: Tracks,
+                    t: float) -> list[AlertEvent]:
+        zc = self.cfg.zones[name]
+        armed = self.schedules[name].armed()
+        sel = tracks[self.filters[name](tracks)]
+        inside, dwell = zone.trigger(sel, t)
+        found = sel[inside]
+        objects = _objects(found)
+        events: list[AlertEvent] = []
+        cool = zc.cooldown_s
+        if zc.intrusion:
+            # motion counts as occupancy from the first moment; an object after min_seconds
+            by_motion = ()
+            if "motion" in zc.labels and self.motion is not None:
+                hit = zone.zone.trigger(self._motion.anchors)
+                by_motion = tuple(DetectedObject("motion", 1.0, tuple(map(float, b)))
+                                  for b in self._motion.boxes[hit])
+            occupied = bool(by_motion) or bool((dwell >= zc.min_seconds - EPS).any())
+            start = zc.min_seconds if by_motion else 0.0
+            events += self.book.observe(("intrusion", name), armed and occupied, t,
+                                        start_s=start, end_s=self.zone_end_s,
+                                        objects=objects or by_motion, cooldown_s=cool)
+        if zc.loitering_s is not None:
+            long = dwell >= zc.loitering_s - EPS
+            events += self.book.observe(
+                ("loitering", name), armed and bool(long.any()), t, end_s=self.zone_end_s,
+                score=min(1.0, float(dwell.max(initial=0.0)) / (2 * zc.loitering_s)),
+                objects=_objects(found[long[inside]]), cooldown_s=cool)
+        if zc.left_removed_s is not None:
+            ch = self._still
+            here = zone.zone.trigger(ch.anchors) & (ch.ages >= zc.left_removed_s - EPS) if (
+                len(ch)) else np.zeros(0, bool)
+            for kind, which in (("object_left", ch.left), ("object_removed", ~ch.left)):
+                hit = here & which
+                objs = tuple(DetectedObject("object", 1.0, tuple(map(float, b)))
+                             for b in ch.boxes[hit])
+                events += self.book.observe((kind, name), armed and bool(hit.any()), t,
+                                            end_s=self.zone_end_s, objects=objs,
+                                            cooldown_s=cool)
+        if zc.crowd is not None:
+            n = len(found)
+            events += self.book.observe(
+                ("crowd", name), armed and n >= zc.crowd.min_objects, t,
+                start_s=zc.crowd.min_seconds, end_s=self.zone_end_s,
+                score=min(1.0, n / (2 * zc.crowd.min_objects)), objects=objects,
+                cooldown_s=cool)
         return events
 
+    def _line_rule(self, name: str, line: LineZone, tracks: Tracks,
+                   t: float) -> list[AlertEvent]:
+        lc = self.cfg.lines[name]
+        if not self.schedules[name].armed():
+            return []
+        sel = tracks[self.filters[name](tracks) & tracks.seen]
+        a_to_b, b_to_a = line.trigger(sel.previous, sel.anchors)
+        events: list[AlertEvent] = []
+        for i in np.flatnonzero(_wanted(lc.direction, a_to_b, b_to_a)):
+            events += self.book.pulse(("line_crossing", name), t, score=float(sel.scores[i]),
+                                      objects=_objects(sel[i:i + 1]), cooldown_s=lc.cooldown_s)
+        return events
+
+    def _motion_lines(self, motion: MotionResult, t: float) -> list[AlertEvent]:
+        """Lines whose labels include "motion": a moving blob crossing is enough."""
+        names = [n for n, lc in self.cfg.lines.items() if "motion" in lc.labels]
+        if not names:
+            return []
+        anchors = motion.anchors
+        ids, before = self.blobs.update(anchors)
+        events: list[AlertEvent] = []
+        for name in names:
+            lc = self.cfg.lines[name]
+            if not self.schedules[name].armed():
+                continue
+            a_to_b, b_to_a = self.lines[name].trigger(before, anchors)
+            for i in np.flatnonzero(_wanted(lc.direction, a_to_b, b_to_a)):
+                obj = DetectedObject("motion", 1.0, tuple(map(float, motion.boxes[i])),
+                                     int(ids[i]))
+                events += self.book.pulse(("line_crossing", name), t, objects=(obj,),
+                                          cooldown_s=lc.cooldown_s)
+        return events
+
+    # -- quality --------------------------------------------------------------------------------
     def _hide_private(self, small: np.ndarray) -> np.ndarray:
         if not self.cfg.privacy_masks:
             return small
@@ -139,35 +319,10 @@ class Analysis:
             self.quality.relearn_reference()  # the new view is the normal one now
         return events
 
-    def _motion_rules(self, motion: MotionResult, t: float) -> list[AlertEvent]:
-        anchors = motion.anchors
-        events: list[AlertEvent] = []
-        for name, zone in self.zones.items():
-            inside = zone.trigger(anchors)
-            objects = tuple(DetectedObject("motion", 1.0, tuple(map(float, box)))
-                            for box in motion.boxes[inside])
-            events += self.book.observe(("intrusion", name), bool(inside.any()), t,
-                                        start_s=self.cfg.zones[name].min_seconds,
-                                        end_s=self.zone_end_s, objects=objects)
-        if self.lines:
-            ids, before = self.blobs.update(anchors)
-            for name, line in self.lines.items():
-                a_to_b, b_to_a = line.trigger(before, anchors)
-                wanted = self.cfg.lines[name].direction
-                hit = a_to_b if wanted == "a_to_b" else b_to_a if wanted == "b_to_a" else (
-                    a_to_b | b_to_a)
-                for i in np.flatnonzero(hit):
-                    obj = DetectedObject("motion", 1.0, tuple(map(float, motion.boxes[i])),
-                                         int(ids[i]))
-                    events += self.book.pulse(("line_crossing", name), t, objects=(obj,))
-        return events
-
     def offline(self, offline: bool, media_time: float) -> list[AlertEvent]:
         """camera_offline follows the ingest state; the stall timeout already debounced it."""
         events = self.book.observe(("camera_offline", None), offline, media_time, end_s=0.0)
-        for e in events:
-            if e.phase == "start":
-                self.alerts[e.type] += 1
+        self._count(events)
         return events
 
     def finish(self, media_time: float) -> list[AlertEvent]:
@@ -185,16 +340,20 @@ class CameraPipeline:
     last_media_time: float = 0.0
     last_frame_at: float = field(default_factory=time.monotonic)
     snapshots_dropped: Counter[str] = field(default_factory=Counter)  # reason -> count
+    worker: InferenceWorker | None = None  # the node's shared detector
     _encoding: int = 0
 
     max_encoding = 2  # snapshots being encoded at once; a burst beyond is counted, not queued
 
     @classmethod
     def build(cls, node: str, name: str, cfg: CameraConfig, outbox: Outbox | None = None, *,
-              alerts: AlertsConfig | None = None, cameras: int = 1) -> CameraPipeline:
+              alerts: AlertsConfig | None = None, cameras: int = 1,
+              detector: DetectorConfig | None = None,
+              worker: InferenceWorker | None = None) -> CameraPipeline:
         snapshots = alerts.snapshots if alerts and alerts.snapshots.enabled else None
         return cls(name, cfg, CameraStream(camera_settings(name, cfg, cameras=cameras)),
-                   Analysis(node, name, cfg, alerts), outbox, snapshots)
+                   Analysis(node, name, cfg, alerts, detector), outbox, snapshots,
+                   worker=worker)
 
     async def run(self) -> None:
         try:
@@ -221,7 +380,11 @@ class CameraPipeline:
         async with asyncio.TaskGroup() as encoders:
             async for frame in self.camera.frames():
                 self.last_media_time, self.last_frame_at = frame.media_time, time.monotonic()
-                events = self.analysis.step(frame)
+                events, request = self.analysis.look(frame)
+                found = None
+                if request is not None and self.worker is not None:
+                    found = await self.worker.detect(request)  # other cameras go on meanwhile
+                events += self.analysis.objects(frame.media_time, found)
                 self._emit(events)
                 if self.snapshots is None or self.outbox is None:
                     continue

@@ -24,6 +24,7 @@ from edge.config import (
     load_config,
 )
 from edge.http import make_app, serve
+from edge.inference import InferenceWorker, build_detector
 from edge.logs import add_secrets
 from edge.metrics import make_registry
 from edge.pipeline import QUALITY_TYPES, CameraPipeline
@@ -67,8 +68,14 @@ class Supervisor:
         self.started = time.time()
         self.publisher = Publisher(self.outbox, mqtt_settings(mqtt, config.node.id),
                                    self.health) if mqtt else None
+        # one model for the node, loaded before any camera starts: a bad model file is a
+        # config error now, not a surprise at the first motion
+        detecting = any(c.detect.enabled for c in enabled(config).values())
+        self.worker = InferenceWorker(
+            build_detector(config.detector), config.detector.max_wait_s,
+            max_queue=max(4, len(enabled(config)))) if detecting else None
         self.registry = make_registry(self.cameras, self.alert_counts, self.outbox,
-                                      self.snapshot_drops)
+                                      self.snapshot_drops, self.detection_counts, self.worker)
         self._tg: asyncio.TaskGroup | None = None
 
     def cameras(self) -> list[CameraStream]:
@@ -77,6 +84,11 @@ class Supervisor:
     def alert_counts(self) -> list[tuple[str, Counter[str], Counter[str]]]:
         """(camera, alerts started by type, alerts suppressed by the cooldown by type)"""
         return [(n, p.analysis.alerts, p.analysis.book.suppressed)
+                for n, p in self.pipelines.items()]
+
+    def detection_counts(self) -> list[tuple[str, int, int, int]]:
+        """(camera, model inputs asked for, whole-view passes, tracked objects now)"""
+        return [(n, p.analysis.inferences, p.analysis.full_passes, len(p.analysis.tracker))
                 for n, p in self.pipelines.items()]
 
     def snapshot_drops(self) -> Counter[str]:
@@ -95,7 +107,8 @@ class Supervisor:
             st = p.camera.status
             faults = sorted(k[0] for k in p.analysis.book.open_keys() if k[0] in FAULTS)
             cameras[name] = {"state": st.state.value, "frames_decoded": p.camera.sampler.decoded,
-                             "reconnects": st.reconnects, "faults": faults}
+                             "reconnects": st.reconnects, "faults": faults,
+                             "tracks": len(p.analysis.tracker)}
         return {"node": self.config.node.id, "at": rfc3339(time.time()),
                 "uptime_s": round(time.time() - self.started, 1),
                 "outbox": {"pending": self.outbox.pending(),
@@ -147,6 +160,8 @@ class Supervisor:
                 loop.remove_signal_handler(sig)
             if runner is not None:
                 await runner.cleanup()
+            if self.worker is not None:
+                await asyncio.to_thread(self.worker.stop)
             self.outbox.close()
         log.info("stopped cleanly")
 
@@ -154,7 +169,8 @@ class Supervisor:
         assert self._tg is not None
         # decoder threading depends on how many cameras share the cores
         pipeline = CameraPipeline.build(self.config.node.id, name, cfg, self.outbox,
-                                        alerts=self.alerts, cameras=len(enabled(self.config)))
+                                        alerts=self.alerts, cameras=len(enabled(self.config)),
+                                        detector=self.config.detector, worker=self.worker)
         self.pipelines[name] = pipeline
         self.tasks[pipeline.name] = self._tg.create_task(self._keep(pipeline),
                                                          name=f"camera-{pipeline.name}")

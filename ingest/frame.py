@@ -40,6 +40,14 @@ class Frame:
                 for p in self.video.planes[1:3])
         return u, v
 
+    def planes(self) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """Y, U and V as zero-copy views (U and V None without planar chroma)."""
+        if self.video.format.name not in _PLANAR_CHROMA:
+            return self.y, None, None
+        u, v = (np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)[:, :p.width]
+                for p in self.video.planes[1:3])
+        return self.y, u, v
+
     @property
     def width(self) -> int:
         return int(self.y.shape[1])

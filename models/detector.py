@@ -28,7 +28,12 @@ PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider",
 
 
 class ModelError(Exception):
-    """A model that cannot be used as configured: one line, for ``edge check``."""
+    """A model that cannot be used as configured: one line, for ``edge check``. ``key`` is
+    the setting at fault: model, labels, type or provider."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,10 +175,10 @@ def load_labels(path: Path) -> list[str]:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
-        raise ModelError(f"labels file {path}: {exc.strerror or exc}") from None
+        raise ModelError("labels", f"labels file {path}: {exc.strerror or exc}") from None
     labels = [ln.strip() for ln in lines if ln.strip()]
     if not labels:
-        raise ModelError(f"labels file {path} is empty")
+        raise ModelError("labels", f"labels file {path} is empty")
     return labels
 
 
@@ -191,11 +196,16 @@ class Crop:
     scale: float
 
 
+Polygon = Sequence[Sequence[float]]
+
+
 def crop_bgr(y: np.ndarray, u: np.ndarray | None, v: np.ndarray | None,
-             box: tuple[int, int, int, int], size: int) -> tuple[np.ndarray, Crop]:
+             box: tuple[int, int, int, int], size: int,
+             hide: Sequence[Polygon] = ()) -> tuple[np.ndarray, Crop]:
     """The region ``box`` (x1, y1, x2, y2 frame pixels) as a ``size`` x ``size`` BGR image,
     letterboxed (aspect kept, grey border). Each plane is cropped (a view) and scaled
-    first; colour is converted only at the model's size."""
+    first; colour is converted only at the model's size. ``hide``: privacy masks
+    (normalised polygons of the frame), filled before the model sees the image."""
     x1, y1, x2, y2 = box
     w, h = x2 - x1, y2 - y1
     scale = max(w, h) / size
@@ -211,6 +221,11 @@ def crop_bgr(y: np.ndarray, u: np.ndarray | None, v: np.ndarray | None,
         bgr = cv2.cvtColor(yuv, cv2.COLOR_YUV2BGR)
     canvas = np.full((size, size, 3), 114, np.uint8)
     canvas[:th, :tw] = bgr
+    if hide:
+        fh, fw = y.shape
+        pts = [np.round((np.asarray(p, np.float64) * (fw, fh) - (x1, y1)) / scale)
+               .astype(np.int32) for p in hide]
+        cv2.fillPoly(canvas, pts, (114, 114, 114))
     return canvas, Crop(float(x1), float(y1), scale)
 
 
@@ -224,16 +239,18 @@ class Detector:
                  labels: Path = BUILTIN_LABELS, provider: str = "cpu", threads: int = 2,
                  min_score: float = 0.35, nms_iou: float = 0.5) -> None:
         if family not in FAMILIES:
-            raise ModelError(f"unknown model type {family!r} (one of {', '.join(FAMILIES)})")
+            raise ModelError("type", f"unknown model type {family!r} "
+                             f"(one of {', '.join(FAMILIES)})")
         if provider not in PROVIDERS:
-            raise ModelError(f"unknown provider {provider!r} (one of {', '.join(PROVIDERS)})")
+            raise ModelError("provider", f"unknown provider {provider!r} "
+                             f"(one of {', '.join(PROVIDERS)})")
         available = ort.get_available_providers()
         if PROVIDERS[provider] not in available:
             have = [k for k, v in PROVIDERS.items() if v in available]
-            raise ModelError(f"provider {provider} is not available on this machine "
+            raise ModelError("provider", f"provider {provider} is not available on this machine "
                              f"(available: {', '.join(have)})")
         if not model.is_file():
-            raise ModelError(f"model file {model} does not exist")
+            raise ModelError("model", f"model file {model} does not exist")
         self.family = FAMILIES[family]
         self.labels = np.array(load_labels(labels))
         self.min_score, self.nms_iou = min_score, nms_iou
@@ -250,22 +267,23 @@ class Detector:
             self.session = ort.InferenceSession(str(model), so, providers=providers)
         except Exception as exc:  # onnxruntime raises its own types for a bad file
             first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
-            raise ModelError(f"model file {model} cannot be loaded: {first}") from None
+            raise ModelError("model", f"model file {model} cannot be loaded: {first}") from None
         inp = self.session.get_inputs()[0]
         self.input_name = inp.name
         dims = list(inp.shape)
         spatial = dims[1:3] if self.family.nhwc else dims[2:4]
         if len(dims) != 4 or not all(isinstance(d, int) for d in spatial) or (
                 spatial[0] != spatial[1]):
-            raise ModelError(f"model file {model}: input {dims} is not a fixed square image")
+            raise ModelError("model", f"model file {model}: input {dims} is not a fixed "
+                             "square image")
         self.size = int(spatial[0])
         self.batch = 0 if not isinstance(dims[0], int) else int(dims[0])  # 0: any
         self.float_input = "float" in inp.type
         shapes = [tuple(o.shape) for o in self.session.get_outputs()]
         classes = self.family.classes(shapes)
         if classes is not None and classes != len(self.labels):
-            raise ModelError(f"labels file {labels} has {len(self.labels)} labels, the model "
-                             f"{classes} classes")
+            raise ModelError("labels", f"labels file {labels} has {len(self.labels)} labels, "
+                             f"the model {classes} classes")
         # mean and std are in the order of the model's input channels
         self.mean = np.array(self.family.mean, np.float32)
         self.std = np.array(self.family.std, np.float32)
@@ -305,14 +323,34 @@ class Detector:
                           self.labels[ids])
 
     def detect(self, y: np.ndarray, u: np.ndarray | None, v: np.ndarray | None,
-               regions: Sequence[tuple[int, int, int, int]]) -> Detections:
+               regions: Sequence[tuple[int, int, int, int]],
+               hide: Sequence[Polygon] = ()) -> Detections:
         """Everything in ``regions`` (frame pixels) of one frame, de-duplicated across them."""
-        crops = [crop_bgr(y, u, v, r, self.size) for r in regions]
-        outs = self.infer([c[0] for c in crops])
-        h, w = y.shape
-        return nms(Detections.merge([self.decode(o, c[1], w, h)
-                                     for o, c in zip(outs, crops, strict=True)]),
-                   self.nms_iou)
+        return self.detect_many([Request(y, u, v, list(regions), list(hide))])[0]
+
+    def detect_many(self, requests: Sequence[Request]) -> list[Detections]:
+        """Several frames (from several cameras) in one model run where the model takes a
+        batch; one ``Detections`` per request."""
+        crops = [(k, *crop_bgr(r.y, r.u, r.v, box, self.size, r.hide))
+                 for k, r in enumerate(requests) for box in r.regions]
+        outs = self.infer([c[1] for c in crops])
+        found: list[list[Detections]] = [[] for _ in requests]
+        for (k, _, crop), o in zip(crops, outs, strict=True):
+            h, w = requests[k].y.shape
+            found[k].append(self.decode(o, crop, w, h))
+        return [nms(Detections.merge(parts), self.nms_iou) for parts in found]
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One frame's planes (views into the decoder's buffers), the regions to look at and
+    the privacy masks to fill first."""
+
+    y: np.ndarray
+    u: np.ndarray | None
+    v: np.ndarray | None
+    regions: list[tuple[int, int, int, int]]
+    hide: list[Polygon]
 
 
 def nms(d: Detections, iou: float, across_iou: float = 0.7) -> Detections:

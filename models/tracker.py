@@ -166,6 +166,14 @@ class ObjectTracker:
                         self.scores[c], self.previous[c], self.first_seen[c], seen[c])
         return TrackUpdate(tracks, started, ended)
 
+    def split_by_speed(self, speed: float) -> tuple[np.ndarray, np.ndarray]:
+        """Boxes of the tracks (tentative ones too) whose centre moves faster than ``speed``
+        (frame heights per second), and of the others: what detection follows, and what
+        it only re-checks."""
+        v = (self.velocity[:, :2] + self.velocity[:, 2:]) / 2
+        fast = np.linalg.norm(v, axis=1) > speed
+        return self.boxes[fast], self.boxes[~fast]
+
     def _observe(self, k: int, dets: Detections, d: int, t: float) -> None:
         dt = t - self.last_seen[k]
         box = dets.boxes[d].astype(np.float64)
