@@ -10,7 +10,6 @@ import sqlite3
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Literal
 
 from aiomqtt import MqttError
 
@@ -41,8 +40,7 @@ def _load(path: str) -> EdgeConfig | None:
     try:
         return load_config(path)
     except ConfigError as exc:
-        for problem in exc.problems:
-            print(f"invalid config: {redact(problem)}", file=sys.stderr)
+        _say(exc)
         return None
 
 
@@ -54,8 +52,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         supervisor = Supervisor(config, Path(args.config), handler)
     except ConfigError as exc:  # the detector's model, labels or provider
-        for problem in exc.problems:
-            print(f"invalid config: {redact(problem)}", file=sys.stderr)
+        _say(exc)
         return EXIT_INVALID
     except (OSError, sqlite3.Error) as exc:  # data_dir unwritable: one line
         log.error("cannot start: %s", exc)
@@ -86,8 +83,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     if config is None:
         return EXIT_INVALID
     setup_logging("CRITICAL", config.secrets())
-    detector = _detector(config)
-    if detector is False:
+    try:
+        detector = _detector(config)
+    except ConfigError as exc:
+        _say(exc)
         return EXIT_INVALID
     print(f"config ok: node {config.node.id}, {len(config.cameras)} camera(s)")
     if detector is not None:
@@ -109,16 +108,17 @@ def cmd_check(args: argparse.Namespace) -> int:
     return EXIT_OK if all(ok for ok, _ in results) else EXIT_UNREACHABLE
 
 
-def _detector(config: EdgeConfig) -> Detector | Literal[False] | None:
-    """The node's detector if any camera detects; False (after saying why) if it is unusable."""
-    if not any(c.detect.enabled for c in config.cameras.values()):
+def _detector(config: EdgeConfig, camera: str | None = None) -> Detector | None:
+    """The node's detector if any camera (or ``camera``) detects; ConfigError if unusable."""
+    cams = [config.cameras[camera]] if camera else config.cameras.values()
+    if not any(c.detect.enabled for c in cams):
         return None
-    try:
-        return build_detector(config.detector)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            print(f"invalid config: {redact(problem)}", file=sys.stderr)
-        return False
+    return build_detector(config.detector)
+
+
+def _say(exc: ConfigError) -> None:
+    for problem in exc.problems:
+        print(f"invalid config: {redact(problem)}", file=sys.stderr)
 
 
 def _broker_line(config: EdgeConfig) -> tuple[bool, str]:
@@ -157,8 +157,10 @@ def cmd_analyze(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return EXIT_INVALID
     cfg = config.cameras[name].model_copy(update={"url": args.source})
-    detector = _detector(config) if cfg.detect.enabled else None
-    if detector is False:
+    try:
+        detector = _detector(config, name)
+    except ConfigError as exc:
+        _say(exc)
         return EXIT_INVALID
     detect = None if detector is None else lambda r: detector.detect_many([r])[0]
     analysis = Analysis(config.node.id, name, cfg, config.alerts, config.detector)

@@ -206,8 +206,15 @@ def test_run_serves_metrics_survives_bad_cameras_reloads_and_stops(camera_server
         families = {f.name: f for f in text_string_to_metric_families(metrics)}
         for name in ("edge_camera_up", "edge_frames_decoded", "edge_frames_analyzed",
                      "edge_frames_dropped", "edge_camera_reconnects", "edge_alerts",
-                     "edge_outbox_pending", "edge_outbox_dropped"):
+                     "edge_outbox_pending", "edge_outbox_dropped", "edge_inference_seconds",
+                     "edge_inference_dropped", "edge_detection_regions"):
             assert name in families, name
+        # the start's whole-view passes have run the model
+        runs = {s.name: s.value for s in families["edge_inference_seconds"].samples}
+        assert runs["edge_inference_seconds_count"] >= 1
+        lint = subprocess.run(["promtool", "check", "metrics"], input=metrics,
+                              capture_output=True, text=True)
+        assert lint.returncode == 0, lint.stdout + lint.stderr
         up = {s.labels["camera"]: s.value for s in families["edge_camera_up"].samples}
         assert up == {"good": 1, "other": 1, "wrongpw": 0, "gone": 0, "garbage": 0,
                       "empty": 0, "truncated": 0, "corrupt": 1}

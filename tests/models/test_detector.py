@@ -223,3 +223,11 @@ def test_labels_that_do_not_match_the_model(tmp_path):
     names = BUILTIN_LABELS.read_text().split("\n")[:79]
     with pytest.raises(ModelError, match="has 79 labels, the model 80 classes"):
         Detector(labels=labels_file(tmp_path / "l.txt", names))
+
+
+def test_privacy_masks_hide_what_they_cover(detector):
+    """Masks are filled before the model sees the crop: a masked person is not found."""
+    y, u, v = planes(data.astronaut()[:, :, ::-1])
+    mask = [[0.0, 0.0], [0.75, 0.0], [0.75, 1.0], [0.0, 1.0]]
+    d = detector.detect(y, u, v, [(0, 0, 512, 512)], hide=[mask])
+    assert "person" not in d.labels.tolist()
