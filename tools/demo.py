@@ -83,8 +83,9 @@ def main() -> int:
             f"http: {{listen: '127.0.0.1:{PORT}', token: '${{DEMO_API_TOKEN}}'}}\n")
         env = {**os.environ, "DEMO_CAM_PASS": password, "DEMO_API_TOKEN": token}
         with log_path.open("w") as log:
+            # its own session: Ctrl-C reaches the demo only, which then stops edge once
             edge = subprocess.Popen([str(ROOT / ".venv" / "bin" / "edge"), "run", "--config",
-                                     str(config)], stderr=log, env=env)
+                                     str(config)], stderr=log, env=env, start_new_session=True)
         print(f"""
 edge run --config {config.relative_to(ROOT)}   (pid {edge.pid})
   cameras   gate: 1080p25 H.264, yard: 720p25 H.265, RTSP with a password (never logged)
@@ -95,6 +96,10 @@ edge run --config {config.relative_to(ROOT)}   (pid {edge.pid})
   log       {log_path.relative_to(ROOT)}
 Ctrl-C stops the demo.
 """, flush=True)
+        def interrupt(*_: object) -> None:
+            raise KeyboardInterrupt  # SIGTERM stops the demo as Ctrl-C does
+
+        signal.signal(signal.SIGTERM, interrupt)
         started = time.monotonic()
         faulted = False
         shown: set[tuple[str, int]] = set()
