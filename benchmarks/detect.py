@@ -33,7 +33,7 @@ from edge.pipeline import Analysis, CameraPipeline  # noqa: E402
 from ingest import CameraState  # noqa: E402
 from ingest.frame import Frame, luma_view  # noqa: E402
 from models.detector import Detector, Request  # noqa: E402
-from tools.scenes import FOLIAGE, Scene, make_scene  # noqa: E402
+from tools.scenes import FOLIAGE, Scene, analysed_frames, make_scene  # noqa: E402
 
 VTEST = ROOT / ".cache" / "data" / "vtest.avi"
 TICK = 100
@@ -78,19 +78,6 @@ def model_latency(repeat: int, runs: int) -> None:
               f"{statistics.median(path) * 1000:>18.1f}", flush=True)
 
 
-def frames(path: Path, seconds: float, fps: float = 5.0):
-    with av.open(str(path)) as c:
-        due = 0.0
-        for i, f in enumerate(c.decode(video=0)):
-            t = float(f.time)
-            if t > seconds:
-                break
-            if t + 1e-6 >= due:
-                due += 1.0 / fps
-                f = f.reformat(format="yuv420p")
-                yield Frame(luma_view(f), t, i, f)
-
-
 def gate(seconds: float, detector: Detector, still: Path) -> None:
     fx1, fy1, fx2, fy2 = FOLIAGE
     masks = [[[fx1, fy1], [fx2, fy1], [fx2, fy2], [fx1, fy2]]]
@@ -101,7 +88,7 @@ def gate(seconds: float, detector: Detector, still: Path) -> None:
         cfg = parse_config({"node": {"id": "n"}, "cameras": {"c": {"url": "x", **cam}}},
                            env={})
         a = Analysis("n", "c", cfg.cameras["c"], cfg.alerts, cfg.detector)
-        for frame in frames(path, seconds):
+        for frame in analysed_frames(path, seconds):
             a.step(frame, lambda r: detector.detect_many([r])[0])
         print(f"{name:>26} {a.inferences / seconds:>13.2f} {a.full_passes / seconds:>13.2f} "
               f"{len(a.tracker):>14}", flush=True)

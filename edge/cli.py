@@ -8,6 +8,7 @@ import json
 import logging
 import sqlite3
 import sys
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -29,7 +30,7 @@ from ingest import (
     redact,
     url_password,
 )
-from models.detector import Detector
+from models.detector import Detections, Detector, Request
 
 EXIT_OK, EXIT_INVALID, EXIT_UNREACHABLE = 0, 2, 3
 
@@ -116,6 +117,17 @@ def _detector(config: EdgeConfig, camera: str | None = None) -> Detector | None:
     return build_detector(config.detector)
 
 
+def _safe(detector: Detector) -> Callable[[Request], Detections | None]:
+    """A failed model run is logged and skipped; the analysis goes on (as in ``edge run``)."""
+    def detect(request: Request) -> Detections | None:
+        try:
+            return detector.detect_many([request])[0]
+        except Exception:
+            log.exception("inference failed; this frame goes on without detections")
+            return None
+    return detect
+
+
 def _say(exc: ConfigError) -> None:
     for problem in exc.problems:
         print(f"invalid config: {redact(problem)}", file=sys.stderr)
@@ -162,7 +174,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         _say(exc)
         return EXIT_INVALID
-    detect = None if detector is None else lambda r: detector.detect_many([r])[0]
+    detect = None if detector is None else _safe(detector)
     analysis = Analysis(config.node.id, name, cfg, config.alerts, config.detector)
     settings = camera_settings(name, cfg, live=False)
     sampler = FrameSampler(cfg.analyze_fps)

@@ -96,8 +96,8 @@ class InferenceWorker:
         job = _Job(request, loop.create_future(), loop)
         with self._cv:
             if len(self._queue) >= self._max_queue:
-                self._answer(self._queue.popleft(), None)
                 self.dropped["full"] += 1
+                self._answer(self._queue.popleft(), None)
             self._queue.append(job)
             self._cv.notify()
         self.start()
@@ -121,8 +121,8 @@ class InferenceWorker:
                 return []
             now = time.monotonic()
             while self._queue and now - self._queue[0].at > self.max_wait_s:
+                self.dropped["stale"] += 1  # counted before the camera hears of it
                 self._answer(self._queue.popleft(), None)
-                self.dropped["stale"] += 1
             n = self.max_batch if self.detector.batch == 0 else 1
             return [self._queue.popleft() for _ in range(min(n, len(self._queue)))]
 
@@ -139,6 +139,6 @@ class InferenceWorker:
                 self.errors += 1
                 found = [None] * len(jobs)
             self.seconds.observe(time.perf_counter() - started)
-            self.runs += 1
+            self.runs += 1  # counted before the cameras hear of it
             for job, result in zip(jobs, found, strict=True):
                 self._answer(job, result)

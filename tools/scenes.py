@@ -13,8 +13,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
+
+from ingest.frame import Frame, luma_view
 
 FOLIAGE = (0.72, 0.05, 0.95, 0.35)  # x1, y1, x2, y2: mask it in configs
 
@@ -126,3 +129,18 @@ def make_scene(path: Path, scene: Scene) -> Path:
         raise RuntimeError(f"ffmpeg failed making {path}")
     tmp.replace(path)
     return path
+
+
+def analysed_frames(path: Path, seconds: float, fps: float = 5.0) -> Iterator[Frame]:
+    """A file's frames at ``fps`` analysed frames per second (as the sampler picks them),
+    as analysis gets them, for ``seconds`` of media."""
+    with av.open(str(path)) as c:
+        due = 0.0
+        for i, f in enumerate(c.decode(video=0)):
+            t = float(f.time)
+            if t > seconds:
+                break
+            if t + 1e-6 >= due:
+                due += 1.0 / fps
+                f = f.reformat(format="yuv420p")
+                yield Frame(luma_view(f), t, i, f)

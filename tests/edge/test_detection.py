@@ -8,7 +8,6 @@ import asyncio
 import subprocess
 from pathlib import Path
 
-import av
 import cv2
 import numpy as np
 import pytest
@@ -18,9 +17,9 @@ from skimage import data
 from edge.config import parse_config
 from edge.inference import InferenceWorker, build_detector
 from edge.pipeline import Analysis
-from ingest.frame import Frame, luma_view
 from models.detector import Detections, Detector, Request
 from tests.edge.test_rules import scene_frames
+from tools.scenes import analysed_frames
 
 ROOT = Path(__file__).resolve().parents[2]
 EDGE = str(ROOT / ".venv" / "bin" / "edge")
@@ -39,21 +38,6 @@ def analysis_for(zones: dict | None = None) -> Analysis:
     return Analysis("n", "c", cfg.cameras["c"], cfg.alerts, cfg.detector)
 
 
-def video_frames(path: Path, seconds: float, fps: float = 5.0):
-    """Frames of a file at ``fps`` analysed frames per second, as the sampler takes them."""
-    with av.open(str(path)) as c:
-        step = 1.0 / fps
-        due = 0.0
-        for i, f in enumerate(c.decode(video=0)):
-            t = float(f.time)
-            if t > seconds:
-                break
-            if t + 1e-6 >= due:
-                due += step
-                f = f.reformat(format="yuv420p")
-                yield Frame(luma_view(f), t, i, f)
-
-
 def test_a_still_scene_costs_almost_no_inference(detector):
     """20 s of an empty plaza (sensor noise, nothing moves): only the periodic whole-view
     passes run, against every analysed frame on the busy pedestrian video."""
@@ -61,7 +45,7 @@ def test_a_still_scene_costs_almost_no_inference(detector):
     for frame in scene_frames(20.0):
         still.step(frame, lambda r: detector.detect_many([r])[0])
     busy = analysis_for()
-    for frame in video_frames(VTEST, 20.0):
+    for frame in analysed_frames(VTEST, 20.0):
         busy.step(frame, lambda r: detector.detect_many([r])[0])
     assert still.inferences == still.full_passes == 3  # at 0, 10 and 20 s
     assert still.inferences / 20.0 <= 0.15  # per camera-second
@@ -121,8 +105,11 @@ async def test_the_worker_drops_the_oldest_when_full_and_stale_requests(detector
         assert worker.dropped["full"] >= 3  # six asked at once, two places and one running
         assert sum(a is None for a in answers) == worker.dropped["full"]
         assert all(isinstance(a, Detections) for a in answers if a is not None)
-        stale = InferenceWorker(detector, max_wait_s=0.0)
-        assert await stale.detect(request) is None and stale.dropped["stale"] == 1
+        # the second waits behind the first's model run (~40 ms here): too long
+        stale = InferenceWorker(detector, max_wait_s=0.01)
+        first, second = await asyncio.gather(stale.detect(request), stale.detect(request))
+        assert isinstance(first, Detections) and second is None
+        assert stale.dropped["stale"] == 1
         stale.stop()
     finally:
         worker.stop()
