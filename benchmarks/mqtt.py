@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from alerts.outbox import Outbox, OutboxItem  # noqa: E402
 from alerts.publisher import MqttSettings, Publisher  # noqa: E402
-from tests.alerts.test_publisher import Broker  # noqa: E402
+from tools.broker import Broker  # noqa: E402
 
 DEFAULT_BATCH = next(f.default for f in fields(MqttSettings) if f.name == "batch")
 PAD = "x" * 300  # ~350-byte payloads, a typical alert with one object

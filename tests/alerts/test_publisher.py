@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -15,63 +14,9 @@ import pytest
 from alerts.outbox import Outbox, OutboxItem
 from alerts.publisher import MqttSettings, Publisher
 from tests.conftest import wait_for
+from tools.broker import Broker
 
 pytestmark = pytest.mark.mqtt
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Broker:
-    """A mosquitto process on a loopback port, with its own config."""
-
-    def __init__(self, tmp: Path, users: dict[str, str] | None = None,
-                 tls: Path | None = None, extra: str = "") -> None:
-        self.port = free_port()
-        self.conf = tmp / "mosquitto.conf"
-        auth = "allow_anonymous true\n"
-        if users:
-            passwords = tmp / "passwords"
-            passwords.write_text("")
-            for user, password in users.items():
-                subprocess.run(["mosquitto_passwd", "-b", str(passwords), user, password],
-                               check=True, capture_output=True)
-            auth = f"allow_anonymous false\npassword_file {passwords}\n"
-        # persistence: a subscriber's session and its queued QoS 1 messages survive a
-        # broker restart, so the receiving side of a test can never miss the race
-        if tls is not None:  # a folder with ca.crt, server.crt, server.key
-            auth += (f"cafile {tls / 'ca.crt'}\ncertfile {tls / 'server.crt'}\n"
-                     f"keyfile {tls / 'server.key'}\n")
-        self.conf.write_text(f"listener {self.port} 127.0.0.1\n{auth}"
-                             f"persistence true\npersistence_location {tmp}/\n"
-                             f"max_queued_messages 0\nuser root\n{extra}")
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(["/usr/sbin/mosquitto", "-c", str(self.conf)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return
-            time.sleep(0.05)
-        raise RuntimeError("mosquitto did not start")
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()  # SIGTERM: mosquitto saves its sessions
-            self.proc.wait()
-            self.proc = None
-
-    def kill(self) -> None:
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait()
-            self.proc = None
 
 
 @pytest.fixture

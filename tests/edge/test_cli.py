@@ -19,8 +19,8 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.alerts.test_publisher import Broker
 from tests.conftest import PASSWORD, USER
+from tools.broker import Broker
 
 pytestmark = pytest.mark.rtsp
 ROOT = Path(__file__).resolve().parents[2]

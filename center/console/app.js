@@ -1,0 +1,311 @@
+// The operators' console: no build step, no framework. Every string from an edge goes
+// into the page through textContent (never innerHTML), and the server's CSP forbids
+// inline script, so a camera named "<img src=x onerror=...>" is shown, not run.
+"use strict";
+
+const MAX_ROWS = 500; // rows kept in the list; older ones are a click away
+const TYPES = ["intrusion", "line_crossing", "loitering", "crowd", "object_left",
+  "object_removed", "motion", "camera_offline", "video_frozen", "video_occluded",
+  "video_blurred", "video_too_dark", "video_too_bright", "scene_changed", "color_cast",
+  "video_noisy"];
+
+let me = null;          // {name, role, csrf, actions}
+let selected = null;    // the alert in the detail pane
+const alerts = new Map(); // id -> alert row (as the API gives it)
+let pending = [];       // live events waiting for the next frame
+let socket = null;
+
+const $ = (sel) => document.querySelector(sel);
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") node.className = v;
+    else if (k === "text") node.textContent = v;
+    else node.setAttribute(k, v);
+  }
+  for (const c of children) node.append(c);
+  return node;
+}
+
+async function api(path, options = {}) {
+  const headers = {"Content-Type": "application/json"};
+  if (me && options.method && options.method !== "GET") headers["X-CSRF-Token"] = me.csrf;
+  const response = await fetch(path, {credentials: "same-origin", ...options, headers});
+  const body = response.headers.get("Content-Type")?.includes("json") ? await response.json() : null;
+  if (!response.ok) throw Object.assign(new Error(body?.error || response.statusText), {status: response.status});
+  return body;
+}
+
+function time(iso) {
+  return iso ? new Date(iso).toLocaleString() : "";
+}
+
+// -- log in / out -------------------------------------------------------------------------
+async function start() {
+  for (const t of TYPES) $("#filters select[name=type]").append(el("option", {text: t}));
+  try {
+    me = await api("/api/me");
+    showApp();
+  } catch {
+    showLogin();
+  }
+}
+
+function showLogin() {
+  me = null;
+  if (socket) socket.close();
+  $("#app").hidden = true;
+  $("#login").hidden = false;
+  $("#login-name").focus();
+}
+
+$("#login-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  $("#login-error").textContent = "";
+  try {
+    me = await api("/api/login", {method: "POST", body: JSON.stringify({
+      name: $("#login-name").value, password: $("#login-password").value})});
+    me = await api("/api/me");
+    $("#login-password").value = "";
+    showApp();
+  } catch (err) {
+    $("#login-error").textContent = err.message;
+  }
+});
+
+$("#logout").addEventListener("click", async () => {
+  try { await api("/api/logout", {method: "POST"}); } finally { showLogin(); }
+});
+
+function showApp() {
+  $("#login").hidden = true;
+  $("#app").hidden = false;
+  $("#who").textContent = `${me.name} (${me.role})`;
+  $("#audit-tab").hidden = me.role === "operator";
+  for (const b of document.querySelectorAll("#actions button")) {
+    const need = me.actions[b.dataset.action];
+    b.hidden = need === "supervisor" && me.role === "operator";
+  }
+  loadAlerts();
+  connect();
+}
+
+// -- tabs ---------------------------------------------------------------------------------
+for (const b of document.querySelectorAll("nav .tab")) {
+  b.addEventListener("click", () => {
+    for (const t of document.querySelectorAll("nav .tab")) t.classList.toggle("active", t === b);
+    for (const p of document.querySelectorAll(".tab-page")) p.hidden = p.id !== `tab-${b.dataset.tab}`;
+    if (b.dataset.tab === "board") loadBoard();
+    if (b.dataset.tab === "audit") loadAudit();
+  });
+}
+
+// -- the alert list -------------------------------------------------------------------------
+function filters() {
+  const q = new URLSearchParams();
+  for (const [k, v] of new FormData($("#filters"))) if (v) q.set(k, v);
+  return q;
+}
+
+function matches(a) {
+  for (const [k, v] of filters()) if (a[k] !== v) return false;
+  return true;
+}
+
+async function loadAlerts(before = null) {
+  const q = filters();
+  q.set("limit", "100");
+  if (before) q.set("before", before);
+  const {alerts: rows} = await api(`/api/alerts?${q}`);
+  if (!before) {
+    alerts.clear();
+    $("#alerts tbody").replaceChildren();
+  }
+  for (const a of rows) {
+    alerts.set(a.id, a);
+    $("#alerts tbody").append(row(a));
+  }
+  $("#more").hidden = rows.length < 100;
+  count();
+}
+
+$("#filters").addEventListener("submit", (e) => { e.preventDefault(); loadAlerts(); });
+$("#more").addEventListener("click", () => {
+  const last = $("#alerts tbody").lastElementChild;
+  if (last) loadAlerts(last.dataset.id);
+});
+
+function count() {
+  $("#count").textContent = `${$("#alerts tbody").children.length} shown`;
+}
+
+function row(a) {
+  const tr = el("tr", {"data-id": a.id, class: `sev-${a.severity} state-${a.state}`});
+  const thumb = el("td", {class: "thumb"});
+  if (a.snapshot) thumb.append(el("img", {src: `/api/alerts/${encodeURIComponent(a.id)}/snapshot`, alt: "", loading: "lazy"}));
+  tr.append(thumb,
+    el("td", {text: time(a.started_at)}),
+    el("td", {text: `${a.node} / ${a.camera}`}),
+    el("td", {text: a.type + (a.objects?.length ? ` (${a.objects.map((o) => o.label).join(", ")})` : "")}),
+    el("td", {class: "severity", text: a.severity}),
+    el("td", {text: a.rule || ""}),
+    el("td", {class: "state", text: a.state.replace("_", " ") + (a.phase === "end" ? "" : " · live")}));
+  tr.addEventListener("click", () => openDetail(a.id));
+  return tr;
+}
+
+function upsertRow(a, fresh) {
+  alerts.set(a.id, a);
+  const tbody = $("#alerts tbody");
+  const old = tbody.querySelector(`tr[data-id="${CSS.escape(a.id)}"]`);
+  const tr = row(a);
+  if (old) old.replaceWith(tr);
+  else if (matches(a)) {
+    tbody.prepend(tr);
+    if (fresh && a.severity === "critical") emphasise(tr);
+    while (tbody.children.length > MAX_ROWS) tbody.lastElementChild.remove();
+  }
+  if (selected === a.id) openDetail(a.id, false);
+  count();
+}
+
+function emphasise(tr) {
+  tr.classList.add("flash");
+  try { // a short tone: critical alerts are heard, not only seen
+    const ctx = emphasise.ctx || (emphasise.ctx = new AudioContext());
+    const osc = ctx.createOscillator();
+    osc.frequency.value = 880;
+    osc.connect(ctx.destination);
+    osc.start();
+    osc.stop(ctx.currentTime + 0.15);
+  } catch { /* no audio: the flash is enough */ }
+}
+
+// -- live feed -------------------------------------------------------------------------------
+function connect() {
+  const proto = location.protocol === "https:" ? "wss" : "ws";
+  socket = new WebSocket(`${proto}://${location.host}/api/ws`);
+  socket.onopen = () => $("#live").classList.replace("off", "on");
+  socket.onclose = () => {
+    $("#live").classList.replace("on", "off");
+    if (me) setTimeout(() => { loadAlerts(); connect(); }, 2000);
+  };
+  socket.onmessage = (m) => {
+    pending.push(JSON.parse(m.data));
+    if (pending.length === 1) requestAnimationFrame(flush);
+  };
+}
+
+function flush() {
+  // one DOM pass per frame, however many events arrived: 50 alerts/s stay smooth
+  const events = pending;
+  pending = [];
+  for (const e of events) {
+    if (e.event === "message") {
+      const m = e.message;
+      const known = alerts.get(m.id);
+      const a = {...(known || {state: "new", snapshot: false}), ...m, last_seq: m.seq};
+      if (known && known.last_seq > m.seq) continue; // older news
+      upsertRow(a, !known);
+      window.lastPush = {id: m.id, at: Date.now(), pushed_at: e.pushed_at};
+    } else if (e.event === "state") {
+      upsertRow(e.alert, false);
+    } else if (e.event === "snapshot") {
+      const a = alerts.get(e.id);
+      if (a) upsertRow({...a, snapshot: true}, false);
+    } else if (e.event === "board" && !$("#tab-board").hidden) {
+      loadBoard();
+    }
+  }
+}
+
+// -- detail and work-flow ---------------------------------------------------------------------
+async function openDetail(id, reload = true) {
+  selected = id;
+  const a = reload ? await api(`/api/alerts/${encodeURIComponent(id)}`) : {...alerts.get(id), ...(openDetail.last || {})};
+  if (reload) openDetail.last = a;
+  $("#detail").hidden = false;
+  $("#detail-title").textContent = `${a.type} · ${a.node} / ${a.camera}${a.rule ? " · " + a.rule : ""}`;
+  const facts = [["severity", a.severity], ["state", a.state.replace("_", " ")],
+    ["started", time(a.started_at)], ["ended", time(a.ended_at)], ["unit", a.unit || ""],
+    ["note", a.note || ""], ["score", String(a.score)]];
+  $("#detail-facts").replaceChildren(...facts.flatMap(([k, v]) => [el("dt", {text: k}), el("dd", {text: v})]));
+  const img = $("#detail-img");
+  img.hidden = !a.snapshot;
+  if (a.snapshot) {
+    img.onload = () => drawBoxes(a.objects || []);
+    img.src = `/api/alerts/${encodeURIComponent(id)}/snapshot`;
+  } else {
+    drawBoxes([]);
+  }
+  const history = (a.history || []).map((h) => el("li", {text: `${time(new Date(h.at * 1000).toISOString())} ${h.name}: ${h.action} ${h.detail && h.detail !== "{}" ? h.detail : ""}`}));
+  $("#detail-history").replaceChildren(...history);
+  $("#action-error").textContent = "";
+}
+
+function drawBoxes(objects) {
+  const img = $("#detail-img");
+  const canvas = $("#detail-boxes");
+  canvas.width = img.clientWidth;
+  canvas.height = img.clientHeight;
+  const g = canvas.getContext("2d");
+  g.clearRect(0, 0, canvas.width, canvas.height);
+  g.strokeStyle = "#ff3b30";
+  g.lineWidth = 2;
+  g.font = "12px sans-serif";
+  g.fillStyle = "#ff3b30";
+  for (const o of objects) {
+    const [x1, y1, x2, y2] = o.box;
+    g.strokeRect(x1 * canvas.width, y1 * canvas.height, (x2 - x1) * canvas.width, (y2 - y1) * canvas.height);
+    g.fillText(`${o.label}${o.track_id != null ? " #" + o.track_id : ""}`, x1 * canvas.width + 2, y1 * canvas.height + 12);
+  }
+}
+
+for (const b of document.querySelectorAll("#actions button")) {
+  b.addEventListener("click", async () => {
+    if (!selected) return;
+    const body = {};
+    if ($("#unit").value) body.unit = $("#unit").value;
+    if ($("#note").value) body.note = $("#note").value;
+    try {
+      const a = await api(`/api/alerts/${encodeURIComponent(selected)}/${b.dataset.action}`,
+        {method: "POST", body: JSON.stringify(body)});
+      openDetail.last = a;
+      upsertRow(Object.fromEntries(Object.entries(a).filter(([k]) => k !== "messages" && k !== "history")), false);
+      await openDetail(selected);
+    } catch (err) {
+      $("#action-error").textContent = err.message;
+      if (err.status === 401) showLogin();
+    }
+  });
+}
+
+// -- board and audit ------------------------------------------------------------------------
+async function loadBoard() {
+  const {nodes} = await api("/api/board");
+  const rows = [];
+  for (const n of nodes) {
+    const cams = Object.entries(n.health?.cameras || {});
+    const status = n.status || "unknown";
+    if (!cams.length) rows.push(el("tr", {class: `node-${status}`}, el("td", {text: n.node}), el("td", {text: status}), el("td"), el("td"), el("td"), el("td", {text: n.health_at ? time(new Date(n.health_at * 1000).toISOString()) : ""})));
+    for (const [name, c] of cams) {
+      const degraded = (c.faults || []).length > 0;
+      const state = status === "offline" ? "unknown" : (c.state === "streaming" && degraded ? "degraded" : c.state);
+      rows.push(el("tr", {class: `node-${status} cam-${state}`},
+        el("td", {text: n.node}), el("td", {text: status}), el("td", {text: name}),
+        el("td", {class: "cam-state", text: state}), el("td", {text: (c.faults || []).join(", ")}),
+        el("td", {text: n.health_at ? time(new Date(n.health_at * 1000).toISOString()) : ""})));
+    }
+  }
+  $("#board tbody").replaceChildren(...rows);
+}
+
+async function loadAudit() {
+  const {audit} = await api("/api/audit");
+  $("#audit tbody").replaceChildren(...audit.map((r) => el("tr", {},
+    el("td", {text: time(new Date(r.at * 1000).toISOString())}), el("td", {text: r.name}),
+    el("td", {text: r.action}), el("td", {text: r.alert_id || ""}), el("td", {text: r.detail || ""}))));
+}
+
+start();

@@ -1,0 +1,362 @@
+"""The command center's storage: alerts, their messages and pictures, nodes, the cases'
+work-flow, users, sessions and the audit log.
+
+One small interface, two back ends picked by URL: ``sqlite:///path`` (the default, an
+embedded file that needs no setup) and ``postgresql://...`` (for deployments that outgrow
+one file, and for several center instances sharing one store). The SQL is the same but
+for placeholders and a few types. Every write of alert messages is idempotent on
+``id`` + ``seq``: QoS 1 redelivery, or two instances seeing one message, never duplicates.
+
+Calls block; the service runs them in a thread, one at a time per store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+STATES = ("new", "acknowledged", "dispatched", "resolved", "closed", "false_alarm")
+ROLES = ("operator", "supervisor", "admin")
+# action -> (states it may start from, state it leads to, least role)
+ACTIONS: dict[str, tuple[tuple[str, ...], str, str]] = {
+    "acknowledge": (("new",), "acknowledged", "operator"),
+    "dispatch": (("new", "acknowledged", "dispatched"), "dispatched", "operator"),
+    "resolve": (("acknowledged", "dispatched"), "resolved", "operator"),
+    "close": (("resolved",), "closed", "operator"),
+    "false_alarm": (("new", "acknowledged", "dispatched", "resolved"), "false_alarm",
+                    "supervisor"),
+    "reopen": (("resolved", "closed", "false_alarm"), "acknowledged", "operator"),
+}
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS messages (
+    id TEXT NOT NULL, seq INTEGER NOT NULL, received_at DOUBLE PRECISION NOT NULL,
+    body TEXT NOT NULL, PRIMARY KEY (id, seq));
+CREATE TABLE IF NOT EXISTS alerts (
+    id TEXT PRIMARY KEY, node TEXT NOT NULL, camera TEXT NOT NULL, type TEXT NOT NULL,
+    severity TEXT NOT NULL, rule TEXT, started_at TEXT NOT NULL, ended_at TEXT,
+    phase TEXT NOT NULL, last_seq INTEGER NOT NULL, score DOUBLE PRECISION NOT NULL,
+    objects TEXT NOT NULL, received_at DOUBLE PRECISION NOT NULL,
+    state TEXT NOT NULL DEFAULT 'new', unit TEXT, note TEXT,
+    state_at DOUBLE PRECISION, state_by TEXT, snapshot INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS alerts_by_time ON alerts (started_at DESC, id DESC);
+CREATE INDEX IF NOT EXISTS alerts_by_state ON alerts (state, started_at DESC);
+CREATE INDEX IF NOT EXISTS alerts_by_camera ON alerts (node, camera, started_at DESC);
+CREATE TABLE IF NOT EXISTS snapshots (
+    id TEXT PRIMARY KEY, jpeg BYTEA NOT NULL, received_at DOUBLE PRECISION NOT NULL);
+CREATE TABLE IF NOT EXISTS nodes (
+    node TEXT PRIMARY KEY, status TEXT, status_at DOUBLE PRECISION, health TEXT,
+    health_at DOUBLE PRECISION);
+CREATE TABLE IF NOT EXISTS users (
+    name TEXT PRIMARY KEY, role TEXT NOT NULL, password TEXT NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL);
+CREATE TABLE IF NOT EXISTS sessions (
+    token TEXT PRIMARY KEY, name TEXT NOT NULL, csrf TEXT NOT NULL,
+    expires_at DOUBLE PRECISION NOT NULL);
+CREATE TABLE IF NOT EXISTS audit (
+    at DOUBLE PRECISION NOT NULL, name TEXT NOT NULL, action TEXT NOT NULL,
+    alert_id TEXT, detail TEXT);
+CREATE INDEX IF NOT EXISTS audit_by_time ON audit (at DESC);
+"""
+
+_UPSERT_ALERT = """
+INSERT INTO alerts (id, node, camera, type, severity, rule, started_at, ended_at, phase,
+                    last_seq, score, objects, received_at, snapshot)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, (SELECT COUNT(*) FROM snapshots WHERE id = ?))
+ON CONFLICT (id) DO UPDATE SET ended_at = excluded.ended_at, phase = excluded.phase,
+    last_seq = excluded.last_seq, score = excluded.score, objects = excluded.objects
+WHERE alerts.last_seq < excluded.last_seq
+"""
+
+ALERT_COLUMNS = ("id", "node", "camera", "type", "severity", "rule", "started_at",
+                 "ended_at", "phase", "last_seq", "score", "objects", "received_at", "state",
+                 "unit", "note", "state_at", "state_by", "snapshot")
+
+
+class StoreError(Exception):
+    """A request the store refuses: one line for the operator (unknown alert, wrong
+    state for the action, not allowed for the role)."""
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    name: str
+    role: str
+
+    def may(self, role: str) -> bool:
+        return ROLES.index(self.role) >= ROLES.index(role)
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    node: str | None = None
+    camera: str | None = None
+    type: str | None = None
+    severity: str | None = None
+    state: str | None = None
+    since: str | None = None  # RFC 3339, compared as text (all are UTC with "Z")
+    until: str | None = None
+    before_id: str | None = None  # paging: older than this alert
+    limit: int = 100
+
+
+def hash_password(password: str, salt: bytes | None = None) -> str:
+    """scrypt (memory-hard), with its salt: ``scrypt$salt$hash`` in hex."""
+    salt = salt or secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=2**14, r=8, p=1, dklen=32)
+    return f"scrypt${salt.hex()}${digest.hex()}"
+
+
+def check_password(password: str, stored: str) -> bool:
+    try:
+        _, salt, _ = stored.split("$")
+        return secrets.compare_digest(hash_password(password, bytes.fromhex(salt)), stored)
+    except ValueError:
+        return False
+
+
+def _token_key(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()  # a leaked table opens no session
+
+
+class Store:
+    """The SQL both back ends share; a subclass connects and says how to spell it."""
+
+    placeholder = "?"
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.db: Any = None
+
+    # -- plumbing ------------------------------------------------------------------------
+    def _sql(self, sql: str) -> str:
+        return sql if self.placeholder == "?" else sql.replace("?", self.placeholder)
+
+    @contextmanager
+    def _tx(self) -> Iterator[Any]:
+        """One transaction, one caller at a time."""
+        with self._lock:
+            try:
+                yield self.db
+                self.db.commit()
+            except BaseException:
+                self.db.rollback()  # PostgreSQL refuses all else in a failed transaction
+                raise
+
+    def _run(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._tx() as db:
+            cur = db.execute(self._sql(sql), args)
+            return cur.fetchall() if cur.description else []
+
+    def _rows(self, sql: str, args: Sequence[Any], columns: Sequence[str]
+              ) -> list[dict[str, Any]]:
+        return [dict(zip(columns, r, strict=True)) for r in self._run(sql, args)]
+
+    def close(self) -> None:
+        with self._lock:
+            self.db.close()
+
+    # -- ingest ---------------------------------------------------------------------------
+    def write_messages(self, messages: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Stores valid ``edge.alert/1`` messages; returns those not seen before, in order."""
+        now = time.time()
+        fresh: list[dict[str, Any]] = []
+        with self._tx() as db:
+            cur = db.cursor()
+            for m in messages:
+                cur.execute(self._sql(
+                    "INSERT INTO messages (id, seq, received_at, body) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT DO NOTHING"), (m["id"], m["seq"], now, json.dumps(m)))
+                if cur.rowcount != 1:
+                    continue  # a redelivery
+                fresh.append(m)
+                cur.execute(self._sql(_UPSERT_ALERT), (
+                    m["id"], m["node"], m["camera"], m["type"], m["severity"], m["rule"],
+                    m["started_at"], m["ended_at"], m["phase"], m["seq"], m["score"],
+                    json.dumps(m["objects"]), now, m["id"]))
+        return fresh
+
+    def write_snapshot(self, alert_id: str, jpeg: bytes) -> None:
+        now = time.time()
+        with self._tx() as db:
+            db.execute(self._sql("INSERT INTO snapshots (id, jpeg, received_at) VALUES "
+                                 "(?, ?, ?) ON CONFLICT DO NOTHING"), (alert_id, jpeg, now))
+            db.execute(self._sql("UPDATE alerts SET snapshot = 1 WHERE id = ?"), (alert_id,))
+
+    def set_status(self, node: str, status: str) -> None:
+        self._run("INSERT INTO nodes (node, status, status_at) VALUES (?, ?, ?) "
+                  "ON CONFLICT (node) DO UPDATE SET status = excluded.status, "
+                  "status_at = excluded.status_at", (node, status, time.time()))
+
+    def set_health(self, node: str, health: dict[str, Any]) -> None:
+        self._run("INSERT INTO nodes (node, health, health_at) VALUES (?, ?, ?) "
+                  "ON CONFLICT (node) DO UPDATE SET health = excluded.health, "
+                  "health_at = excluded.health_at", (node, json.dumps(health), time.time()))
+
+    # -- reading --------------------------------------------------------------------------
+    def alerts(self, f: Filters) -> list[dict[str, Any]]:
+        where, args = [], []
+        for column in ("node", "camera", "type", "severity", "state"):
+            if getattr(f, column) is not None:
+                where.append(f"{column} = ?")
+                args.append(getattr(f, column))
+        if f.since:
+            where.append("started_at >= ?")
+            args.append(f.since)
+        if f.until:
+            where.append("started_at < ?")
+            args.append(f.until)
+        if f.before_id:
+            where.append("(started_at, id) < (SELECT started_at, id FROM alerts WHERE id = ?)")
+            args.append(f.before_id)
+        sql = (f"SELECT {', '.join(ALERT_COLUMNS)} FROM alerts"
+               f"{' WHERE ' + ' AND '.join(where) if where else ''}"
+               " ORDER BY started_at DESC, id DESC LIMIT ?")
+        rows = self._rows(sql, [*args, max(1, min(f.limit, 1000))], ALERT_COLUMNS)
+        return [_alert(r) for r in rows]
+
+    def alert(self, alert_id: str) -> dict[str, Any] | None:
+        rows = self._rows(f"SELECT {', '.join(ALERT_COLUMNS)} FROM alerts WHERE id = ?",
+                          (alert_id,), ALERT_COLUMNS)
+        if not rows:
+            return None
+        out = _alert(rows[0])
+        out["messages"] = [json.loads(r[0]) for r in self._run(
+            "SELECT body FROM messages WHERE id = ? ORDER BY seq", (alert_id,))]
+        out["history"] = [dict(zip(("at", "name", "action", "detail"), r, strict=True))
+                          for r in self._run("SELECT at, name, action, detail FROM audit "
+                                             "WHERE alert_id = ? ORDER BY at", (alert_id,))]
+        return out
+
+    def snapshot(self, alert_id: str) -> bytes | None:
+        rows = self._run("SELECT jpeg FROM snapshots WHERE id = ?", (alert_id,))
+        return bytes(rows[0][0]) if rows else None
+
+    def board(self) -> list[dict[str, Any]]:
+        rows = self._run("SELECT node, status, status_at, health, health_at FROM nodes "
+                         "ORDER BY node")
+        return [{"node": n, "status": s, "status_at": sa,
+                 "health": json.loads(h) if h else None, "health_at": ha}
+                for n, s, sa, h, ha in rows]
+
+    def count(self) -> int:
+        return int(self._run("SELECT COUNT(*) FROM alerts")[0][0])
+
+    def audit(self, limit: int = 200) -> list[dict[str, Any]]:
+        rows = self._run("SELECT at, name, action, alert_id, detail FROM audit "
+                         "ORDER BY at DESC LIMIT ?", (limit,))
+        return [dict(zip(("at", "name", "action", "alert_id", "detail"), r, strict=True))
+                for r in rows]
+
+    # -- the work-flow ----------------------------------------------------------------------
+    def act(self, alert_id: str, action: str, user: User, *, unit: str | None = None,
+            note: str | None = None) -> dict[str, Any]:
+        if action not in ACTIONS:
+            raise StoreError(f"unknown action {action!r}")
+        origins, target, role = ACTIONS[action]
+        if not user.may(role):
+            raise StoreError(f"{action} needs the {role} role")
+        if action == "dispatch" and not unit:
+            raise StoreError("dispatch needs a unit")
+        now = time.time()
+        with self._tx() as db:
+            rows = db.execute(self._sql("SELECT state FROM alerts WHERE id = ?"),
+                              (alert_id,)).fetchall()
+            if not rows:
+                raise StoreError(f"no alert {alert_id}")
+            if rows[0][0] not in origins:
+                raise StoreError(f"cannot {action} an alert that is {rows[0][0]}")
+            db.execute(self._sql(
+                "UPDATE alerts SET state = ?, unit = COALESCE(?, unit), note = COALESCE(?, note),"
+                " state_at = ?, state_by = ? WHERE id = ?"),
+                (target, unit, note, now, user.name, alert_id))
+            detail = json.dumps({k: v for k, v in (("unit", unit), ("note", note)) if v})
+            db.execute(self._sql("INSERT INTO audit (at, name, action, alert_id, detail) "
+                                 "VALUES (?, ?, ?, ?, ?)"),
+                       (now, user.name, action, alert_id, detail))
+        alert = self.alert(alert_id)
+        assert alert is not None
+        return alert
+
+    def log(self, user: str, action: str, detail: str = "") -> None:
+        """An audit entry that is not about one alert (a login, a user added)."""
+        self._run("INSERT INTO audit (at, name, action, alert_id, detail) VALUES (?, ?, ?, ?, ?)",
+                  (time.time(), user, action, None, detail))
+
+    # -- users and sessions -------------------------------------------------------------------
+    def add_user(self, name: str, role: str, password: str) -> None:
+        if role not in ROLES:
+            raise StoreError(f"unknown role {role!r} (one of {', '.join(ROLES)})")
+        self._run("INSERT INTO users (name, role, password, created_at) VALUES (?, ?, ?, ?) "
+                  "ON CONFLICT (name) DO UPDATE SET role = excluded.role, "
+                  "password = excluded.password",
+                  (name, role, hash_password(password), time.time()))
+
+    def login(self, name: str, password: str, ttl_s: float) -> tuple[str, str] | None:
+        """(session token, CSRF token) for the right password, else None."""
+        rows = self._run("SELECT password FROM users WHERE name = ?", (name,))
+        if not rows or not check_password(password, rows[0][0]):
+            return None
+        token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+        self._run("INSERT INTO sessions (token, name, csrf, expires_at) VALUES (?, ?, ?, ?)",
+                  (_token_key(token), name, csrf, time.time() + ttl_s))
+        return token, csrf
+
+    def session(self, token: str) -> tuple[User, str] | None:
+        """The session's user and CSRF token, if it is valid."""
+        rows = self._run("SELECT u.name, u.role, s.csrf FROM sessions s JOIN users u "
+                         "ON u.name = s.name WHERE s.token = ? AND s.expires_at > ?",
+                         (_token_key(token), time.time()))
+        return (User(rows[0][0], rows[0][1]), rows[0][2]) if rows else None
+
+    def logout(self, token: str) -> None:
+        self._run("DELETE FROM sessions WHERE token = ? OR expires_at < ?",
+                  (_token_key(token), time.time()))
+
+
+def _alert(row: dict[str, Any]) -> dict[str, Any]:
+    row["objects"] = json.loads(row["objects"])
+    row["snapshot"] = bool(row["snapshot"])
+    return row
+
+
+class SqliteStore(Store):
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(path, check_same_thread=False, timeout=30.0)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")  # WAL: survives a killed process
+        self.db.executescript(_SCHEMA.replace("BYTEA", "BLOB"))
+
+
+class PostgresStore(Store):
+    placeholder = "%s"
+
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        import psycopg  # only where PostgreSQL is chosen
+
+        self.db = psycopg.connect(url, autocommit=False)
+        with self.db.cursor() as cur:
+            # several instances may start at once: one creates, the others wait
+            cur.execute("SELECT pg_advisory_xact_lock(4242)")
+            cur.execute(_SCHEMA.replace("INTEGER PRIMARY KEY", "BIGINT PRIMARY KEY"))
+        self.db.commit()
+
+
+def open_store(url: str) -> Store:
+    if url.startswith("sqlite:///"):
+        return SqliteStore(Path(url.removeprefix("sqlite://")))
+    if url.startswith(("postgresql://", "postgres://")):
+        return PostgresStore(url)
+    raise StoreError("storage.url: must start with sqlite:/// or postgresql://")

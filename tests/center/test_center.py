@@ -1,0 +1,218 @@
+"""The command center against a real mosquitto: ingest (checked, stored once, pushed live),
+the operators' API with its security, and the work-flow with its audit trail."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import aiomqtt
+import pytest
+
+from alerts.event import OpenAlert
+from center.config import CenterConfig
+from center.service import Center
+from tools.broker import Broker, free_port
+
+pytestmark = pytest.mark.mqtt
+JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 200 + b"\xff\xd9"
+PASSWORDS = {"olga": "operator-pass-1", "sam": "supervisor-pass-1"}
+
+
+def alert_messages(node: str = "n1", camera: str = "gate", kind: str = "intrusion",
+                   label: str = "person") -> list[dict]:
+    from alerts.event import DetectedObject
+    a = OpenAlert(node, camera, kind, "yard" if kind == "intrusion" else None)
+    obj = (DetectedObject(label, 0.9, (0.1, 0.2, 0.3, 0.6), 7),)
+    return [json.loads(e.to_json()) for e in (a.start(1.0, 0.9, obj), a.update(2.0, 0.8, obj),
+                                              a.end(3.0))]
+
+
+async def publish(port: int, items: list[tuple[str, bytes]]) -> None:
+    async with aiomqtt.Client("127.0.0.1", port, identifier="edge-sim") as c:
+        for topic, payload in items:
+            await c.publish(topic, payload, qos=1)
+
+
+class Running:
+    def __init__(self, center: Center, base: str, task: asyncio.Task, stop: asyncio.Event):
+        self.center, self.base, self.task, self.stop = center, base, task, stop
+
+    async def session(self, name: str) -> tuple[aiohttp.ClientSession, str]:
+        s = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+        async with s.post(f"{self.base}/api/login",
+                          json={"name": name, "password": PASSWORDS[name]}) as r:
+            assert r.status == 200, await r.text()
+            return s, (await r.json())["csrf"]
+
+
+@pytest.fixture
+async def running(tmp_path: Path) -> AsyncIterator[tuple[Running, Broker]]:
+    broker = Broker(tmp_path)
+    broker.start()
+    port = free_port()
+    config = CenterConfig.model_validate({
+        "mqtt": {"url": f"mqtt://127.0.0.1:{broker.port}", "max_message_bytes": 8192},
+        "storage": {"url": f"sqlite:///{tmp_path}/center.db"},
+        "http": {"listen": f"127.0.0.1:{port}", "secure_cookies": False},
+    })
+    center = Center(config)
+    center.store.add_user("olga", "operator", PASSWORDS["olga"])
+    center.store.add_user("sam", "supervisor", PASSWORDS["sam"])
+    stop = asyncio.Event()
+    task = asyncio.create_task(center.run(stop))
+    for _ in range(200):
+        if center.ingest.connected:
+            break
+        await asyncio.sleep(0.05)
+    assert center.ingest.connected
+    yield Running(center, f"http://127.0.0.1:{port}", task, stop), broker
+    stop.set()
+    await task
+    broker.kill()
+
+
+async def wait_until(pred, timeout: float = 10.0):
+    for _ in range(int(timeout / 0.05)):
+        if value := pred():
+            return value
+        await asyncio.sleep(0.05)
+    raise AssertionError("timed out")
+
+
+async def test_alerts_are_stored_once_pushed_live_and_bad_messages_counted(running):
+    run, broker = running
+    ingest = run.center.ingest
+    msgs = alert_messages()
+    s, _ = await run.session("olga")
+    async with s, s.ws_connect(f"{run.base.replace('http', 'ws')}/api/ws") as ws:
+        items = [("edge/n1/alerts/gate", json.dumps(m).encode()) for m in msgs]
+        items.append(items[1])  # a QoS 1 redelivery
+        items.append((f"edge/n1/snapshots/{msgs[0]['id']}", JPEG))
+        items += [
+            ("edge/n1/alerts/gate", b"\x00garbage{"),
+            ("edge/n1/alerts/gate", json.dumps({**msgs[0], "severity": "apocalyptic"}).encode()),
+            ("edge/n1/alerts/gate", json.dumps({**msgs[0], "pad": "x" * 10_000}).encode()),
+            ("edge/n1/alerts/other-camera", json.dumps(msgs[0]).encode()),
+            ("edge/n1/snapshots/not-an-id", JPEG),
+            ("edge/n1/snapshots/" + msgs[0]["id"], b"GIF89a..."),
+            ("edge/n1/status", b"maybe"),
+            ("edge/n1/health", b"[1, 2]"),
+            ("edge/n1/status", b"online"),
+            ("edge/n1/health", json.dumps({"cameras": {"gate": {"state": "streaming",
+                                                                "faults": []}}}).encode()),
+        ]
+        await publish(broker.port, items)
+        pushed = []
+        while len([p for p in pushed if p["event"] == "message"]) < 3:
+            pushed.append(json.loads((await ws.receive(timeout=5)).data))
+        assert [p["message"]["seq"] for p in pushed if p["event"] == "message"] == [0, 1, 2]
+        await wait_until(lambda: sum(ingest.rejected.values()) == 8)
+        assert dict(ingest.rejected) == {"malformed": 5, "schema": 1, "oversized": 1,
+                                         "topic_mismatch": 1}
+        assert ingest.stored == 3 and ingest.duplicates == 1
+        async with s.get(f"{run.base}/api/alerts") as r:
+            (alert,) = (await r.json())["alerts"]
+        assert alert["phase"] == "end" and alert["last_seq"] == 2 and alert["snapshot"]
+        assert alert["objects"] == [] and alert["state"] == "new"
+        async with s.get(f"{run.base}/api/alerts/{alert['id']}") as r:
+            detail = await r.json()
+        assert [m["seq"] for m in detail["messages"]] == [0, 1, 2]
+        async with s.get(f"{run.base}/api/alerts/{alert['id']}/snapshot") as r:
+            assert r.status == 200 and await r.read() == JPEG
+        async with s.get(f"{run.base}/api/board") as r:
+            (node,) = (await r.json())["nodes"]
+        assert node["node"] == "n1" and node["status"] == "online"
+        assert node["health"]["cameras"]["gate"]["state"] == "streaming"
+
+
+async def test_the_work_flow_its_roles_and_the_audit_log(running):
+    run, broker = running
+    msgs = alert_messages()
+    await publish(broker.port, [("edge/n1/alerts/gate", json.dumps(msgs[0]).encode())])
+    await wait_until(lambda: run.center.ingest.stored == 1)
+    aid = msgs[0]["id"]
+    olga, csrf = await run.session("olga")
+    sam, sam_csrf = await run.session("sam")
+    async with olga, sam:
+        async def act(s, csrf, action, **body):
+            async with s.post(f"{run.base}/api/alerts/{aid}/{action}", json=body,
+                              headers={"X-CSRF-Token": csrf}) as r:
+                return r.status, await r.json()
+
+        # no CSRF token: refused, whoever asks
+        async with olga.post(f"{run.base}/api/alerts/{aid}/acknowledge") as r:
+            assert r.status == 403 and "CSRF" in (await r.json())["error"]
+        assert (await act(olga, csrf, "acknowledge"))[1]["state"] == "acknowledged"
+        assert (await act(olga, csrf, "dispatch"))[0] == 409  # needs a unit
+        status, a = await act(olga, csrf, "dispatch", unit="patrol 3")
+        assert status == 200 and a["state"] == "dispatched" and a["unit"] == "patrol 3"
+        status, body = await act(olga, csrf, "false_alarm", note="a cat")
+        assert status == 403 and "supervisor" in body["error"]
+        status, a = await act(olga, csrf, "resolve", note="<b>checked</b>, gate shut")
+        assert a["state"] == "resolved"
+        assert (await act(olga, csrf, "close"))[1]["state"] == "closed"
+        assert (await act(olga, csrf, "close"))[0] == 409  # already closed
+        assert (await act(sam, sam_csrf, "reopen"))[1]["state"] == "acknowledged"
+        assert (await act(sam, sam_csrf, "false_alarm", note="a cat"))[1]["state"] == \
+            "false_alarm"
+        async with olga.get(f"{run.base}/api/audit") as r:
+            assert r.status == 403  # operators do not read the audit log
+        async with sam.get(f"{run.base}/api/audit") as r:
+            audit = (await r.json())["audit"]
+        actions = [(e["name"], e["action"]) for e in reversed(audit) if e["alert_id"] == aid]
+        assert actions == [("olga", "acknowledge"), ("olga", "dispatch"), ("olga", "resolve"),
+                           ("olga", "close"), ("sam", "reopen"), ("sam", "false_alarm")]
+        assert ("olga", "login") in [(e["name"], e["action"]) for e in audit]
+        async with sam.get(f"{run.base}/api/alerts/{aid}") as r:
+            history = (await r.json())["history"]
+        assert [h["action"] for h in history][-1] == "false_alarm"
+
+
+async def test_nothing_without_a_session(running):
+    run, broker = running
+    msgs = alert_messages()
+    await publish(broker.port, [("edge/n1/alerts/gate", json.dumps(msgs[0]).encode()),
+                                (f"edge/n1/snapshots/{msgs[0]['id']}", JPEG)])
+    await wait_until(lambda: run.center.store.snapshot(msgs[0]["id"]))
+    async with aiohttp.ClientSession() as anon:
+        for path in ("/api/alerts", f"/api/alerts/{msgs[0]['id']}",
+                     f"/api/alerts/{msgs[0]['id']}/snapshot", "/api/board", "/api/audit",
+                     "/api/me"):
+            async with anon.get(run.base + path) as r:
+                assert r.status == 401, path
+                assert JPEG not in await r.read()
+        async with anon.post(f"{run.base}/api/alerts/{msgs[0]['id']}/acknowledge") as r:
+            assert r.status == 401
+        async with anon.post(f"{run.base}/api/login",
+                             json={"name": "olga", "password": "wrong"}) as r:
+            assert r.status == 401
+        with pytest.raises(aiohttp.WSServerHandshakeError):
+            await anon.ws_connect(f"{run.base.replace('http', 'ws')}/api/ws")
+        async with anon.get(run.base + "/") as r:  # the console itself loads, and says log in
+            assert r.status == 200
+            assert "script-src 'self'" in r.headers["Content-Security-Policy"]
+    s, csrf = await run.session("olga")
+    async with s:
+        cookie = next(iter(s.cookie_jar))
+        assert cookie["httponly"] and cookie["samesite"] == "Strict"
+        async with s.post(f"{run.base}/api/logout", headers={"X-CSRF-Token": csrf}) as r:
+            assert r.status == 200
+        async with s.get(f"{run.base}/api/alerts") as r:
+            assert r.status == 401
+
+
+async def test_metrics_pass_promtool(running):
+    import subprocess
+    run, broker = running
+    await publish(broker.port, [("edge/n1/alerts/gate", b"junk")])
+    await wait_until(lambda: run.center.ingest.rejected["malformed"] == 1)
+    async with aiohttp.ClientSession() as s, s.get(f"{run.base}/metrics") as r:
+        text = await r.text()
+    assert 'center_messages_rejected_total{reason="malformed"} 1.0' in text
+    lint = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True,
+                          text=True)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
