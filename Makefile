@@ -3,9 +3,10 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 # Debian packages: the RTSP camera (GStreamer), ffmpeg for clips, mosquitto, promtool
-# (prometheus) for the metrics lint, and Python's venv.
+# (prometheus) for the metrics lint, chromium for the console tests, postgresql for the
+# command center's scale-out store, and Python's venv.
 APT_PACKAGES := python3 python3-venv python3-gi ffmpeg curl procps openssl mosquitto mosquitto-clients \
-	prometheus \
+	prometheus chromium postgresql \
 	gir1.2-gst-rtsp-server-1.0 gstreamer1.0-tools gstreamer1.0-plugins-base \
 	gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly \
 	gstreamer1.0-libav

@@ -31,7 +31,7 @@ ACTIONS: dict[str, tuple[tuple[str, ...], str, str]] = {
     "acknowledge": (("new",), "acknowledged", "operator"),
     "dispatch": (("new", "acknowledged", "dispatched"), "dispatched", "operator"),
     "resolve": (("acknowledged", "dispatched"), "resolved", "operator"),
-    "close": (("resolved",), "closed", "operator"),
+    "close": (("acknowledged", "dispatched", "resolved"), "closed", "operator"),
     "false_alarm": (("new", "acknowledged", "dispatched", "resolved"), "false_alarm",
                     "supervisor"),
     "reopen": (("resolved", "closed", "false_alarm"), "acknowledged", "operator"),

@@ -3,86 +3,14 @@ the operators' API with its security, and the work-flow with its audit trail."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import aiohttp
-import aiomqtt
 import pytest
 
-from alerts.event import OpenAlert
-from center.config import CenterConfig
-from center.service import Center
-from tools.broker import Broker, free_port
+from tests.center.conftest import JPEG, alert_messages, publish, wait_until
 
 pytestmark = pytest.mark.mqtt
-JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 200 + b"\xff\xd9"
-PASSWORDS = {"olga": "operator-pass-1", "sam": "supervisor-pass-1"}
-
-
-def alert_messages(node: str = "n1", camera: str = "gate", kind: str = "intrusion",
-                   label: str = "person") -> list[dict]:
-    from alerts.event import DetectedObject
-    a = OpenAlert(node, camera, kind, "yard" if kind == "intrusion" else None)
-    obj = (DetectedObject(label, 0.9, (0.1, 0.2, 0.3, 0.6), 7),)
-    return [json.loads(e.to_json()) for e in (a.start(1.0, 0.9, obj), a.update(2.0, 0.8, obj),
-                                              a.end(3.0))]
-
-
-async def publish(port: int, items: list[tuple[str, bytes]]) -> None:
-    async with aiomqtt.Client("127.0.0.1", port, identifier="edge-sim") as c:
-        for topic, payload in items:
-            await c.publish(topic, payload, qos=1)
-
-
-class Running:
-    def __init__(self, center: Center, base: str, task: asyncio.Task, stop: asyncio.Event):
-        self.center, self.base, self.task, self.stop = center, base, task, stop
-
-    async def session(self, name: str) -> tuple[aiohttp.ClientSession, str]:
-        s = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
-        async with s.post(f"{self.base}/api/login",
-                          json={"name": name, "password": PASSWORDS[name]}) as r:
-            assert r.status == 200, await r.text()
-            return s, (await r.json())["csrf"]
-
-
-@pytest.fixture
-async def running(tmp_path: Path) -> AsyncIterator[tuple[Running, Broker]]:
-    broker = Broker(tmp_path)
-    broker.start()
-    port = free_port()
-    config = CenterConfig.model_validate({
-        "mqtt": {"url": f"mqtt://127.0.0.1:{broker.port}", "max_message_bytes": 8192},
-        "storage": {"url": f"sqlite:///{tmp_path}/center.db"},
-        "http": {"listen": f"127.0.0.1:{port}", "secure_cookies": False},
-    })
-    center = Center(config)
-    center.store.add_user("olga", "operator", PASSWORDS["olga"])
-    center.store.add_user("sam", "supervisor", PASSWORDS["sam"])
-    stop = asyncio.Event()
-    task = asyncio.create_task(center.run(stop))
-    for _ in range(200):
-        if center.ingest.connected:
-            break
-        await asyncio.sleep(0.05)
-    assert center.ingest.connected
-    yield Running(center, f"http://127.0.0.1:{port}", task, stop), broker
-    stop.set()
-    await task
-    broker.kill()
-
-
-async def wait_until(pred, timeout: float = 10.0):
-    for _ in range(int(timeout / 0.05)):
-        if value := pred():
-            return value
-        await asyncio.sleep(0.05)
-    raise AssertionError("timed out")
-
-
 async def test_alerts_are_stored_once_pushed_live_and_bad_messages_counted(running):
     run, broker = running
     ingest = run.center.ingest
@@ -123,6 +51,8 @@ async def test_alerts_are_stored_once_pushed_live_and_bad_messages_counted(runni
         assert [m["seq"] for m in detail["messages"]] == [0, 1, 2]
         async with s.get(f"{run.base}/api/alerts/{alert['id']}/snapshot") as r:
             assert r.status == 200 and await r.read() == JPEG
+        await wait_until(lambda: (b := run.center.store.board()) and b[0]["status"]
+                         and b[0]["health"])
         async with s.get(f"{run.base}/api/board") as r:
             (node,) = (await r.json())["nodes"]
         assert node["node"] == "n1" and node["status"] == "online"

@@ -1,0 +1,127 @@
+"""The operators' console in Debian's chromium (headless, driven by Playwright): log in, see
+an alert published to the broker arrive with its picture, work it to the end, find it in the
+audit log, and find nothing once logged out. Strings from edges stay text."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import cv2
+import numpy as np
+import pytest
+from playwright.async_api import async_playwright, expect
+
+from tests.center.conftest import PASSWORDS, alert_messages, publish, wait_until
+
+pytestmark = pytest.mark.mqtt
+XSS = "<img src=x onerror=alert(1)>"
+
+
+def jpeg() -> bytes:
+    img = np.full((360, 640, 3), 60, np.uint8)
+    cv2.rectangle(img, (64, 72), (192, 216), (0, 200, 255), -1)
+    return cv2.imencode(".jpg", img)[1].tobytes()
+
+
+@pytest.fixture
+async def browser():
+    async with async_playwright() as p:
+        b = await p.chromium.launch(executable_path="/usr/bin/chromium", args=[
+            "--no-sandbox", "--autoplay-policy=no-user-gesture-required"])
+        yield b
+        await b.close()
+
+
+async def test_an_operator_works_an_alert_from_arrival_to_close(running, browser, tmp_path):
+    run, broker = running
+    page = await browser.new_page(viewport={"width": 1400, "height": 900})
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), asyncio.ensure_future(d.dismiss())))
+    await page.goto(run.base + "/")
+    await page.fill("#login-name", "sam")
+    await page.fill("#login-password", PASSWORDS["sam"])
+    await page.click("#login-form button")
+    await expect(page.locator("#live")).to_have_class("live on", timeout=5000)
+
+    # an edge raises an alert, with its snapshot, and a hostile label and node name
+    msgs = alert_messages(label=XSS)
+    started = time.monotonic()
+    await publish(broker.port, [
+        ("edge/n1/alerts/gate", json.dumps(msgs[0]).encode()),
+        (f"edge/n1/snapshots/{msgs[0]['id']}", jpeg()),
+        (f"edge/{XSS}/status", b"online"),
+        (f"edge/{XSS}/health", json.dumps({"cameras": {XSS: {
+            "state": "streaming", "faults": ["video_blurred"]}}}).encode()),
+    ])
+    row = page.locator(f'#alerts tr[data-id="{msgs[0]["id"]}"]')
+    await expect(row).to_be_visible(timeout=2000)
+    arrived = time.monotonic() - started
+    await expect(row.locator(".thumb img")).to_be_visible(timeout=2000)
+    assert await row.locator(".thumb img").evaluate("i => i.complete && i.naturalWidth") == 640
+    await expect(row).to_contain_text(XSS)  # shown as text, not run
+    assert arrived < 2.0
+
+    # work it: acknowledge, dispatch to a unit, close with a note
+    await row.click()
+    await expect(page.locator("#detail-title")).to_contain_text("intrusion · n1 / gate")
+    await expect(page.locator("#detail-img")).to_be_visible()
+    await page.click('#actions button[data-action="acknowledge"]')
+    await expect(page.locator("#detail-facts")).to_contain_text("acknowledged")
+    await page.fill("#unit", "patrol 3")
+    await page.click('#actions button[data-action="dispatch"]')
+    await expect(page.locator("#detail-facts")).to_contain_text("patrol 3")
+    await page.fill("#note", "gate shut, nobody there")
+    await page.click('#actions button[data-action="close"]')
+    await expect(row.locator(".state")).to_contain_text("closed")
+    await page.screenshot(path=str(tmp_path / "console.png"))
+
+    # the audit log has every step, by name
+    await page.click('nav button[data-tab="audit"]')
+    audit = page.locator("#audit tbody")
+    for action in ("acknowledge", "dispatch", "close"):
+        await expect(audit).to_contain_text(action)
+    await expect(audit.locator("tr").first).to_contain_text("sam")
+
+    # the board: the hostile node and camera are text, the fault shows
+    await page.click('nav button[data-tab="board"]')
+    await expect(page.locator("#board")).to_contain_text(XSS)
+    await expect(page.locator("#board")).to_contain_text("degraded")
+    assert await page.locator("#board img").count() == 0
+    assert dialogs == []
+
+    # logged out: the page asks for a login and the API gives nothing
+    await page.click("#logout")
+    await expect(page.locator("#login")).to_be_visible()
+    status = await page.evaluate("fetch('/api/alerts').then(r => r.status)")
+    snap = await page.evaluate(
+        f"fetch('/api/alerts/{msgs[0]['id']}/snapshot').then(r => r.status)")
+    assert (status, snap) == (401, 401)
+
+
+async def test_the_list_stays_live_under_a_stream_of_alerts(running, browser):
+    """50 alerts a second for 4 s on top of 2,000 stored: every one shows, newest first."""
+    run, broker = running
+    stored = [alert_messages(camera=f"cam{i % 20}")[0] for i in range(2000)]
+    await asyncio.to_thread(run.center.store.write_messages, stored)
+    page = await browser.new_page()
+    await page.goto(run.base + "/")
+    await page.fill("#login-name", "olga")
+    await page.fill("#login-password", PASSWORDS["olga"])
+    await page.click("#login-form button")
+    await expect(page.locator("#live")).to_have_class("live on", timeout=5000)
+    await expect(page.locator("#alerts tbody tr")).to_have_count(100)
+    live = [alert_messages(camera="burst")[0] for _ in range(200)]
+    async def burst() -> None:
+        import aiomqtt
+        async with aiomqtt.Client("127.0.0.1", broker.port, identifier="edge-burst") as c:
+            for i, m in enumerate(live):
+                await c.publish("edge/n1/alerts/burst", json.dumps(m).encode(), qos=1)
+                if i % 10 == 9:
+                    await asyncio.sleep(0.2)
+    await burst()
+    await wait_until(lambda: run.center.ingest.stored == 200)
+    await expect(page.locator("#alerts tbody tr")).to_have_count(300, timeout=5000)
+    first = await page.locator("#alerts tbody tr").first.get_attribute("data-id")
+    assert first == live[-1]["id"]  # the newest is on top
