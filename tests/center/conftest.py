@@ -78,3 +78,12 @@ async def running(tmp_path: Path) -> AsyncIterator[tuple[Running, Broker]]:
     stop.set()
     await task
     broker.kill()
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    from tools.postgres import Postgres
+    pg = Postgres()
+    pg.start()
+    yield pg
+    pg.stop()
