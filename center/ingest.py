@@ -123,7 +123,8 @@ class Ingest:
                         break
                     await asyncio.sleep(0.001)
             try:
-                events = await asyncio.to_thread(self._store, batch)
+                events = await asyncio.to_thread(self._store, batch) if (
+                    self.store.remote) else self._store(batch)
             except Exception:  # the store is down: no PUBACK, the broker sends them again
                 log.exception("storing %d messages failed; they stay with the broker",
                               len(batch))
@@ -139,19 +140,21 @@ class Ingest:
     def _store(self, batch: list[aiomqtt.Message]) -> list[dict[str, Any]]:
         """Checks and stores one batch (in a thread); returns the events to push."""
         alerts: list[dict[str, Any]] = []
+        bodies: list[str] = []
         events: list[dict[str, Any]] = []
         for m in batch:
             parts = str(m.topic).split("/")
             kind = parts[2] if len(parts) >= 3 and parts[0] == "edge" else "unknown"
             self.received[kind] += 1
             payload = m.payload if isinstance(m.payload, bytes) else str(m.payload).encode()
-            reason = self._check(parts, kind, payload)
+            reason, parsed = self._check(parts, kind, payload)
             if reason is not None:
                 self.rejected[reason] += 1
                 continue
             node = parts[1]
             if kind == "alerts":
-                alerts.append(json.loads(payload))
+                alerts.append(parsed)
+                bodies.append(payload.decode())
             elif kind == "snapshots":
                 self.store.write_snapshot(parts[3], payload)
                 events.append({"event": "snapshot", "id": parts[3]})
@@ -159,57 +162,51 @@ class Ingest:
                 self.store.set_status(node, payload.decode())
                 events.append({"event": "board"})
             elif kind == "health":
-                self.store.set_health(node, json.loads(payload))
+                self.store.set_health(node, parsed)
                 events.append({"event": "board"})
         if alerts:
-            fresh = self.store.write_messages(alerts)
+            fresh = self.store.write_messages(alerts, bodies)
             self.stored += len(fresh)
             self.duplicates += len(alerts) - len(fresh)
             events = [{"event": "message", "message": m} for m in fresh] + events
         return events
 
-    def _check(self, parts: list[str], kind: str, payload: bytes) -> str | None:
-        """Why a message is refused, or None."""
+    def _check(self, parts: list[str], kind: str, payload: bytes) -> tuple[str | None, Any]:
+        """(why the message is refused, or None; the parsed JSON where there is some)."""
         expected = {"alerts": 4, "snapshots": 4, "status": 3, "health": 3}
         if kind not in expected or len(parts) != expected[kind]:
-            return "unknown_topic"
+            return "unknown_topic", None
         if self.nodes and parts[1] not in self.nodes:
-            return "unknown_node"
+            return "unknown_node", None
         if kind == "alerts":
             if len(payload) > self.cfg.max_message_bytes:
-                return "oversized"
+                return "oversized", None
             try:
                 message = json.loads(payload)
-                _VALIDATE(message)
-            except (ValueError, fastjsonschema.JsonSchemaException):
-                return "malformed" if not _is_json(payload) else "schema"
-            if (message["node"], message["camera"]) != (parts[1], parts[3]):
-                return "topic_mismatch"
-        elif kind == "snapshots":
-            if len(payload) > self.cfg.max_snapshot_bytes:
-                return "oversized"
-            if not _ID.match(parts[3]) or not payload.startswith(b"\xff\xd8"):
-                return "malformed"  # not a JPEG, or not an alert's id
-        elif kind == "status":
-            if payload not in (b"online", b"offline"):
-                return "malformed"
-        elif kind == "health":
-            if len(payload) > MAX_HEALTH_BYTES:
-                return "oversized"
-            try:
-                if not isinstance(json.loads(payload), dict):
-                    return "malformed"
             except ValueError:
-                return "malformed"
-        return None
-
-
-def _is_json(payload: bytes) -> bool:
-    try:
-        json.loads(payload)
-    except ValueError:
-        return False
-    return True
+                return "malformed", None
+            try:
+                _VALIDATE(message)
+            except fastjsonschema.JsonSchemaException:
+                return "schema", None
+            if (message["node"], message["camera"]) != (parts[1], parts[3]):
+                return "topic_mismatch", None
+            return None, message
+        if kind == "snapshots":
+            if len(payload) > self.cfg.max_snapshot_bytes:
+                return "oversized", None
+            if not _ID.match(parts[3]) or not payload.startswith(b"\xff\xd8"):
+                return "malformed", None  # not a JPEG, or not an alert's id
+            return None, None
+        if kind == "status":
+            return (None, None) if payload in (b"online", b"offline") else ("malformed", None)
+        if len(payload) > MAX_HEALTH_BYTES:
+            return "oversized", None
+        try:
+            health = json.loads(payload)
+        except ValueError:
+            return "malformed", None
+        return (None, health) if isinstance(health, dict) else ("malformed", None)
 
 
 def _session_expiry(seconds: int) -> Any:

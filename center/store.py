@@ -71,11 +71,15 @@ CREATE INDEX IF NOT EXISTS audit_by_time ON audit (at DESC);
 _UPSERT_ALERT = """
 INSERT INTO alerts (id, node, camera, type, severity, rule, started_at, ended_at, phase,
                     last_seq, score, objects, received_at, snapshot)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, (SELECT COUNT(*) FROM snapshots WHERE id = ?))
+VALUES {values}
 ON CONFLICT (id) DO UPDATE SET ended_at = excluded.ended_at, phase = excluded.phase,
     last_seq = excluded.last_seq, score = excluded.score, objects = excluded.objects
 WHERE alerts.last_seq < excluded.last_seq
 """
+
+_ALERT_VALUES = ("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+                 "(SELECT COUNT(*) FROM snapshots WHERE id = ?))")
+_UPSERT_ALERT = _UPSERT_ALERT.replace("{values}", _ALERT_VALUES)
 
 ALERT_COLUMNS = ("id", "node", "camera", "type", "severity", "rule", "started_at",
                  "ended_at", "phase", "last_seq", "score", "objects", "received_at", "state",
@@ -132,6 +136,7 @@ class Store:
     """The SQL both back ends share; a subclass connects and says how to spell it."""
 
     placeholder = "?"
+    remote = True  # calls wait on a server: run them in a thread
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -166,23 +171,46 @@ class Store:
             self.db.close()
 
     # -- ingest ---------------------------------------------------------------------------
-    def write_messages(self, messages: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Stores valid ``edge.alert/1`` messages; returns those not seen before, in order."""
+    def write_messages(self, messages: Sequence[dict[str, Any]],
+                       bodies: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        """Stores valid ``edge.alert/1`` messages (``bodies``: their JSON as received, kept
+        as it came); returns those not seen before, in order.
+        One multi-row INSERT per 500 (its RETURNING says which were new), then the alerts'
+        upserts in one batch: a round trip per batch, not per message."""
         now = time.time()
         fresh: list[dict[str, Any]] = []
         with self._tx() as db:
             cur = db.cursor()
-            for m in messages:
+            for start in range(0, len(messages), 500):
+                chunk = messages[start:start + 500]
+                texts = bodies[start:start + 500] if bodies else [json.dumps(m) for m in chunk]
                 cur.execute(self._sql(
-                    "INSERT INTO messages (id, seq, received_at, body) VALUES (?, ?, ?, ?) "
-                    "ON CONFLICT DO NOTHING"), (m["id"], m["seq"], now, json.dumps(m)))
-                if cur.rowcount != 1:
-                    continue  # a redelivery
-                fresh.append(m)
-                cur.execute(self._sql(_UPSERT_ALERT), (
-                    m["id"], m["node"], m["camera"], m["type"], m["severity"], m["rule"],
-                    m["started_at"], m["ended_at"], m["phase"], m["seq"], m["score"],
-                    json.dumps(m["objects"]), now, m["id"]))
+                    "INSERT INTO messages (id, seq, received_at, body) VALUES "
+                    + ", ".join(["(?, ?, ?, ?)"] * len(chunk))
+                    + " ON CONFLICT DO NOTHING RETURNING id, seq"),
+                    [v for m, b in zip(chunk, texts, strict=True)
+                     for v in (m["id"], m["seq"], now, b)])
+                new = {(i, q) for i, q in cur.fetchall()}
+                for m in chunk:
+                    key = (m["id"], m["seq"])
+                    if key in new:
+                        new.discard(key)  # a copy later in the same batch is a repeat
+                        fresh.append(m)
+            # one row per alert, its newest message: a multi-row upsert may not touch a row
+            # twice, and the newest is all an alert's row keeps
+            newest: dict[str, dict[str, Any]] = {}
+            for m in fresh:
+                if m["id"] not in newest or newest[m["id"]]["seq"] < m["seq"]:
+                    newest[m["id"]] = m
+            latest = list(newest.values())
+            for start in range(0, len(latest), 500):
+                chunk = latest[start:start + 500]
+                cur.execute(self._sql(_UPSERT_ALERT.replace(
+                    _ALERT_VALUES, ", ".join([_ALERT_VALUES] * len(chunk)))), [
+                    v for m in chunk for v in (
+                        m["id"], m["node"], m["camera"], m["type"], m["severity"], m["rule"],
+                        m["started_at"], m["ended_at"], m["phase"], m["seq"], m["score"],
+                        json.dumps(m["objects"]), now, m["id"])])
         return fresh
 
     def write_snapshot(self, alert_id: str, jpeg: bytes) -> None:
@@ -330,6 +358,10 @@ def _alert(row: dict[str, Any]) -> dict[str, Any]:
 
 
 class SqliteStore(Store):
+    # a local file answers in microseconds: called on the event loop, where a thread would
+    # pay a GIL hand-over for every row SQLite steps through
+    remote = False
+
     def __init__(self, path: Path) -> None:
         super().__init__()
         path.parent.mkdir(parents=True, exist_ok=True)

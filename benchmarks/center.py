@@ -1,0 +1,172 @@
+"""The command center on this machine: ingest throughput and publish-to-console latency.
+
+``edge-center run`` runs as its own process (as deployed) against Debian's mosquitto on
+loopback, storing into SQLite (a file) and into PostgreSQL (Debian's server on loopback).
+
+1. Throughput: 4 simulated edges publish N alert messages (QoS 1) as fast as they can;
+   the figure is N over the time from the first publish to the last message stored
+   (read from the center's own ``center_alert_messages_stored_total``).
+2. Latency: a logged-in console's WebSocket; alerts published one at a time at 50/s;
+   the time from each publish to its push arriving.
+The publishers, broker and center share the machine's 2 vCPUs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+import aiomqtt
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from alerts.event import OpenAlert  # noqa: E402
+from tools.broker import Broker, free_port  # noqa: E402
+from tools.postgres import Postgres  # noqa: E402
+
+CENTER = str(ROOT / ".venv" / "bin" / "edge-center")
+PASSWORD = "bench-password-1"
+
+
+def message(node: str, camera: str) -> dict:
+    return json.loads(OpenAlert(node, camera, "intrusion", "yard").start(1.0, 0.9, ()).to_json())
+
+
+async def stored(base: str) -> float:
+    async with aiohttp.ClientSession() as s, s.get(f"{base}/metrics") as r:
+        for line in (await r.text()).splitlines():
+            if line.startswith("center_alert_messages_stored_total"):
+                return float(line.split()[1])
+    return 0.0
+
+
+async def throughput(port: int, base: str, n: int) -> float:
+    before = await stored(base)
+    msgs = [message(f"n{i % 4}", f"cam{i % 8}") for i in range(n)]
+
+    async def edge(k: int) -> None:
+        async with aiomqtt.Client("127.0.0.1", port, identifier=f"bench-edge{k}",
+                                  max_inflight_messages=200) as c:
+            pending = []
+            for m in msgs[k::4]:
+                pending.append(c.publish(f"edge/{m['node']}/alerts/{m['camera']}",
+                                         json.dumps(m).encode(), qos=1))
+                if len(pending) >= 200:
+                    await asyncio.gather(*pending)
+                    pending = []
+            await asyncio.gather(*pending)
+
+    t0 = time.monotonic()
+    await asyncio.gather(*(edge(k) for k in range(4)))
+    while await stored(base) < before + n:
+        if time.monotonic() - t0 > 300:
+            raise RuntimeError("not everything was stored")
+        await asyncio.sleep(0.02)
+    return n / (time.monotonic() - t0)
+
+
+async def latency(port: int, base: str, n: int, rate: float) -> tuple[float, float, float]:
+    jar = aiohttp.CookieJar(unsafe=True)
+    async with aiohttp.ClientSession(cookie_jar=jar) as s:
+        async with s.post(f"{base}/api/login", json={"name": "bench", "password": PASSWORD}):
+            pass
+        sent: dict[str, float] = {}
+        got: list[float] = []
+        async with s.ws_connect(base.replace("http", "ws") + "/api/ws") as ws:
+            async def receive() -> None:
+                while len(got) < n:
+                    e = json.loads((await ws.receive()).data)
+                    if e["event"] == "message" and e["message"]["id"] in sent:
+                        got.append(time.time() - sent[e["message"]["id"]])
+
+            reader = asyncio.create_task(receive())
+            async with aiomqtt.Client("127.0.0.1", port, identifier="bench-live") as c:
+                for i in range(n):
+                    m = message("live", f"cam{i % 8}")
+                    sent[m["id"]] = time.time()
+                    await c.publish(f"edge/live/alerts/{m['camera']}", json.dumps(m).encode(),
+                                    qos=1)
+                    await asyncio.sleep(1.0 / rate)
+            await asyncio.wait_for(reader, 30)
+    ms = sorted(x * 1000 for x in got)
+    return statistics.median(ms), statistics.quantiles(ms, n=100)[98], ms[-1]
+
+
+async def bench(backend: str, url: str, tmp: Path, args: argparse.Namespace) -> None:
+    (tmp / backend).mkdir(exist_ok=True)
+    broker = Broker(tmp / backend)
+    broker.start()
+    port = free_port()
+    cfg = tmp / backend / "center.yaml"
+    cfg.write_text(yaml.safe_dump({
+        "mqtt": {"url": f"mqtt://127.0.0.1:{broker.port}"}, "storage": {"url": url},
+        "http": {"listen": f"127.0.0.1:{port}", "secure_cookies": False}}))
+    env = {**os.environ, "EDGE_CENTER_PASSWORD": PASSWORD}
+    subprocess.run([CENTER, "user", "bench", "--role", "supervisor", "--config", str(cfg)],
+                   check=True, env=env, capture_output=True)
+    prefix = [sys.executable, "-m", "cProfile", "-o", args.profile, "-m", "center.service"] if (
+        args.profile) else [CENTER]
+    proc = subprocess.Popen([*prefix, "run", "--config", str(cfg), "--log-level", "WARNING"])
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                async with aiohttp.ClientSession() as s, s.get(f"{base}/metrics") as r:
+                    if "center_broker_connected 1.0" in await r.text():
+                        break
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+        rates = [await throughput(broker.port, base, args.alerts) for _ in range(args.repeat)]
+        p50, p99, worst = await latency(broker.port, base, args.latency_alerts, args.rate)
+        print(f"{backend:>10} {' / '.join(f'{r:,.0f}' for r in rates):>26} "
+              f"{statistics.median(rates):>9,.0f} {p50:>7.1f} {p99:>7.1f} {worst:>7.1f}",
+              flush=True)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        broker.kill()
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    print(f"{args.alerts} alert messages from 4 edges, {args.repeat} runs; latency over "
+          f"{args.latency_alerts} alerts at {args.rate:g}/s")
+    print(f"{'store':>10} {'alerts/s runs':>26} {'median':>9} {'p50 ms':>7} {'p99 ms':>7} "
+          f"{'max ms':>7}")
+    with tempfile.TemporaryDirectory() as tmp:
+        if "sqlite" in args.stores:
+            await bench("sqlite", f"sqlite:///{tmp}/center.db", Path(tmp), args)
+        if "postgresql" in args.stores:
+            pg = Postgres()
+            pg.start()
+            try:
+                await bench("postgresql", pg.create("bench"), Path(tmp), args)
+            finally:
+                pg.stop()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--alerts", type=int, default=20_000)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--latency-alerts", type=int, default=500)
+    ap.add_argument("--rate", type=float, default=50.0)
+    ap.add_argument("--stores", nargs="+", default=["sqlite", "postgresql"])
+    ap.add_argument("--profile", help="write the center's cProfile statistics here")
+    asyncio.run(main_async(ap.parse_args()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
