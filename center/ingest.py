@@ -75,7 +75,8 @@ class Ingest:
             username=c.username, password=c.password, tls_context=tls,
             protocol=aiomqtt.ProtocolVersion.V5, clean_start=False,
             # the broker keeps this instance's queue for a day while it is away
-            properties=_session_expiry(86_400), logger=_CLIENT_LOG, timeout=10)
+            properties=_connect_properties(86_400, 2 * self.batch), logger=_CLIENT_LOG,
+            timeout=10)
         # PUBACK after the commit, not on arrival: aiomqtt does not expose paho's switch
         client._client.manual_ack_set(True)
         return client
@@ -209,10 +210,14 @@ class Ingest:
         return (None, health) if isinstance(health, dict) else ("malformed", None)
 
 
-def _session_expiry(seconds: int) -> Any:
+def _connect_properties(expiry_s: int, receive_maximum: int) -> Any:
+    """The session outlives a disconnect; the broker may have this many messages awaiting
+    our PUBACK (we acknowledge a batch after its commit, so a small window would make
+    every batch a round trip)."""
     from paho.mqtt.packettypes import PacketTypes
     from paho.mqtt.properties import Properties
 
     props = Properties(PacketTypes.CONNECT)
-    props.SessionExpiryInterval = seconds
+    props.SessionExpiryInterval = expiry_s
+    props.ReceiveMaximum = receive_maximum
     return props

@@ -1,10 +1,11 @@
-"""`make demo`: the edge service on demo cameras that need no hardware.
+"""`make demo`: the whole chain on one machine, with no hardware.
 
-Starts the same GStreamer RTSP server the tests use, serving generated clips behind a
-password, writes a config for it and runs `edge run`, printing a camera table every few
-seconds, and the alerts as they come. Half-way through, one camera's server is killed and
-restarted so the reconnect and its camera_offline alert show. Ctrl-C stops it;
-DEMO_SECONDS=N stops it after N seconds.
+demo cameras (the GStreamer RTSP server the tests use, generated clips, a password)
+  -> `edge run` -> Mosquitto -> `edge-center run` -> the console in a browser.
+
+Prints the console's URL and a login, a camera table every few seconds, and the alerts as
+they come. Half-way through, one camera's server is killed and restarted so the reconnect
+and its camera_offline alert show. Ctrl-C stops it; DEMO_SECONDS=N stops it after N s.
 """
 
 from __future__ import annotations
@@ -22,10 +23,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tools.broker import Broker  # noqa: E402
 from tools.camera import RtspCamera, make_clip  # noqa: E402
 
 DEMO = ROOT / ".cache" / "demo"
 PORT = int(os.environ.get("DEMO_HTTP_PORT", "9108"))
+CENTER_PORT = int(os.environ.get("DEMO_CENTER_PORT", "8080"))
 
 
 def table(token: str) -> str:
@@ -66,6 +69,10 @@ def main() -> int:
                      codec="h265")
     password, token = secrets.token_urlsafe(12), secrets.token_urlsafe(16)
     log_path = DEMO / "edge.log"
+    (DEMO / "broker").mkdir(exist_ok=True)
+    broker = Broker(DEMO / "broker")
+    broker.start()
+    center = start_center(broker.port)
     with RtspCamera({"gate": gate}, user="admin", password=password) as cam1, \
             RtspCamera({"yard": yard}, user="admin", password=password) as cam2:
         config = DEMO / "edge.yaml"
@@ -80,14 +87,20 @@ def main() -> int:
             "analyze_fps: 5, stall_timeout_s: 5,\n"
             "         zones: {centre: {polygon: [[0.3, 0.3], [0.7, 0.3], [0.7, 0.9], "
             "[0.3, 0.9]], labels: [motion], min_seconds: 1}}}\n"
-            f"http: {{listen: '127.0.0.1:{PORT}', token: '${{DEMO_API_TOKEN}}'}}\n")
+            f"http: {{listen: '127.0.0.1:{PORT}', token: '${{DEMO_API_TOKEN}}'}}\n"
+            f"alerts: {{mqtt: {{url: 'mqtt://127.0.0.1:{broker.port}', "
+            "health_interval_s: 5}}\n")
         env = {**os.environ, "DEMO_CAM_PASS": password, "DEMO_API_TOKEN": token}
         with log_path.open("w") as log:
             # its own session: Ctrl-C reaches the demo only, which then stops edge once
             edge = subprocess.Popen([str(ROOT / ".venv" / "bin" / "edge"), "run", "--config",
                                      str(config)], stderr=log, env=env, start_new_session=True)
         print(f"""
-edge run --config {config.relative_to(ROOT)}   (pid {edge.pid})
+command center: http://127.0.0.1:{CENTER_PORT}/   log in as demo / {DEMO_LOGIN}
+  (edge-center run --config {(DEMO / 'center.yaml').relative_to(ROOT)}, pid {center.pid};
+   alerts arrive live, with their snapshots; the health board shows both cameras)
+
+edge run --config {config.relative_to(ROOT)}   (pid {edge.pid}), broker mqtt://127.0.0.1:{broker.port}
   cameras   gate: 1080p25 H.264, yard: 720p25 H.265, RTSP with a password (never logged)
   analysis  motion and video quality on both; a motion zone "centre" on yard
   metrics   http://127.0.0.1:{PORT}/metrics
@@ -130,8 +143,31 @@ Ctrl-C stops the demo.
             if edge.poll() is None:
                 edge.send_signal(signal.SIGTERM)
                 edge.wait(timeout=20)
+            center.terminate()
+            center.wait(timeout=20)
+            broker.stop()
         print(f"\nedge stopped (exit {edge.returncode}); its log: {log_path.relative_to(ROOT)}")
         return 0 if edge.returncode == 0 else 1
+
+
+DEMO_LOGIN = "demo-operator"
+
+
+def start_center(broker_port: int) -> subprocess.Popen[bytes]:
+    """The command center on the demo broker, with one supervisor: demo."""
+    config = DEMO / "center.yaml"
+    config.write_text(
+        "# written by tools/demo.py\n"
+        f"mqtt: {{url: 'mqtt://127.0.0.1:{broker_port}', instance: demo-center}}\n"
+        f"storage: {{url: 'sqlite:///{DEMO / 'center.db'}'}}\n"
+        f"http: {{listen: '127.0.0.1:{CENTER_PORT}', secure_cookies: false}}\n")
+    bin_ = str(ROOT / ".venv" / "bin" / "edge-center")
+    subprocess.run([bin_, "user", "demo", "--role", "supervisor", "--config", str(config)],
+                   check=True, capture_output=True,
+                   env={**os.environ, "EDGE_CENTER_PASSWORD": DEMO_LOGIN})
+    log = (DEMO / "center.log").open("w")
+    return subprocess.Popen([bin_, "run", "--config", str(config)], stderr=log,
+                            start_new_session=True)
 
 
 if __name__ == "__main__":
