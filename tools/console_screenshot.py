@@ -1,0 +1,56 @@
+"""Takes the README's console screenshot (docs/console.png) from a running `make demo`:
+runs the demo for a while, logs in with Debian's chromium, opens an alert with its picture.
+
+    .venv/bin/python tools/console_screenshot.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from playwright.async_api import async_playwright
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tools.demo import CENTER_PORT, DEMO_LOGIN  # noqa: E402
+
+
+async def shoot(out: Path) -> None:
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path="/usr/bin/chromium",
+                                          args=["--no-sandbox"])
+        page = await browser.new_page(viewport={"width": 1440, "height": 860})
+        await page.goto(f"http://127.0.0.1:{CENTER_PORT}/")
+        await page.fill("#login-name", "demo")
+        await page.fill("#login-password", DEMO_LOGIN)
+        await page.click("#login-form button")
+        await page.wait_for_selector("#alerts tbody tr .thumb img", timeout=60_000)
+        await page.wait_for_timeout(15_000)  # a few more arrive live
+        await page.locator("#alerts tbody tr", has=page.locator(".thumb img")).first.click()
+        await page.wait_for_timeout(1_500)
+        out.parent.mkdir(exist_ok=True)
+        await page.screenshot(path=str(out))
+        await browser.close()
+
+
+def main() -> int:
+    demo = subprocess.Popen([sys.executable, str(ROOT / "tools" / "demo.py")],
+                            env={**os.environ, "DEMO_SECONDS": "90"},
+                            stdout=subprocess.DEVNULL)
+    try:
+        asyncio.run(asyncio.sleep(8))
+        asyncio.run(shoot(ROOT / "docs" / "console.png"))
+    finally:
+        demo.terminate()
+        demo.wait(timeout=60)
+    print("docs/console.png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
