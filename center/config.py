@@ -4,13 +4,11 @@ names its key path, ``${VAR}`` comes from the environment)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
-import yaml
-from pydantic import Field, ValidationError
+from pydantic import Field
 
-from edge.config import ConfigError, Strict, _message, _substitute, _UniqueKeyLoader, _where
+from edge.config import Strict, read_yaml, validate
 
 
 class CenterMqttConfig(Strict):
@@ -54,23 +52,4 @@ class CenterConfig(Strict):
 
 
 def load_center_config(path: str | Path, env: dict[str, str] | None = None) -> CenterConfig:
-    import os
-
-    path = Path(path)
-    try:
-        data: Any = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
-    except OSError as exc:
-        raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError([f"{path}: invalid YAML: {getattr(exc, 'problem', exc)}"]) from None
-    if not isinstance(data, dict):
-        raise ConfigError(["(top level): must be a mapping of keys"])
-    problems: list[str] = []
-    data = _substitute(data, "", dict(os.environ) if env is None else env, problems)
-    if problems:
-        raise ConfigError(problems)
-    try:
-        return CenterConfig.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError([f"{_where(e['loc'])}: {_message(e)}"
-                           for e in exc.errors(include_url=False)]) from None
+    return validate(CenterConfig, read_yaml(path), env)

@@ -89,12 +89,18 @@ class Center:
             log.info("stopped cleanly")
 
 
-def cmd_run(args: argparse.Namespace) -> int:
+def _config(path: str) -> CenterConfig | None:
     try:
-        config = load_center_config(args.config)
+        return load_center_config(path)
     except ConfigError as exc:
         for problem in exc.problems:
             print(f"invalid config: {problem}", file=sys.stderr)
+        return None
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    config = _config(args.config)
+    if config is None:
         return 2
     setup_logging(args.log_level, config.secrets())
     try:
@@ -116,11 +122,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_user(args: argparse.Namespace) -> int:
     """Adds a user, or sets a user's role and password (EDGE_CENTER_PASSWORD, or asked)."""
-    try:
-        config = load_center_config(args.config)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            print(f"invalid config: {problem}", file=sys.stderr)
+    config = _config(args.config)
+    if config is None:
         return 2
     password = os.environ.get("EDGE_CENTER_PASSWORD") or getpass.getpass(
         f"password for {args.name}: ")

@@ -10,7 +10,7 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
 from pydantic import (
@@ -31,6 +31,9 @@ NAME_PATTERN = r"^[A-Za-z0-9_-]+$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
 Point = Annotated[list[Annotated[float, Field(ge=0.0, le=1.0)]],
                   Field(min_length=2, max_length=2, description="[x, y]")]
+
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class ConfigError(Exception):
@@ -376,8 +379,9 @@ def _message(err: dict[str, Any]) -> str:
     return msg.removeprefix("Value error, ")
 
 
-def parse_config(data: Any, env: dict[str, str] | None = None) -> EdgeConfig:
-    """Validates already-parsed YAML. Raises ConfigError naming every bad key path."""
+def validate(model: type[M], data: Any, env: dict[str, str] | None = None) -> M:
+    """Validates already-parsed YAML against ``model`` (the edge's config, or the command
+    center's), ``${VAR}`` filled in. Raises ConfigError naming every bad key path."""
     if not isinstance(data, dict):
         raise ConfigError(["(top level): must be a mapping of keys"])
     problems: list[str] = []
@@ -385,11 +389,15 @@ def parse_config(data: Any, env: dict[str, str] | None = None) -> EdgeConfig:
     if problems:
         raise ConfigError(problems)
     try:
-        return EdgeConfig.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(
             [f"{_where(e['loc'])}: {_message(e)}" for e in exc.errors(include_url=False)]
         ) from None
+
+
+def parse_config(data: Any, env: dict[str, str] | None = None) -> EdgeConfig:
+    return validate(EdgeConfig, data, env)
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -409,6 +417,11 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 
 def load_config(path: str | Path, env: dict[str, str] | None = None) -> EdgeConfig:
     """Reads and validates a YAML config file."""
+    return parse_config(read_yaml(path), env)
+
+
+def read_yaml(path: str | Path) -> Any:
+    """A YAML file's data; ConfigError (with line and column) if it cannot be read."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -421,7 +434,7 @@ def load_config(path: str | Path, env: dict[str, str] | None = None) -> EdgeConf
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
         problem = getattr(exc, "problem", None) or "invalid YAML"
         raise ConfigError([f"{where}: {problem}"]) from None
-    return parse_config(data, env)
+    return data
 
 
 def json_schema() -> str:

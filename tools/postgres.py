@@ -50,7 +50,7 @@ class Postgres:
         deadline = time.monotonic() + 30
         while True:
             try:
-                with psycopg.connect(self.url("postgres"), autocommit=True) as c:
+                with psycopg.connect(self.url("postgres"), autocommit=True):
                     break
             except psycopg.OperationalError:
                 if time.monotonic() > deadline or self.proc.poll() is not None:
