@@ -60,7 +60,9 @@ class Ingest:
         self.stored = 0
         self.connected = False
         self.last_error: str | None = None
-        self._queue: asyncio.Queue[aiomqtt.Message] = asyncio.Queue(maxsize=20_000)
+        # unbounded, yet bounded: the broker sends at most Receive Maximum (two batches)
+        # messages we have not acknowledged, and we acknowledge only what we stored
+        self._queue: asyncio.Queue[aiomqtt.Message] = asyncio.Queue()
 
     def _client(self) -> aiomqtt.Client:
         c = self.cfg
@@ -76,7 +78,10 @@ class Ingest:
             protocol=aiomqtt.ProtocolVersion.V5, clean_start=False,
             # the broker keeps this instance's queue for a day while it is away
             properties=_connect_properties(86_400, 2 * self.batch), logger=_CLIENT_LOG,
-            timeout=10)
+            timeout=10,
+            # messages go straight into our batch queue: aiomqtt's iterator makes a task
+            # and a wait per message, which halved the receive rate (5,200 -> 9,200/s)
+            queue_type=lambda maxsize=0: self._queue)
         # PUBACK after the commit, not on arrival: aiomqtt does not expose paho's switch
         client._client.manual_ack_set(True)
         return client
@@ -98,8 +103,9 @@ class Ingest:
                         log.info("mqtt %s: subscribed as %s (group %s)", self.cfg.url,
                                  self.cfg.instance, g)
                         self.connected, delay, self.last_error = True, 0.5, None
-                        async for message in client.messages:
-                            await self._queue.put(message)
+                        # the messages flow into self._queue; here we wait for the link
+                        # to drop (aiomqtt has no public future for it)
+                        await client._disconnected
                 except aiomqtt.MqttError as exc:
                     if str(exc) != self.last_error:
                         self.last_error = str(exc)

@@ -8,6 +8,7 @@ import json
 import aiohttp
 import pytest
 
+from center.store import Filters
 from tests.center.conftest import JPEG, alert_messages, publish, wait_until
 
 pytestmark = pytest.mark.mqtt
@@ -146,3 +147,19 @@ async def test_metrics_pass_promtool(running):
     lint = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True,
                           text=True)
     assert lint.returncode == 0, lint.stdout + lint.stderr
+
+
+async def test_the_center_reconnects_after_a_broker_restart(running):
+    run, broker = running
+    ingest = run.center.ingest
+    before = alert_messages()[0]
+    await publish(broker.port, [("edge/n1/alerts/gate", json.dumps(before).encode())])
+    await wait_until(lambda: ingest.stored == 1)
+    broker.stop()
+    await wait_until(lambda: not ingest.connected)
+    broker.start()
+    await wait_until(lambda: ingest.connected, 20)
+    after = alert_messages()[0]
+    await publish(broker.port, [("edge/n1/alerts/gate", json.dumps(after).encode())])
+    await wait_until(lambda: ingest.stored == 2)
+    assert {a["id"] for a in run.center.store.alerts(Filters())} == {before["id"], after["id"]}
