@@ -77,6 +77,10 @@ class InferenceWorker:
         self.runs = 0
         self.seconds = Histogram()
 
+    @property
+    def pending(self) -> int:
+        return len(self._queue)
+
     def start(self) -> None:
         if self._thread is None:
             self._thread = threading.Thread(target=self._serve, name="inference", daemon=True)

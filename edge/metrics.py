@@ -6,8 +6,13 @@ only when Prometheus scrapes keeps the hot path free of metric locks.
 
 from __future__ import annotations
 
+import platform
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _installed
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import (
@@ -18,6 +23,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from alerts.event import TYPES
 from alerts.outbox import Outbox
 from edge.inference import InferenceWorker
 from ingest import CameraState, CameraStream
@@ -29,7 +35,34 @@ SNAPSHOT_DROPS = ("busy", "too_large", "failed", "malformed", "oversized", "full
                   "expired", "disk_full")
 
 
-DetectionCounts = Callable[[], Iterable[tuple[str, int, int, int]]]
+FAULT_KINDS = tuple(k for k, (_, method, kind) in TYPES.items()
+                    if (method, kind) == (5, 11) or method == 6)  # quality and device faults
+
+
+def _version(package: str) -> str:
+    try:
+        return _installed(package)
+    except PackageNotFoundError:
+        return "unknown"
+
+
+BUILD = {"version": _version("edge-analytics"), "python": platform.python_version(),
+         "onnxruntime": _version("onnxruntime")}
+
+
+@dataclass(frozen=True, slots=True)
+class CameraAnalysis:
+    """What analysis knows of one camera, read at scrape time."""
+
+    camera: str
+    regions: int  # model inputs asked for
+    full_passes: int
+    tracks: int
+    motion_fraction: float
+    faults: tuple[str, ...]  # video-quality faults (and camera_offline) open now
+
+
+DetectionCounts = Callable[[], Iterable[CameraAnalysis]]
 
 
 class CameraCollector(Collector):
@@ -38,13 +71,15 @@ class CameraCollector(Collector):
                  outbox: Outbox | None = None,
                  snapshot_drops: Callable[[], Counter[str]] | None = None,
                  detection: DetectionCounts | None = None,
-                 worker: InferenceWorker | None = None) -> None:
+                 worker: InferenceWorker | None = None,
+                 mqtt_connected: Callable[[], bool] | None = None) -> None:
         self.cameras = cameras
         self.alerts = alerts
         self.outbox = outbox
         self.snapshot_drops = snapshot_drops
         self.detection = detection
         self.worker = worker
+        self.mqtt_connected = mqtt_connected
 
     def _inference(self) -> Iterator[Metric]:
         if self.worker is not None:
@@ -61,6 +96,8 @@ class CameraCollector(Collector):
             yield dropped
             yield CounterMetricFamily("edge_inference_errors", "Model runs that failed",
                                       value=self.worker.errors)
+            yield GaugeMetricFamily("edge_inference_queue_depth", "Detection requests "
+                                    "waiting for the model", value=self.worker.pending)
         if self.detection is not None:
             regions = CounterMetricFamily("edge_detection_regions", "Model inputs asked for "
                                           "(motion-gated regions and whole views)",
@@ -69,15 +106,26 @@ class CameraCollector(Collector):
                                        "passes", labels=["camera"])
             tracks = GaugeMetricFamily("edge_tracked_objects", "Objects tracked now",
                                        labels=["camera"])
-            for camera, n_regions, n_full, n_tracks in self.detection():
-                regions.add_metric([camera], n_regions)
-                full.add_metric([camera], n_full)
-                tracks.add_metric([camera], n_tracks)
-            yield regions
-            yield full
-            yield tracks
+            motion = GaugeMetricFamily("edge_motion_fraction", "Share of the view that moved "
+                                       "in the last analysed frame", labels=["camera"])
+            faults = GaugeMetricFamily("edge_video_fault", "1 while a video-quality fault "
+                                       "(or camera_offline) is open", labels=["camera", "kind"])
+            for a in self.detection():
+                regions.add_metric([a.camera], a.regions)
+                full.add_metric([a.camera], a.full_passes)
+                tracks.add_metric([a.camera], a.tracks)
+                motion.add_metric([a.camera], a.motion_fraction)
+                for kind in FAULT_KINDS:
+                    faults.add_metric([a.camera, kind], 1.0 if kind in a.faults else 0.0)
+            yield from (regions, full, tracks, motion, faults)
 
     def collect(self) -> Iterator[Metric]:
+        info = GaugeMetricFamily("edge_build_info", "The running build", labels=list(BUILD))
+        info.add_metric(list(BUILD.values()), 1.0)
+        yield info
+        if self.mqtt_connected is not None:
+            yield GaugeMetricFamily("edge_mqtt_connected", "1 while the broker link is up",
+                                    value=1.0 if self.mqtt_connected() else 0.0)
         yield from self._inference()
         if self.outbox is not None:
             yield GaugeMetricFamily("edge_outbox_pending", "Alert messages not yet delivered",
@@ -131,9 +179,18 @@ class CameraCollector(Collector):
         transitions = CounterMetricFamily("edge_camera_transitions",
                                           "Entries into each camera state",
                                           labels=["camera", "state"])
+        fps = GaugeMetricFamily("edge_stream_fps", "The stream's frame rate, as it says",
+                                labels=["camera"])
+        stall = GaugeMetricFamily("edge_camera_stall_seconds", "Seconds since the newest "
+                                  "decoded frame", labels=["camera"])
+        now = time.monotonic()
         for cam in self.cameras():
             name, st = cam.name, cam.status
             up.add_metric([name], 1.0 if st.state == CameraState.STREAMING else 0.0)
+            if st.info is not None and st.info.fps:
+                fps.add_metric([name], st.info.fps)
+            last = cam.sampler.last_frame_at
+            stall.add_metric([name], now - last if last else now - st.since)
             for s in CameraState:
                 state.add_metric([name, s.value], 1.0 if st.state == s else 0.0)
                 transitions.add_metric([name, s.value], float(st.transitions[s.value]))
@@ -143,6 +200,8 @@ class CameraCollector(Collector):
             counters["reconnects"].add_metric([name], st.reconnects)
             counters["errors"].add_metric([name], cam.decode.decode_errors)
         yield up
+        yield fps
+        yield stall
         yield state
         yield from counters.values()
         yield transitions
@@ -153,10 +212,11 @@ def make_registry(cameras: Callable[[], Iterable[CameraStream]],
                   outbox: Outbox | None = None,
                   snapshot_drops: Callable[[], Counter[str]] | None = None,
                   detection: DetectionCounts | None = None,
-                  worker: InferenceWorker | None = None) -> CollectorRegistry:
+                  worker: InferenceWorker | None = None,
+                  mqtt_connected: Callable[[], bool] | None = None) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(CameraCollector(cameras, alerts, outbox, snapshot_drops, detection,
-                                      worker))
+                                      worker, mqtt_connected))
     return registry
 
 

@@ -178,6 +178,10 @@ class Analysis:
         self._count(events)
         return events
 
+    @property
+    def motion_fraction(self) -> float:
+        return self._motion.fraction
+
     def _count(self, events: list[AlertEvent]) -> None:
         for e in events:
             if e.phase == "start":

@@ -26,7 +26,7 @@ from edge.config import (
 from edge.http import make_app, serve
 from edge.inference import InferenceWorker, build_detector
 from edge.logs import add_secrets
-from edge.metrics import make_registry
+from edge.metrics import CameraAnalysis, make_registry
 from edge.pipeline import QUALITY_TYPES, CameraPipeline
 from ingest import CameraStream
 
@@ -75,7 +75,9 @@ class Supervisor:
             build_detector(config.detector), config.detector.max_wait_s,
             max_queue=max(4, len(enabled(config)))) if detecting else None
         self.registry = make_registry(self.cameras, self.alert_counts, self.outbox,
-                                      self.snapshot_drops, self.detection_counts, self.worker)
+                                      self.snapshot_drops, self.detection_counts, self.worker,
+                                      (lambda: self.publisher is not None
+                                       and self.publisher.connected) if mqtt else None)
         self._tg: asyncio.TaskGroup | None = None
 
     def cameras(self) -> list[CameraStream]:
@@ -86,10 +88,11 @@ class Supervisor:
         return [(n, p.analysis.alerts, p.analysis.book.suppressed)
                 for n, p in self.pipelines.items()]
 
-    def detection_counts(self) -> list[tuple[str, int, int, int]]:
-        """(camera, model inputs asked for, whole-view passes, tracked objects now)"""
-        return [(n, p.analysis.inferences, p.analysis.full_passes, len(p.analysis.tracker))
-                for n, p in self.pipelines.items()]
+    def detection_counts(self) -> list[CameraAnalysis]:
+        return [CameraAnalysis(n, a.inferences, a.full_passes, len(a.tracker),
+                               a.motion_fraction, tuple(k[0] for k in a.book.open_keys()
+                                                        if k[0] in FAULTS))
+                for n, a in ((n, p.analysis) for n, p in self.pipelines.items())]
 
     def snapshot_drops(self) -> Counter[str]:
         drops: Counter[str] = Counter()

@@ -1,0 +1,81 @@
+"""Ops' view: a real Prometheus (Debian's) scrapes a running edge and answers for it through
+its HTTP API, with the shipped alerting rules loaded; promtool accepts the rules."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import PASSWORD
+from tests.edge.test_cli import EDGE, TOKEN, env_url, free_port, get, wait_http, write_config
+
+pytestmark = pytest.mark.rtsp
+RULES = Path(__file__).resolve().parents[2] / "config" / "prometheus" / "alerts.yml"
+
+
+def test_the_alerting_rules_pass_promtool():
+    result = subprocess.run(["promtool", "check", "rules", str(RULES)], capture_output=True,
+                            text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS: 6 rules found" in result.stdout
+
+
+def query(base: str, expr: str) -> list[dict]:
+    url = f"{base}/api/v1/query?query={urllib.parse.quote(expr)}"
+    with urllib.request.urlopen(url, timeout=5) as r:
+        body = json.load(r)
+    assert body["status"] == "success", body
+    return body["data"]["result"]
+
+
+def test_prometheus_scrapes_a_running_edge(camera_server, tmp_path):
+    edge_port, prom_port = free_port(), free_port()
+    cfg = write_config(tmp_path / "edge.yaml", {
+        "gate": {"url": env_url(camera_server, "cam1")},
+        "gone": {"url": f"rtsp://127.0.0.1:{free_port()}/x", "open_timeout_s": 1},
+    }, edge_port)
+    edge = subprocess.Popen([EDGE, "run", "--config", str(cfg)], stderr=subprocess.DEVNULL,
+                            env={**os.environ, "CAM_PASS": PASSWORD, "EDGE_TOKEN": TOKEN})
+    prom_cfg = tmp_path / "prometheus.yml"
+    prom_cfg.write_text(yaml.safe_dump({
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "rule_files": [str(RULES)],
+        "scrape_configs": [{"job_name": "edge",
+                            "static_configs": [{"targets": [f"127.0.0.1:{edge_port}"]}]}]}))
+    prom = subprocess.Popen(["prometheus", f"--config.file={prom_cfg}",
+                             f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                             f"--web.listen-address=127.0.0.1:{prom_port}"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{prom_port}"
+    try:
+        wait_http(lambda: get(f"http://127.0.0.1:{edge_port}/readyz")[0] == 200, 30)
+
+        def up() -> dict[str, float]:
+            return {r["metric"].get("camera", ""): float(r["value"][1])
+                    for r in query(base, "edge_camera_up")}
+
+        assert wait_http(lambda: up() == {"gate": 1.0, "gone": 0.0}, 40)
+        decoded = query(base, 'edge_frames_decoded_total{camera="gate"}')
+        assert float(decoded[0]["value"][1]) > 0
+        (target,) = query(base, 'up{job="edge"}')
+        assert target["value"][1] == "1"
+        for name in ("edge_build_info", "edge_inference_seconds_count", "edge_outbox_pending",
+                     'edge_video_fault{camera="gate",kind="video_frozen"}',
+                     'edge_camera_stall_seconds{camera="gate"}', 'edge_stream_fps{camera="gate"}'):
+            assert query(base, name), name
+        with urllib.request.urlopen(f"{base}/api/v1/rules", timeout=5) as r:
+            groups = json.load(r)["data"]["groups"]
+        rules = {rule["name"]: rule["health"] for g in groups for rule in g["rules"]}
+        assert len(rules) == 6 and set(rules.values()) == {"ok"}, rules
+    finally:
+        prom.terminate()
+        edge.terminate()
+        prom.wait(timeout=20)
+        edge.wait(timeout=20)
