@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import urllib.parse
 import urllib.request
@@ -15,9 +16,12 @@ import yaml
 
 from tests.conftest import PASSWORD
 from tests.edge.test_cli import EDGE, TOKEN, env_url, free_port, get, wait_http, write_config
+from tools.broker import Broker
 
 pytestmark = pytest.mark.rtsp
-RULES = Path(__file__).resolve().parents[2] / "config" / "prometheus" / "alerts.yml"
+CONFIG = Path(__file__).resolve().parents[2] / "config"
+RULES = CONFIG / "prometheus" / "alerts.yml"
+DASHBOARD = CONFIG / "grafana" / "edge-dashboard.json"
 
 
 def test_the_alerting_rules_pass_promtool():
@@ -41,6 +45,11 @@ def test_prometheus_scrapes_a_running_edge(camera_server, tmp_path):
         "gate": {"url": env_url(camera_server, "cam1")},
         "gone": {"url": f"rtsp://127.0.0.1:{free_port()}/x", "open_timeout_s": 1},
     }, edge_port)
+    broker = Broker(tmp_path)
+    broker.start()
+    doc = yaml.safe_load(cfg.read_text())
+    doc["alerts"] = {"mqtt": {"url": f"mqtt://127.0.0.1:{broker.port}"}}
+    cfg.write_text(yaml.safe_dump(doc))
     edge = subprocess.Popen([EDGE, "run", "--config", str(cfg)], stderr=subprocess.DEVNULL,
                             env={**os.environ, "CAM_PASS": PASSWORD, "EDGE_TOKEN": TOKEN})
     prom_cfg = tmp_path / "prometheus.yml"
@@ -64,12 +73,18 @@ def test_prometheus_scrapes_a_running_edge(camera_server, tmp_path):
         assert wait_http(lambda: up() == {"gate": 1.0, "gone": 0.0}, 40)
         decoded = query(base, 'edge_frames_decoded_total{camera="gate"}')
         assert float(decoded[0]["value"][1]) > 0
+        assert wait_http(lambda: query(base, "edge_mqtt_connected == 1"), 20)
         (target,) = query(base, 'up{job="edge"}')
         assert target["value"][1] == "1"
         for name in ("edge_build_info", "edge_inference_seconds_count", "edge_outbox_pending",
                      'edge_video_fault{camera="gate",kind="video_frozen"}',
                      'edge_camera_stall_seconds{camera="gate"}', 'edge_stream_fps{camera="gate"}'):
             assert query(base, name), name
+        # every series the dashboard and the rules ask for is one the edge exposes
+        with urllib.request.urlopen(f"{base}/api/v1/label/__name__/values", timeout=5) as r:
+            exposed = set(json.load(r)["data"])
+        wanted = set(re.findall(r"\bedge_[a-z_]+", DASHBOARD.read_text() + RULES.read_text()))
+        assert wanted and wanted <= exposed, wanted - exposed
         with urllib.request.urlopen(f"{base}/api/v1/rules", timeout=5) as r:
             groups = json.load(r)["data"]["groups"]
         rules = {rule["name"]: rule["health"] for g in groups for rule in g["rules"]}
@@ -79,3 +94,4 @@ def test_prometheus_scrapes_a_running_edge(camera_server, tmp_path):
         edge.terminate()
         prom.wait(timeout=20)
         edge.wait(timeout=20)
+        broker.kill()
