@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 # (prometheus) for the metrics lint, chromium for the console tests, postgresql for the
 # command center's scale-out store, and Python's venv.
 APT_PACKAGES := python3 python3-venv python3-gi ffmpeg curl procps openssl mosquitto mosquitto-clients \
-	prometheus chromium postgresql \
+	prometheus chromium postgresql systemd \
 	gir1.2-gst-rtsp-server-1.0 gstreamer1.0-tools gstreamer1.0-plugins-base \
 	gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly \
 	gstreamer1.0-libav

@@ -1,4 +1,4 @@
-"""``edge``: run, check, probe, analyze (CONTRACT.md §1)."""
+"""``edge``: run, check, probe, analyze (CONTRACT.md §1); init, schema."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from edge.config import ConfigError, EdgeConfig, json_schema, load_config
 from edge.inference import build_detector
 from edge.logs import setup_logging
 from edge.pipeline import Analysis, camera_settings
+from edge.starter import starter
 from edge.supervisor import Supervisor, mqtt_settings
 from ingest import (
     FrameSampler,
@@ -205,6 +206,18 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_init(args: argparse.Namespace) -> int:
+    """Writes a commented starter config; never over an existing file."""
+    out = Path(args.out)
+    if out.exists():
+        print(f"edge init: {out} exists; not overwritten", file=sys.stderr)
+        return 1
+    out.write_text(starter(str(out), args.node), encoding="utf-8")
+    print(f"wrote {out}: set GATE_PASS, MQTT_PASS and EDGE_API_TOKEN, edit the cameras, then "
+          f"`edge check --config {out} --probe`")
+    return EXIT_OK
+
+
 def cmd_schema(args: argparse.Namespace) -> int:
     if args.alert:
         sys.stdout.write(json.dumps(alert_json_schema(), indent=2) + "\n")
@@ -243,6 +256,11 @@ def parser() -> argparse.ArgumentParser:
     an.add_argument("--out", help="file for the alert events (default: stdout)")
     an.add_argument("--duration", type=float, help="stop after this many seconds of media")
     an.set_defaults(func=cmd_analyze)
+
+    init = sub.add_parser("init", help="write a commented starter config")
+    init.add_argument("--out", default="edge.yaml")
+    init.add_argument("--node", default="edge-01", help="this box's id")
+    init.set_defaults(func=cmd_init)
 
     schema = sub.add_parser("schema", help="print the config's JSON Schema")
     schema.add_argument("--alert", action="store_true",
