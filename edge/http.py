@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
@@ -29,8 +29,12 @@ def camera_summary(cam: CameraStream) -> dict[str, object]:
     }
 
 
+Snapshot = Callable[[str], Awaitable[bytes | None]]
+
+
 def make_app(cameras: Callable[[], Iterable[CameraStream]], registry: CollectorRegistry,
-             token: str | None) -> web.Application:
+             token: str | None, faults: Callable[[str], list[str]] | None = None,
+             snapshot: Snapshot | None = None) -> web.Application:
     async def metrics(_: web.Request) -> web.Response:
         return web.Response(body=exposition(registry),
                             headers={"Content-Type": CONTENT_TYPE_LATEST})
@@ -56,13 +60,24 @@ def make_app(cameras: Callable[[], Iterable[CameraStream]], registry: CollectorR
         return await handler(request)
 
     async def api_cameras(_: web.Request) -> web.Response:
-        return web.json_response({cam.name: camera_summary(cam) for cam in cameras()})
+        return web.json_response({cam.name: {**camera_summary(cam),
+                                             "faults": faults(cam.name) if faults else []}
+                                  for cam in cameras()})
+
+    async def api_snapshot(request: web.Request) -> web.Response:
+        """The camera's newest analysed frame as a JPEG, privacy masks applied."""
+        jpeg = await snapshot(request.match_info["name"]) if snapshot else None
+        if jpeg is None:
+            return web.json_response({"error": "no such camera, or no frame yet"}, status=404)
+        return web.Response(body=jpeg, content_type="image/jpeg",
+                            headers={"Cache-Control": "no-store"})
 
     app = web.Application(middlewares=[require_token])
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/api/cameras", api_cameras)
+    app.router.add_get("/api/cameras/{name}/snapshot.jpg", api_snapshot)
     return app
 
 

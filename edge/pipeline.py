@@ -345,6 +345,7 @@ class CameraPipeline:
     last_frame_at: float = field(default_factory=time.monotonic)
     snapshots_dropped: Counter[str] = field(default_factory=Counter)  # reason -> count
     worker: InferenceWorker | None = None  # the node's shared detector
+    latest: Frame | None = None  # the newest analysed frame (the API's snapshot.jpg)
     _encoding: int = 0
 
     max_encoding = 2  # snapshots being encoded at once; a burst beyond is counted, not queued
@@ -384,6 +385,7 @@ class CameraPipeline:
         async with asyncio.TaskGroup() as encoders:
             async for frame in self.camera.frames():
                 self.last_media_time, self.last_frame_at = frame.media_time, time.monotonic()
+                self.latest = frame
                 events, request = self.analysis.look(frame)
                 found = None
                 if request is not None and self.worker is not None:

@@ -28,6 +28,7 @@ from edge.inference import InferenceWorker, build_detector
 from edge.logs import add_secrets
 from edge.metrics import CameraAnalysis, make_registry
 from edge.pipeline import QUALITY_TYPES, CameraPipeline
+from edge.snapshot import encode_snapshot
 from ingest import CameraStream
 
 log = logging.getLogger("edge.supervisor")
@@ -88,6 +89,20 @@ class Supervisor:
         return [(n, p.analysis.alerts, p.analysis.book.suppressed)
                 for n, p in self.pipelines.items()]
 
+    def faults(self, camera: str) -> list[str]:
+        p = self.pipelines.get(camera)
+        return [] if p is None else sorted(k[0] for k in p.analysis.book.open_keys()
+                                           if k[0] in FAULTS)
+
+    async def snapshot(self, camera: str) -> bytes | None:
+        """The newest analysed frame of ``camera``, privacy masks applied (encoded in a
+        thread, at the snapshot settings' size)."""
+        p = self.pipelines.get(camera)
+        if p is None or p.latest is None:
+            return None
+        return await asyncio.to_thread(encode_snapshot, p.latest.video,
+                                       p.config.privacy_masks, self.alerts.snapshots)
+
     def detection_counts(self) -> list[CameraAnalysis]:
         return [CameraAnalysis(n, a.inferences, a.full_passes, len(a.tracker),
                                a.motion_fraction, tuple(k[0] for k in a.book.open_keys()
@@ -108,9 +123,8 @@ class Supervisor:
         cameras = {}
         for name, p in self.pipelines.items():
             st = p.camera.status
-            faults = sorted(k[0] for k in p.analysis.book.open_keys() if k[0] in FAULTS)
             cameras[name] = {"state": st.state.value, "frames_decoded": p.camera.sampler.decoded,
-                             "reconnects": st.reconnects, "faults": faults,
+                             "reconnects": st.reconnects, "faults": self.faults(name),
                              "tracks": len(p.analysis.tracker)}
         return {"node": self.config.node.id, "at": rfc3339(time.time()),
                 "uptime_s": round(time.time() - self.started, 1),
@@ -134,7 +148,8 @@ class Supervisor:
         loop.add_signal_handler(signal.SIGHUP, reload.set)
         runner = None
         if self.config.http is not None:
-            app = make_app(self.cameras, self.registry, self.config.http.token)
+            app = make_app(self.cameras, self.registry, self.config.http.token,
+                           self.faults, self.snapshot)
             runner = await serve(app, self.config.http.listen)
             log.info("serving http://%s/metrics, /healthz, /readyz", self.config.http.listen)
         try:

@@ -195,6 +195,15 @@ def test_run_serves_metrics_survives_bad_cameras_reloads_and_stops(camera_server
                           and c["gone"]["reconnects"] >= 1 and c["garbage"]["reconnects"] >= 1
                           and c["good"]["frames_decoded"] >= 50 and c)
         assert state["good"]["state"] == "streaming" and state["other"]["state"] == "streaming"
+        assert state["good"]["faults"] == []
+        status, _ = get(f"{base}/api/cameras/good/snapshot.jpg")
+        assert status == 401
+        req = urllib.request.Request(f"{base}/api/cameras/good/snapshot.jpg",
+                                     headers={"Authorization": f"Bearer {TOKEN}"})
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            assert resp.headers["Content-Type"] == "image/jpeg"
+            assert resp.read(3) == b"\xff\xd8\xff"
+        assert get(f"{base}/api/cameras/nope/snapshot.jpg", TOKEN)[0] == 404
         assert "unauthorized" in state["wrongpw"]["last_error"]
         assert "unreachable" in state["gone"]["last_error"]
         assert "invalid data" in state["garbage"]["last_error"]
