@@ -76,8 +76,13 @@ def _probe_line(name: str, options: SourceOptions) -> tuple[bool, str]:
         return False, f"camera {name}: {exc}"
     fps = f"{r.fps:g} fps" if r.fps else "fps unknown"
     gop = f", keyframe every {r.keyframe_interval_s:g} s" if r.keyframe_interval_s else ""
-    return True, (f"camera {name}: ok, {r.codec} {r.width}x{r.height}, {fps}{gop}, "
-                  f"first frame in {r.first_frame_s:.2f} s")
+    line = (f"camera {name}: ok, {r.codec} {r.width}x{r.height}, {fps}{gop}, "
+            f"first frame in {r.first_frame_s:.2f} s")
+    pixels = r.width * r.height
+    if pixels > 1280 * 720:  # analysis looks at ~320x180: more pixels only cost decoding
+        line += (f"; its sub-stream (e.g. 640x360) would decode ~{pixels / (640 * 360):.0f}x "
+                 "cheaper and analyse as well")
+    return True, line
 
 
 def cmd_check(args: argparse.Namespace) -> int:
