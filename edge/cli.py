@@ -50,7 +50,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = _load(args.config)
     if config is None:
         return EXIT_INVALID
-    handler = setup_logging(args.log_level, config.secrets())
+    handler = setup_logging(args.log_level, config.secrets(),
+                            json_lines=args.log_format == "json")
     try:
         supervisor = Supervisor(config, Path(args.config), handler)
     except ConfigError as exc:  # the detector's model, labels or provider
@@ -239,6 +240,8 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--config", required=True)
     run.add_argument("--log-level", default="INFO",
                      choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    run.add_argument("--log-format", default="text", choices=["text", "json"],
+                     help="json: one object a line (ts, level, logger, message, exception)")
     run.set_defaults(func=cmd_run)
 
     check = sub.add_parser("check", help="validate a config (exit 0 ok, 2 invalid, 3 unreachable)")

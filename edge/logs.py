@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from collections.abc import Iterable
+from datetime import UTC, datetime
 
 import av.logging
 
@@ -23,6 +25,20 @@ class RedactingFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         return redact(super().format(record), self.secrets)
+
+
+class JsonFormatter(RedactingFormatter):
+    """One JSON object a line (for journald/Loki/ELK), redacted like the text lines: the
+    message, its arguments and any traceback are masked before they are serialised."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {"ts": datetime.fromtimestamp(record.created, UTC).isoformat(
+                     timespec="milliseconds").replace("+00:00", "Z"),
+                 "level": record.levelname, "logger": record.name,
+                 "message": redact(record.getMessage(), self.secrets)}
+        if record.exc_info:
+            entry["exception"] = redact(self.formatException(record.exc_info), self.secrets)
+        return json.dumps(entry, ensure_ascii=False)
 
 
 class LibavRateLimit(logging.Filter):
@@ -52,11 +68,12 @@ class LibavRateLimit(logging.Filter):
 
 
 def setup_logging(level: str = "INFO", secrets: Iterable[str] = (),
-                  stream: object = None) -> logging.Handler:
-    """Routes all logging, libav's own lines included, through one redacting handler."""
+                  stream: object = None, json_lines: bool = False) -> logging.Handler:
+    """Routes all logging, libav's own lines included, through one redacting handler;
+    ``json_lines``: one JSON object a line instead of text."""
     handler = logging.StreamHandler(stream or sys.stderr)  # type: ignore[arg-type]
-    handler.setFormatter(RedactingFormatter(
-        "%(asctime)s %(levelname)s %(name)s: %(message)s", secrets))
+    fmt = JsonFormatter if json_lines else RedactingFormatter
+    handler.setFormatter(fmt("%(asctime)s %(levelname)s %(name)s: %(message)s", secrets))
     handler.addFilter(LibavRateLimit())
     root = logging.getLogger()
     for old in list(root.handlers):

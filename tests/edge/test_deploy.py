@@ -39,3 +39,31 @@ def test_the_systemd_unit_verifies(tmp_path):
     problems = [ln for ln in (result.stdout + result.stderr).splitlines()
                 if "edge.service" in ln]
     assert problems == [], problems
+
+
+def test_json_logs_are_one_redacted_object_a_line(tmp_path):
+    import json
+    import signal
+    import time
+
+    import yaml
+
+    from tests.edge.test_cli import free_port
+    secret = "json-log-secret-99"
+    cfg = tmp_path / "edge.yaml"
+    cfg.write_text(yaml.safe_dump({
+        "node": {"id": "n"}, "data_dir": str(tmp_path / "data"),
+        "cameras": {"gone": {"url": f"rtsp://admin:${{CAM_PASS}}@127.0.0.1:{free_port()}/x",
+                             "open_timeout_s": 1, "detect": {"enabled": False}}}}))
+    proc = subprocess.Popen([EDGE, "run", "--config", str(cfg), "--log-format", "json"],
+                            stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "CAM_PASS": secret})
+    time.sleep(4)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=20)
+    entries = [json.loads(line) for line in err.splitlines()]
+    assert {"ts", "level", "logger", "message"} <= set(entries[0])
+    messages = " ".join(e["message"] for e in entries)
+    assert "unreachable (connection refused)" in messages and "admin:***@" in messages
+    assert "stopped cleanly" in messages
+    assert secret not in err
