@@ -172,8 +172,11 @@ class Publisher:
                     continue
                 if await self._send_snapshot(client):
                     continue
+                # asyncio.timeout, not wait_for: Python 3.11's wait_for swallows a
+                # cancellation that arrives as the event is set, and the stop would hang
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.s.idle_s)
+                    async with asyncio.timeout(self.s.idle_s):
+                        await self._wake.wait()
         finally:
             for sent, _ in in_flight:
                 sent.cancel()

@@ -261,6 +261,9 @@ class SnapshotConfig(Strict):
 
 class AlertsConfig(Strict):
     mqtt: MqttConfig | None = None
+    drain_s: float = Field(10.0, ge=0.0, le=300.0, description="On stop, how long to wait "
+                           "for pending alerts to reach the broker (the rest stay in the "
+                           "outbox for the next start)")
     outbox: OutboxConfig = Field(default_factory=OutboxConfig)
     cooldown_s: float = Field(
         10.0, ge=0.0, le=86400.0, description="After an alert of a type on a rule ends, the "

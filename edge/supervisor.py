@@ -170,7 +170,10 @@ class Supervisor:
                         await self.reload()
                 for task in self.tasks.values():
                     task.cancel()
+                if self.tasks:  # the cameras end their open alerts into the outbox
+                    await asyncio.wait(list(self.tasks.values()), timeout=5.0)
                 if self.publisher is not None:
+                    await self._drain(self.alerts.drain_s)
                     publishing.cancel()
         finally:
             self._tg = None
@@ -182,6 +185,20 @@ class Supervisor:
                 await asyncio.to_thread(self.worker.stop)
             self.outbox.close()
         log.info("stopped cleanly")
+
+    async def _drain(self, bound_s: float) -> None:
+        """On the way out, give the publisher up to ``bound_s`` to deliver what is pending;
+        whatever is left stays in the outbox for the next start."""
+        assert self.publisher is not None
+        deadline = time.monotonic() + bound_s
+        while self.outbox.pending() and time.monotonic() < deadline:
+            if not self.publisher.connected:
+                break  # no broker: nothing to wait for
+            await asyncio.sleep(0.05)
+        left = self.outbox.pending()
+        if left:
+            log.warning("stopping with %d alert messages in the outbox; they are sent at "
+                        "the next start", left)
 
     def _start(self, name: str, cfg: CameraConfig) -> None:
         assert self._tg is not None

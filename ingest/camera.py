@@ -183,8 +183,9 @@ class CameraStream:
         after that is left to its own timeout: once ``stop`` is set it touches nothing
         shared, so the next connection can start at once."""
         stop.set()
-        try:
-            await asyncio.wait_for(asyncio.shield(done), self.stop_wait_s)
+        try:  # asyncio.timeout: 3.11's wait_for can swallow a concurrent cancellation
+            async with asyncio.timeout(self.stop_wait_s):
+                await asyncio.shield(done)
         except TimeoutError:
             log.warning("camera %s: decoder still blocked after %.1f s; left to time out",
                         self.name, self.stop_wait_s)

@@ -268,3 +268,48 @@ def test_run_refuses_an_unwritable_data_dir_in_one_line(tmp_path):
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "cannot start" in lines[0] and "Traceback" not in result.stderr
+
+
+DRAIN = 10.0  # with 0 the end stays in the outbox and this test fails, as it should
+
+
+def test_sigterm_delivers_the_closing_alerts_before_exit(camera_server, tmp_path):
+    """An alert open at SIGTERM is ended, and its end reaches the broker before the process
+    exits: nothing stays behind in the outbox."""
+    import sqlite3
+
+    from tools.broker import Broker as _Broker
+    broker = _Broker(tmp_path)
+    broker.start()
+    sub = subprocess.Popen(["mosquitto_sub", "-p", str(broker.port), "-t", "edge/+/alerts/#",
+                            "-q", "1"], stdout=subprocess.PIPE, text=True)
+    cfg = write_config(tmp_path / "edge.yaml", {"cam": {
+        "url": env_url(camera_server, "cam1"), "detect": {"enabled": False},
+        "zones": {"all": {"polygon": [[0, 0], [1, 0], [1, 1], [0, 1]], "labels": ["motion"],
+                          "min_seconds": 0.0}}}}, free_port())
+    doc = yaml.safe_load(cfg.read_text())
+    doc["alerts"] = {"mqtt": {"url": f"mqtt://127.0.0.1:{broker.port}"}, "cooldown_s": 0.0,
+                     "drain_s": DRAIN}
+    cfg.write_text(yaml.safe_dump(doc))
+    proc = subprocess.Popen([EDGE, "run", "--config", str(cfg)], stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, "CAM_PASS": PASSWORD,
+                                            "EDGE_TOKEN": TOKEN})
+    try:
+        assert sub.stdout is not None
+        first = json.loads(sub.stdout.readline())  # the zone's intrusion starts
+        assert first["type"] == "intrusion" and first["phase"] == "start"
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0 and "stopped cleanly" in err, err
+        seen = [first]
+        deadline = time.monotonic() + 10
+        while not any(m["id"] == first["id"] and m["phase"] == "end" for m in seen):
+            assert time.monotonic() < deadline, seen
+            seen.append(json.loads(sub.stdout.readline()))
+        with sqlite3.connect(tmp_path / "data" / "outbox.db") as db:
+            assert db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        sub.kill()
+        broker.kill()
