@@ -22,6 +22,7 @@ from edge.logs import setup_logging
 from edge.pipeline import Analysis, camera_settings
 from edge.starter import starter
 from edge.supervisor import Supervisor, mqtt_settings
+from edge.zones_image import draw_zones
 from ingest import (
     FrameSampler,
     SourceError,
@@ -212,6 +213,37 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_zones(args: argparse.Namespace) -> int:
+    """Draws a camera's zones, lines and masks over one live frame: what the installer
+    configured, where the camera sees it."""
+    config = _load(args.config)
+    if config is None:
+        return EXIT_INVALID
+    setup_logging("CRITICAL", config.secrets())
+    if args.camera not in config.cameras:
+        print(f"edge zones: no camera {args.camera} ({', '.join(config.cameras)})",
+              file=sys.stderr)
+        return EXIT_INVALID
+    cfg = config.cameras[args.camera]
+    try:
+        with open_source(SourceOptions(cfg.url, transport=cfg.transport,
+                                       open_timeout_s=cfg.open_timeout_s,
+                                       read_timeout_s=cfg.open_timeout_s)) as source:
+            source.open()
+            video = next(iter(source.frames()), None)
+    except SourceError as exc:
+        print(f"edge zones: {redact(str(exc), config.secrets())}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    if video is None:
+        print(f"edge zones: {args.camera} gave no frame", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    Path(args.out).write_bytes(draw_zones(video.to_ndarray(format="bgr24"), cfg))
+    print(f"wrote {args.out}: {video.width}x{video.height}, {len(cfg.zones)} zone(s), "
+          f"{len(cfg.lines)} line(s), {len(cfg.motion.masks)} motion mask(s), "
+          f"{len(cfg.privacy_masks)} privacy mask(s)")
+    return EXIT_OK
+
+
 def cmd_init(args: argparse.Namespace) -> int:
     """Writes a commented starter config; never over an existing file."""
     out = Path(args.out)
@@ -264,6 +296,13 @@ def parser() -> argparse.ArgumentParser:
     an.add_argument("--out", help="file for the alert events (default: stdout)")
     an.add_argument("--duration", type=float, help="stop after this many seconds of media")
     an.set_defaults(func=cmd_analyze)
+
+    zones = sub.add_parser("zones", help="draw a camera's zones, lines and masks over a "
+                           "live frame, as PNG")
+    zones.add_argument("camera")
+    zones.add_argument("--config", required=True)
+    zones.add_argument("--out", default="zones.png")
+    zones.set_defaults(func=cmd_zones)
 
     init = sub.add_parser("init", help="write a commented starter config")
     init.add_argument("--out", default="edge.yaml")

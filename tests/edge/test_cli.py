@@ -313,3 +313,27 @@ def test_sigterm_delivers_the_closing_alerts_before_exit(camera_server, tmp_path
             proc.kill()
         sub.kill()
         broker.kill()
+
+
+def test_zones_draws_the_config_over_a_live_frame(camera_server, tmp_path):
+    import cv2
+    import numpy as np
+    cfg = write_config(tmp_path / "edge.yaml", {"gate": {
+        "url": env_url(camera_server, "cam1"),
+        "privacy_masks": [[[0.0, 0.0], [0.2, 0.0], [0.2, 0.2], [0.0, 0.2]]],
+        "zones": {"yard": {"polygon": [[0.5, 0.5], [0.9, 0.5], [0.9, 0.9], [0.5, 0.9]]}},
+        "lines": {"door": {"points": [[0.1, 0.7], [0.4, 0.7]]}}}}, free_port())
+    out = tmp_path / "zones.png"
+    result = edge("zones", "gate", "--config", str(cfg), "--out", str(out),
+                  env={"CAM_PASS": PASSWORD, "EDGE_TOKEN": TOKEN})
+    assert result.returncode == 0, result.stderr
+    assert "640x360, 1 zone(s), 1 line(s)" in result.stdout
+    img = cv2.imread(str(out))
+    assert img.shape == (360, 640, 3)
+    assert (img[10:60, 10:110] == 0).all()  # the privacy mask, filled
+    edge_px = img[180, 400:560]  # the zone's top edge at y = 0.5
+    assert (np.abs(edge_px.astype(int) - (0, 200, 255)).sum(axis=1) < 60).mean() > 0.8
+    missing = edge("zones", "nope", "--config", str(cfg), env={"CAM_PASS": PASSWORD,
+                                                              "EDGE_TOKEN": TOKEN})
+    assert missing.returncode == 2 and "no camera nope" in missing.stderr
+    assert_no_secret(result.stdout, result.stderr, missing.stderr)
