@@ -324,6 +324,8 @@ class DetectorConfig(Strict):
 class EdgeConfig(Strict):
     node: NodeConfig
     data_dir: str = Field("/var/lib/edge", description="The outbox and other state live here")
+    data_min_free_mb: int = Field(200, ge=0, le=10_000_000, description="The service does not "
+                                  "start with less free space than this in data_dir")
     cameras: dict[Name, CameraConfig] = Field(min_length=1)
     detector: DetectorConfig = Field(default_factory=DetectorConfig)
     alerts: AlertsConfig | None = None

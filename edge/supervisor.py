@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shutil
 import signal
 import time
 from collections import Counter
@@ -61,6 +62,12 @@ class Supervisor:
         self.alerts = config.alerts or AlertsConfig()
         box = self.alerts.outbox
         # Raises OSError with the path when the data dir cannot be written: one clear line.
+        data = Path(config.data_dir)
+        data.mkdir(parents=True, exist_ok=True)
+        free_mb = shutil.disk_usage(data).free // 2**20
+        if free_mb < config.data_min_free_mb:
+            raise OSError(f"data_dir {data} has {free_mb} MB free; needs "
+                          f"{config.data_min_free_mb} MB (data_min_free_mb)")
         self.outbox = Outbox(Path(config.data_dir) / "outbox.db", max_entries=box.max_entries,
                              max_age_s=box.max_age_s, fsync=box.fsync,
                              max_snapshots=box.max_snapshots,

@@ -337,3 +337,15 @@ def test_zones_draws_the_config_over_a_live_frame(camera_server, tmp_path):
                                                               "EDGE_TOKEN": TOKEN})
     assert missing.returncode == 2 and "no camera nope" in missing.stderr
     assert_no_secret(result.stdout, result.stderr, missing.stderr)
+
+
+def test_run_refuses_a_data_dir_without_room_in_one_line(tmp_path):
+    cfg = tmp_path / "edge.yaml"
+    cfg.write_text(yaml.safe_dump({"node": {"id": "n"}, "data_dir": str(tmp_path / "data"),
+                                   "data_min_free_mb": 10_000_000,
+                                   "cameras": {"a": {"url": "x"}}}))
+    result = edge("run", "--config", str(cfg), timeout=30)
+    assert result.returncode == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert "cannot start" in line and "MB free; needs 10000000 MB" in line
+
