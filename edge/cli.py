@@ -8,18 +8,22 @@ import json
 import logging
 import sqlite3
 import sys
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import av
 from aiomqtt import MqttError
 
+from alerts.event import AlertEvent
 from alerts.event import json_schema as alert_json_schema
 from alerts.publisher import check_broker
 from edge.config import ConfigError, EdgeConfig, json_schema, load_config
 from edge.inference import build_detector
 from edge.logs import setup_logging
 from edge.pipeline import Analysis, camera_settings
+from edge.report import Row, write_report
 from edge.starter import starter
 from edge.supervisor import Supervisor, mqtt_settings
 from edge.zones_image import draw_zones
@@ -187,6 +191,10 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     settings = camera_settings(name, cfg, live=False)
     sampler = FrameSampler(cfg.analyze_fps)
     out = sys.stdout if args.out in (None, "-") else open(args.out, "w")  # noqa: SIM115
+    progress = Progress(_media_seconds(args.source, args.duration)) if (
+        sys.stderr.isatty()) else None
+    rows: list[Row] = []
+    events: list[AlertEvent] = []
     t = 0.0
     try:
         with open_source(settings.source) as source:
@@ -200,8 +208,16 @@ def cmd_analyze(args: argparse.Namespace) -> int:
                 t = frame.media_time
                 if args.duration is not None and t > args.duration:
                     break
-                for event in analysis.step(frame, detect):
+                found = analysis.step(frame, detect)
+                for event in found:
                     out.write(event.to_json() + "\n")
+                if args.report:
+                    q = analysis.last_sample
+                    rows.append(Row(t, analysis.motion_fraction, q and q.sharpness,
+                                    q and q.brightness))
+                    events += found
+                if progress is not None:
+                    progress.show(t, sum(analysis.alerts.values()))
         for event in analysis.finish(t):
             out.write(event.to_json() + "\n")
     except SourceError as exc:
@@ -210,7 +226,48 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     finally:
         if out is not sys.stdout:
             out.close()
+        if progress is not None:
+            progress.done()
+    if args.report:
+        write_report(Path(args.report), args.source, name, rows, events)
     return EXIT_OK
+
+
+def _media_seconds(source: str, limit: float | None) -> float | None:
+    """A file's length in seconds (for the progress bar); None for a stream."""
+    if "://" in source:
+        return limit
+    try:
+        with av.open(source) as c:
+            total = c.duration / 1e6 if c.duration else None
+    except av.FFmpegError:
+        return limit
+    return min(total, limit) if total and limit else total or limit
+
+
+class Progress:
+    """A one-line progress bar on stderr (a terminal only), redrawn at most 5 times a second."""
+
+    def __init__(self, total_s: float | None) -> None:
+        self.total_s, self.started, self.last = total_s, time.monotonic(), 0.0
+
+    def show(self, t: float, alerts: int) -> None:
+        now = time.monotonic()
+        if now - self.last < 0.2:
+            return
+        self.last = now
+        speed = t / max(now - self.started, 1e-6)
+        if self.total_s:
+            done = min(1.0, t / self.total_s)
+            bar = "#" * int(done * 30) + "." * (30 - int(done * 30))
+            text = f"[{bar}] {t:6.1f}/{self.total_s:.1f} s"
+        else:
+            text = f"{t:6.1f} s"
+        sys.stderr.write(f"\r{text}  {speed:4.1f}x real time  {alerts} alert(s) ")
+        sys.stderr.flush()
+
+    def done(self) -> None:
+        sys.stderr.write("\n")
 
 
 def cmd_zones(args: argparse.Namespace) -> int:
@@ -295,6 +352,8 @@ def parser() -> argparse.ArgumentParser:
     an.add_argument("--camera", help="the camera whose zones, lines and masks apply")
     an.add_argument("--out", help="file for the alert events (default: stdout)")
     an.add_argument("--duration", type=float, help="stop after this many seconds of media")
+    an.add_argument("--report", help="also write an HTML timeline of motion, sharpness, "
+                    "brightness and alerts here, for tuning thresholds")
     an.set_defaults(func=cmd_analyze)
 
     zones = sub.add_parser("zones", help="draw a camera's zones, lines and masks over a "

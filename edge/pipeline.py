@@ -30,7 +30,7 @@ from ingest import Backoff, CameraSettings, CameraState, CameraStream, Frame, So
 from models.blobs import BlobTracker
 from models.detector import Detections, Request
 from models.motion import MotionDetector, MotionResult, downscale, mask_image
-from models.quality import QualityMeter, QualityThresholds, diagnose
+from models.quality import QualityMeter, QualitySample, QualityThresholds, diagnose
 from models.regions import Plan, RegionPlanner
 from models.rules import DwellZone, ObjectFilter, Schedule
 from models.still import StillChangeDetector, StillChanges
@@ -138,6 +138,7 @@ class Analysis:
         self.still = StillChangeDetector(min(still_s)) if still_s else None
         self._still = StillChanges.empty()
         self._motion: MotionResult = MotionResult.empty()
+        self.last_sample: QualitySample | None = None  # for `edge analyze --report`
         self._plan = Plan([], False)
         self._size = (0, 0)
 
@@ -311,7 +312,7 @@ class Analysis:
                   t: float) -> list[AlertEvent]:
         assert self.quality is not None
         q = self.cfg.quality
-        sample = self.quality.measure(small, chroma)
+        sample = self.last_sample = self.quality.measure(small, chroma)
         found = diagnose(sample, self.thresholds)
         if not found and not {k[0] for k in self.book.open_keys()} & QUALITY_TYPES:
             self.quality.learn()  # baselines follow the healthy picture only

@@ -349,3 +349,40 @@ def test_run_refuses_a_data_dir_without_room_in_one_line(tmp_path):
     (line,) = result.stderr.strip().splitlines()
     assert "cannot start" in line and "MB free; needs 10000000 MB" in line
 
+
+
+def test_analyze_report_and_progress_bar(tmp_path):
+    """--report writes the clip's timeline with its alerts; on a terminal a progress bar
+    runs on stderr while alerts still go to stdout."""
+    import os as _os
+    import pty
+
+    from tools.scenes import Scene, make_scene
+    clip = make_scene(ROOT / ".cache" / "clips" / "scenes" / "fault-blurred.mp4",
+                      Scene(fault="blurred"))
+    cfg = tmp_path / "edge.yaml"
+    cfg.write_text(yaml.safe_dump({"node": {"id": "n"}, "cameras": {"c": {
+        "url": "x", "detect": {"enabled": False},
+        "quality": {"start_s": 1.0, "end_s": 1.0}}}}))
+    report = tmp_path / "report.html"
+    master, slave = pty.openpty()
+    proc = subprocess.run([EDGE, "analyze", str(clip), "--config", str(cfg), "--report",
+                           str(report)], stdout=subprocess.PIPE, stderr=slave, timeout=60)
+    _os.close(slave)
+    shown = b""
+    while True:
+        try:
+            chunk = _os.read(master, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        shown += chunk
+    _os.close(master)
+    assert proc.returncode == 0
+    events = [json.loads(line) for line in proc.stdout.decode().splitlines()]
+    assert any(e["type"] == "video_blurred" and e["phase"] == "start" for e in events)
+    assert b"] " in shown and b"real time" in shown  # the bar: [####....] 4.0/10.0 s
+    page = report.read_text()
+    assert page.count("<svg") == 3 and page.count("<polyline") == 3
+    assert "video_blurred" in page and "analysed frames over" in page
