@@ -1,4 +1,5 @@
-"""The edge HTTP surface: /metrics, /healthz, /readyz and the token-protected /api."""
+"""The edge HTTP surface: /metrics, /healthz, /readyz and /api; with http.token set, all
+but /healthz need ``Authorization: Bearer <token>``."""
 
 from __future__ import annotations
 
@@ -49,7 +50,10 @@ def make_app(cameras: Callable[[], Iterable[CameraStream]], registry: CollectorR
 
     @web.middleware
     async def require_token(request: web.Request, handler: Callable) -> web.StreamResponse:
-        if request.path.startswith("/api/"):
+        # everything but /healthz (a liveness probe says nothing) needs the token; without
+        # one configured, /api is off and /metrics and /readyz stay open (a lab box)
+        api = request.path.startswith("/api/")
+        if api or (token is not None and request.path != "/healthz"):
             if token is None:
                 return web.json_response({"error": "set http.token to enable the API"},
                                          status=403)

@@ -38,7 +38,7 @@ alerts:
     ca_file: /etc/edge/county-ca.crt
 
 http:
-  listen: 127.0.0.1:9108          # /metrics and /healthz; /api needs the token
+  listen: 127.0.0.1:9108          # /healthz is open; /metrics, /readyz and /api need the token
   token: ${{EDGE_API_TOKEN}}
 """
 

@@ -103,8 +103,8 @@ command center: http://127.0.0.1:{CENTER_PORT}/   log in as demo / {DEMO_LOGIN}
 edge run --config {config.relative_to(ROOT)}   (pid {edge.pid}), broker mqtt://127.0.0.1:{broker.port}
   cameras   gate: 1080p25 H.264, yard: 720p25 H.265, RTSP with a password (never logged)
   analysis  motion and video quality on both; a motion zone "centre" on yard
-  metrics   http://127.0.0.1:{PORT}/metrics
-  health    http://127.0.0.1:{PORT}/healthz   http://127.0.0.1:{PORT}/readyz
+  metrics   curl -H "Authorization: Bearer $DEMO_API_TOKEN" http://127.0.0.1:{PORT}/metrics
+  health    http://127.0.0.1:{PORT}/healthz (open); /readyz, /metrics and /api need the token
   api       curl -H "Authorization: Bearer $DEMO_API_TOKEN" http://127.0.0.1:{PORT}/api/cameras
   log       {log_path.relative_to(ROOT)}
 Ctrl-C stops the demo.

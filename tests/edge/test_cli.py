@@ -180,7 +180,8 @@ def test_run_serves_metrics_survives_bad_cameras_reloads_and_stops(camera_server
                             env={**os.environ, "CAM_PASS": PASSWORD, "EDGE_TOKEN": TOKEN})
     seen: list[str] = []
     try:
-        wait_http(lambda: get(f"{base}/readyz")[0] == 200)
+        wait_http(lambda: get(f"{base}/readyz", TOKEN)[0] == 200)
+        assert get(f"{base}/readyz")[0] == 401 and get(f"{base}/metrics")[0] == 401
         status, _body = get(f"{base}/healthz")
         assert status == 200
         assert get(f"{base}/api/cameras")[0] == 401
@@ -210,7 +211,7 @@ def test_run_serves_metrics_survives_bad_cameras_reloads_and_stops(camera_server
         assert "empty file" in state["empty"]["last_error"]
         assert "invalid data" in state["truncated"]["last_error"]
 
-        _, metrics = get(f"{base}/metrics")
+        _, metrics = get(f"{base}/metrics", TOKEN)
         seen.append(metrics)
         families = {f.name: f for f in text_string_to_metric_families(metrics)}
         for name in ("edge_camera_up", "edge_frames_decoded", "edge_frames_analyzed",

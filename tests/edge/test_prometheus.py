@@ -57,6 +57,7 @@ def test_prometheus_scrapes_a_running_edge(camera_server, tmp_path):
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
         "rule_files": [str(RULES)],
         "scrape_configs": [{"job_name": "edge",
+                            "authorization": {"type": "Bearer", "credentials": TOKEN},
                             "static_configs": [{"targets": [f"127.0.0.1:{edge_port}"]}]}]}))
     prom = subprocess.Popen(["prometheus", f"--config.file={prom_cfg}",
                              f"--storage.tsdb.path={tmp_path / 'tsdb'}",
@@ -64,7 +65,7 @@ def test_prometheus_scrapes_a_running_edge(camera_server, tmp_path):
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{prom_port}"
     try:
-        wait_http(lambda: get(f"http://127.0.0.1:{edge_port}/readyz")[0] == 200, 30)
+        wait_http(lambda: get(f"http://127.0.0.1:{edge_port}/readyz", TOKEN)[0] == 200, 30)
 
         def up() -> dict[str, float]:
             return {r["metric"].get("camera", ""): float(r["value"][1])
