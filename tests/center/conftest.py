@@ -63,6 +63,8 @@ async def running(tmp_path: Path) -> AsyncIterator[tuple[Running, Broker]]:
         "mqtt": {"url": f"mqtt://127.0.0.1:{broker.port}", "max_message_bytes": 8192},
         "storage": {"url": f"sqlite:///{tmp_path}/center.db"},
         "http": {"listen": f"127.0.0.1:{port}", "secure_cookies": False},
+        # the known edges (the console test's hostile name among them, to reach the page)
+        "nodes": ["n1", "live", "<img src=x onerror=alert(1)>"],
     })
     center = Center(config)
     center.store.add_user("olga", "operator", PASSWORDS["olga"])
