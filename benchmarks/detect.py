@@ -27,6 +27,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.streams import cpu_seconds  # noqa: E402
 from edge.config import parse_config  # noqa: E402
 from edge.inference import InferenceWorker, build_detector  # noqa: E402
 from edge.pipeline import Analysis, CameraPipeline  # noqa: E402
@@ -36,13 +37,6 @@ from models.detector import Detector, Request  # noqa: E402
 from tools.scenes import FOLIAGE, Scene, analysed_frames, make_scene  # noqa: E402
 
 VTEST = ROOT / ".cache" / "data" / "vtest.avi"
-TICK = 100
-
-
-def cpu_seconds() -> float:
-    fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
-
 
 def first_frame(path: Path) -> Frame:
     with av.open(str(path)) as c:

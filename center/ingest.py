@@ -39,6 +39,7 @@ _VALIDATE = fastjsonschema.compile(
     {**json_schema(), "$schema": "http://json-schema.org/draft-07/schema#"})
 _ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 MAX_HEALTH_BYTES = 262_144
+_TOPIC_PARTS = {"alerts": 4, "snapshots": 4, "status": 3, "health": 3}  # edge/<node>/...
 REJECT_REASONS = ("oversized", "malformed", "schema", "topic_mismatch", "unknown_node",
                   "unknown_topic")
 
@@ -180,8 +181,7 @@ class Ingest:
 
     def _check(self, parts: list[str], kind: str, payload: bytes) -> tuple[str | None, Any]:
         """(why the message is refused, or None; the parsed JSON where there is some)."""
-        expected = {"alerts": 4, "snapshots": 4, "status": 3, "health": 3}
-        if kind not in expected or len(parts) != expected[kind]:
+        if len(parts) != _TOPIC_PARTS.get(kind):
             return "unknown_topic", None
         if self.nodes and parts[1] not in self.nodes:
             return "unknown_node", None

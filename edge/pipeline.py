@@ -65,6 +65,11 @@ def _objects(tracks: Tracks) -> tuple[DetectedObject, ...]:
                                          tracks.ids, strict=True))
 
 
+def _untracked(label: str, boxes: np.ndarray) -> tuple[DetectedObject, ...]:
+    """Boxes with no detector or track behind them: motion blobs, still changes."""
+    return tuple(DetectedObject(label, 1.0, tuple(map(float, b))) for b in boxes)
+
+
 def _wanted(direction: str, a_to_b: np.ndarray, b_to_a: np.ndarray) -> np.ndarray:
     return a_to_b if direction == "a_to_b" else b_to_a if direction == "b_to_a" else (
         a_to_b | b_to_a)
@@ -207,9 +212,8 @@ class Analysis:
         return Request(y, u, v, self._plan.regions, list(self.cfg.privacy_masks))
 
     def _track(self, t: float, dets: Detections | None) -> Tracks:
-        if not self.detecting:
-            return self.tracker.update(Detections.empty(), t, looked_at=[]).tracks
-        if dets is None:  # nothing was looked at (or the request was dropped)
+        if dets is None:  # nothing was looked at (no detection, or the request dropped):
+            # time passes for the rules, no track is missed
             return self.tracker.update(Detections.empty(), t, looked_at=[]).tracks
         dets = dets[np.isin(dets.labels, self.track_labels)]
         looked_at = None if self._plan.full else self._plan.normalised(*self._size)
@@ -231,8 +235,7 @@ class Analysis:
             by_motion = ()
             if "motion" in zc.labels and self.motion is not None:
                 hit = zone.zone.trigger(self._motion.anchors)
-                by_motion = tuple(DetectedObject("motion", 1.0, tuple(map(float, b)))
-                                  for b in self._motion.boxes[hit])
+                by_motion = _untracked("motion", self._motion.boxes[hit])
             occupied = bool(by_motion) or bool((dwell >= zc.min_seconds - EPS).any())
             start = zc.min_seconds if by_motion else 0.0
             events += self.book.observe(("intrusion", name), armed and occupied, t,
@@ -250,10 +253,9 @@ class Analysis:
                 len(ch)) else np.zeros(0, bool)
             for kind, which in (("object_left", ch.left), ("object_removed", ~ch.left)):
                 hit = here & which
-                objs = tuple(DetectedObject("object", 1.0, tuple(map(float, b)))
-                             for b in ch.boxes[hit])
                 events += self.book.observe((kind, name), armed and bool(hit.any()), t,
-                                            end_s=self.zone_end_s, objects=objs,
+                                            end_s=self.zone_end_s,
+                                            objects=_untracked("object", ch.boxes[hit]),
                                             cooldown_s=cool)
         if zc.crowd is not None:
             n = len(found)

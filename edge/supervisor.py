@@ -111,10 +111,10 @@ class Supervisor:
                                        p.config.privacy_masks, self.alerts.snapshots)
 
     def detection_counts(self) -> list[CameraAnalysis]:
-        return [CameraAnalysis(n, a.inferences, a.full_passes, len(a.tracker),
-                               a.motion_fraction, tuple(k[0] for k in a.book.open_keys()
-                                                        if k[0] in FAULTS))
-                for n, a in ((n, p.analysis) for n, p in self.pipelines.items())]
+        return [CameraAnalysis(n, p.analysis.inferences, p.analysis.full_passes,
+                               len(p.analysis.tracker), p.analysis.motion_fraction,
+                               tuple(self.faults(n)))
+                for n, p in self.pipelines.items()]
 
     def snapshot_drops(self) -> Counter[str]:
         drops: Counter[str] = Counter()
