@@ -359,7 +359,9 @@ def test_analyze_report_and_progress_bar(tmp_path):
     import pty
 
     from tools.scenes import Scene, make_scene
-    clip = make_scene(ROOT / ".cache" / "clips" / "scenes" / "fault-blurred.mp4",
+    # its own cache name: make_scene keeps a file by name, and test_quality's
+    # fault-blurred.mp4 is a longer scene
+    clip = make_scene(ROOT / ".cache" / "clips" / "scenes" / "report-blurred.mp4",
                       Scene(fault="blurred"))
     cfg = tmp_path / "edge.yaml"
     cfg.write_text(yaml.safe_dump({"node": {"id": "n"}, "cameras": {"c": {
