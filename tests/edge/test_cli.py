@@ -5,11 +5,13 @@ Every output of every command here is grepped for the camera password.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -160,6 +162,32 @@ def wait_http(pred, timeout: float = 20.0):
     raise AssertionError("timed out")
 
 
+class CounterWatch(threading.Thread):
+    """Samples one camera's frames_decoded from /api/cameras every 0.1 s."""
+
+    def __init__(self, url: str, camera: str):
+        super().__init__(daemon=True)
+        self.url, self.camera = url, camera
+        self.samples: list[tuple[float, int]] = []
+        self._done = threading.Event()
+
+    def run(self) -> None:
+        while not self._done.wait(0.1):
+            status, body = get(self.url, TOKEN)
+            if status == 200:
+                self.samples.append((time.monotonic(), json.loads(body)[self.camera]
+                                     ["frames_decoded"]))
+
+    def stop(self) -> None:
+        self._done.set()
+        self.join()
+
+    def longest_pause(self) -> float:
+        """Longest time between two samples that saw the counter move."""
+        moves = [t for (_, prev), (t, n) in itertools.pairwise(self.samples) if n > prev]
+        return max(b - a for a, b in itertools.pairwise(moves))
+
+
 def test_run_serves_metrics_survives_bad_cameras_reloads_and_stops(camera_server, clips,
                                                                     tmp_path):
     port = free_port()
@@ -229,8 +257,11 @@ def test_run_serves_metrics_survives_bad_cameras_reloads_and_stops(camera_server
         assert up == {"good": 1, "other": 1, "wrongpw": 0, "gone": 0, "garbage": 0,
                       "empty": 0, "truncated": 0, "corrupt": 1}
 
-        # SIGHUP: change one camera; only it restarts, the others keep their state.
+        # SIGHUP: change one camera; only it restarts, the others keep their state and
+        # their frame counter never pauses (sampled every 0.1 s through both reloads).
         other_before = cams()["other"]
+        watch = CounterWatch(f"{base}/api/cameras", "other")
+        watch.start()
         cameras["good"]["analyze_fps"] = 2
         write_config(cfg, cameras, port)
         proc.send_signal(signal.SIGHUP)
@@ -242,8 +273,10 @@ def test_run_serves_metrics_survives_bad_cameras_reloads_and_stops(camera_server
         # a bad new config is refused; the running one stays
         cfg.write_text("node: {id: x}\ncameras: {a: {url: x, nonsense: 1}}\n")
         proc.send_signal(signal.SIGHUP)
-        time.sleep(0.5)
+        time.sleep(1.0)
         assert "good" in cams()
+        watch.stop()
+        assert len(watch.samples) >= 10 and watch.longest_pause() < 1.0, watch.samples
 
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=20)
