@@ -24,16 +24,14 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-import aiomqtt
 import fastjsonschema
-from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from alerts.event import json_schema
 from center.config import CenterMqttConfig
+from center.mqtt import Message, MqttError, Subscriber
 from center.store import Store
 
 log = logging.getLogger("center.ingest")
-_CLIENT_LOG = logging.getLogger("center.ingest.client")
 # compiled once: ~8 us a message against ~150 us for the reference validator
 _VALIDATE = fastjsonschema.compile(
     {**json_schema(), "$schema": "http://json-schema.org/draft-07/schema#"})
@@ -63,9 +61,10 @@ class Ingest:
         self.last_error: str | None = None
         # unbounded, yet bounded: the broker sends at most Receive Maximum (two batches)
         # messages we have not acknowledged, and we acknowledge only what we stored
-        self._queue: asyncio.Queue[aiomqtt.Message] = asyncio.Queue()
+        # each message with the link it came by: a PUBACK is only good on that link
+        self._queue: asyncio.Queue[tuple[Subscriber, Message]] = asyncio.Queue()
 
-    def _client(self) -> aiomqtt.Client:
+    def _subscriber(self) -> Subscriber:
         c = self.cfg
         tls = None
         if c.url.startswith("mqtts://"):
@@ -73,19 +72,14 @@ class Ingest:
             if c.cert_file:
                 tls.load_cert_chain(c.cert_file, c.key_file)
         host, _, port = c.url.split("://", 1)[1].partition(":")
-        client = aiomqtt.Client(
-            host or "127.0.0.1", int(port or (8883 if tls else 1883)), identifier=c.instance,
-            username=c.username, password=c.password, tls_context=tls,
-            protocol=aiomqtt.ProtocolVersion.V5, clean_start=False,
-            # the broker keeps this instance's queue for a day while it is away
-            properties=_connect_properties(86_400, 2 * self.batch), logger=_CLIENT_LOG,
-            timeout=10,
-            # messages go straight into our batch queue: aiomqtt's iterator makes a task
-            # and a wait per message, which halved the receive rate (5,200 -> 9,200/s)
-            queue_type=lambda maxsize=0: self._queue)
-        # PUBACK after the commit, not on arrival: aiomqtt does not expose paho's switch
-        client._client.manual_ack_set(True)
-        return client
+        link = Subscriber(
+            host or "127.0.0.1", int(port or (8883 if tls else 1883)), client_id=c.instance,
+            username=c.username, password=c.password, tls=tls,
+            # the broker keeps this instance's queue for a day while it is away, and may
+            # have two batches awaiting our PUBACK (we acknowledge after the commit)
+            session_expiry_s=86_400, receive_maximum=2 * self.batch,
+            on_message=lambda m: self._queue.put_nowait((link, m)))
+        return link
 
     async def run(self) -> None:
         delay = 0.5
@@ -93,21 +87,16 @@ class Ingest:
         try:
             while True:
                 try:
-                    async with self._client() as client:
-                        self._ack = client._client.ack
+                    async with self._subscriber() as link:
                         g = self.cfg.group
-                        await client.subscribe([
-                            (f"$share/{g}/edge/+/alerts/+", SubscribeOptions(qos=1)),
-                            (f"$share/{g}/edge/+/snapshots/+", SubscribeOptions(qos=1)),
-                            ("edge/+/status", SubscribeOptions(qos=1)),
-                            ("edge/+/health", SubscribeOptions(qos=1))])
+                        await link.subscribe([(f"$share/{g}/edge/+/alerts/+", 1),
+                                              (f"$share/{g}/edge/+/snapshots/+", 1),
+                                              ("edge/+/status", 1), ("edge/+/health", 1)])
                         log.info("mqtt %s: subscribed as %s (group %s)", self.cfg.url,
                                  self.cfg.instance, g)
                         self.connected, delay, self.last_error = True, 0.5, None
-                        # the messages flow into self._queue; here we wait for the link
-                        # to drop (aiomqtt has no public future for it)
-                        await client._disconnected
-                except aiomqtt.MqttError as exc:
+                        await link.wait_closed()
+                except MqttError as exc:
                     if str(exc) != self.last_error:
                         self.last_error = str(exc)
                         log.warning("mqtt %s: %s", self.cfg.url, exc)
@@ -138,23 +127,25 @@ class Ingest:
                               len(batch))
                 await asyncio.sleep(1.0)
                 continue
-            for m in batch:
-                if m.qos > 0:
-                    with contextlib.suppress(Exception):  # a connection gone meanwhile
-                        self._ack(m.mid, m.qos)
+            acks: dict[Subscriber, list[int]] = {}
+            for link, m in batch:  # a link gone meanwhile: the broker sends them again
+                if m.qos:
+                    acks.setdefault(link, []).append(m.mid)
+            for link, mids in acks.items():
+                link.ack(mids)
             for event in events:
                 self.push(event)
 
-    def _store(self, batch: list[aiomqtt.Message]) -> list[dict[str, Any]]:
+    def _store(self, batch: list[tuple[Subscriber, Message]]) -> list[dict[str, Any]]:
         """Checks and stores one batch (in a thread); returns the events to push."""
         alerts: list[dict[str, Any]] = []
         bodies: list[str] = []
         events: list[dict[str, Any]] = []
-        for m in batch:
-            parts = str(m.topic).split("/")
+        for _, m in batch:
+            parts = m.topic.split("/")
             kind = parts[2] if len(parts) >= 3 and parts[0] == "edge" else "unknown"
             self.received[kind] += 1
-            payload = m.payload if isinstance(m.payload, bytes) else str(m.payload).encode()
+            payload = m.payload
             reason, parsed = self._check(parts, kind, payload)
             if reason is not None:
                 self.rejected[reason] += 1
@@ -214,16 +205,3 @@ class Ingest:
         except ValueError:
             return "malformed", None
         return (None, health) if isinstance(health, dict) else ("malformed", None)
-
-
-def _connect_properties(expiry_s: int, receive_maximum: int) -> Any:
-    """The session outlives a disconnect; the broker may have this many messages awaiting
-    our PUBACK (we acknowledge a batch after its commit, so a small window would make
-    every batch a round trip)."""
-    from paho.mqtt.packettypes import PacketTypes
-    from paho.mqtt.properties import Properties
-
-    props = Properties(PacketTypes.CONNECT)
-    props.SessionExpiryInterval = expiry_s
-    props.ReceiveMaximum = receive_maximum
-    return props

@@ -14,7 +14,7 @@ import pytest
 from alerts.outbox import Outbox, OutboxItem
 from alerts.publisher import MqttSettings, Publisher
 from tests.conftest import wait_for
-from tools.broker import Broker
+from tools.broker import Broker, make_certificates
 
 pytestmark = pytest.mark.mqtt
 
@@ -237,23 +237,6 @@ async def test_refused_credentials_keep_alerts_until_the_config_is_fixed(tmp_pat
         assert [m["n"] for m in got] == list(range(50)) and outbox.pending() == 0
     finally:
         broker.kill()
-
-
-def make_certificates(folder: Path) -> Path:
-    """A throw-away CA and a server certificate for 127.0.0.1, made with openssl."""
-    folder.mkdir(exist_ok=True)
-    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-
-    def run(*args: str) -> None:
-        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True)
-
-    run("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "1",
-        "-subj", "/CN=test-ca")
-    run("req", *ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1")
-    (folder / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
-    run("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-        "-CAcreateserial", "-out", "server.crt", "-days", "1", "-extfile", "san.ext")
-    return folder
 
 
 async def test_tls_with_a_private_ca(tmp_path):
