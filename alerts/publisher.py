@@ -14,6 +14,7 @@ import contextlib
 import json
 import logging
 import random
+import re
 import ssl
 from collections import deque
 from collections.abc import Callable
@@ -53,6 +54,15 @@ def _tls_context(s: MqttSettings) -> ssl.SSLContext | None:
     if s.cert_file:
         tls.load_cert_chain(s.cert_file, s.key_file)
     return tls
+
+
+def explain(exc: aiomqtt.MqttError) -> str:
+    """aiomqtt's "[code:135] Not authorized" as an installer reads it."""
+    text = re.sub(r"^\[code:\d+\] ", "", str(exc))
+    code = getattr(getattr(exc, "rc", None), "value", getattr(exc, "rc", None))
+    if code in (4, 5, 0x86, 0x87):  # MQTT 3.1.1 and 5: bad user name/password, not authorized
+        return f"{text.lower()} (wrong user or password?)"
+    return text
 
 
 async def check_broker(s: MqttSettings, timeout_s: float = 5.0) -> None:
@@ -113,10 +123,10 @@ class Publisher:
                                                  qos=1, retain=True, timeout=2)
                         raise
             except aiomqtt.MqttError as exc:
-                if str(exc) != self.last_error:  # once per new reason, not per retry
-                    self.last_error = str(exc)
+                if explain(exc) != self.last_error:  # once per new reason, not per retry
+                    self.last_error = explain(exc)
                     log.warning("mqtt %s:%d: %s; %d alerts wait in the outbox", self.s.host,
-                                self.s.port, exc, self.outbox.pending())
+                                self.s.port, self.last_error, self.outbox.pending())
                 self.connected = False
                 await asyncio.sleep(delay * (0.5 + random.random() / 2))
                 delay = min(self.s.backoff_max_s, delay * 2)

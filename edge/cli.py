@@ -18,7 +18,7 @@ from aiomqtt import MqttError
 
 from alerts.event import AlertEvent
 from alerts.event import json_schema as alert_json_schema
-from alerts.publisher import check_broker
+from alerts.publisher import check_broker, explain
 from edge.config import ConfigError, EdgeConfig, json_schema, load_config
 from edge.inference import build_detector
 from edge.logs import setup_logging
@@ -150,7 +150,9 @@ def _broker_line(config: EdgeConfig) -> tuple[bool, str]:
     url = config.alerts.mqtt.url
     try:
         asyncio.run(check_broker(mqtt_settings(config.alerts.mqtt, config.node.id)))
-    except (MqttError, OSError) as exc:
+    except MqttError as exc:
+        return False, f"broker {url}: {explain(exc)}"
+    except OSError as exc:
         return False, f"broker {url}: {exc}"
     return True, f"broker {url}: ok"
 

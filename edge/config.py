@@ -6,6 +6,7 @@ needs at least 3 points``) and ``${VAR}`` in a string value comes from the envir
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import re
@@ -430,6 +431,9 @@ def read_yaml(path: str | Path) -> Any:
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
+    except PermissionError as exc:  # usually the service's user: say which
+        raise ConfigError([f"{path}: cannot read as user {getpass.getuser()}: "
+                           f"{exc.strerror}"]) from None
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from None
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -41,9 +42,12 @@ class JsonFormatter(RedactingFormatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
-class LibavRateLimit(logging.Filter):
+class LibavFilter(logging.Filter):
     """A corrupt stream makes libav log an error per damaged packet; keep at most
-    ``per_second`` of its lines a second, so one bad camera cannot flood the log."""
+    ``per_second`` of its lines a second, so one bad camera cannot flood the log. Lines
+    nobody on site can act on (``HARMLESS``) show only at DEBUG."""
+
+    HARMLESS = ("not enough frames to estimate rate",)
 
     def __init__(self, per_second: int = 20) -> None:
         super().__init__()
@@ -55,6 +59,9 @@ class LibavRateLimit(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if not record.name.startswith("libav"):
             return True
+        if record.levelno > logging.DEBUG and any(h in record.getMessage()
+                                                  for h in self.HARMLESS):
+            return logging.getLogger().isEnabledFor(logging.DEBUG)
         now = int(record.created)
         if now != self.window:
             if self.suppressed:
@@ -73,8 +80,10 @@ def setup_logging(level: str = "INFO", secrets: Iterable[str] = (),
     ``json_lines``: one JSON object a line instead of text."""
     handler = logging.StreamHandler(stream or sys.stderr)  # type: ignore[arg-type]
     fmt = JsonFormatter if json_lines else RedactingFormatter
-    handler.setFormatter(fmt("%(asctime)s %(levelname)s %(name)s: %(message)s", secrets))
-    handler.addFilter(LibavRateLimit())
+    # under systemd the journal stamps each line already
+    stamp = "" if "JOURNAL_STREAM" in os.environ else "%(asctime)s "
+    handler.setFormatter(fmt(stamp + "%(levelname)s %(name)s: %(message)s", secrets))
+    handler.addFilter(LibavFilter())
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

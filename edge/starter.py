@@ -5,6 +5,9 @@ from __future__ import annotations
 STARTER = """\
 # Edge service config, written by `edge init`. Check it with:
 #   edge check --config {path} --probe
+# and see the zones, lines and masks drawn over a live frame of a camera with:
+#   edge zones gate --config {path} --out gate.png
+# A second camera: copy the `gate:` block. Every option, commented: config/edge.example.yaml
 # Unknown keys are errors. ${{VAR}} comes from the environment: keep passwords there
 # (systemd: /etc/edge/edge.env, mode 0600). Coordinates are shares of the frame, x and y in
 # [0, 1] from the top left; `edge schema` prints every key with its meaning.
@@ -21,7 +24,7 @@ cameras:
       masks: []                   # polygons motion ignores: trees, a clock, a road
     privacy_masks: []             # blacked out before any analysis, snapshot or storage
     zones:
-      yard:                       # `intrusion` when a person stands inside for min_seconds
+      forecourt:                  # `intrusion` when a person stands inside for min_seconds
         polygon: [[0.1, 0.5], [0.9, 0.5], [0.9, 1.0], [0.1, 1.0]]
         labels: [person]
         min_seconds: 1.0

@@ -158,7 +158,8 @@ class Supervisor:
             app = make_app(self.cameras, self.registry, self.config.http.token,
                            self.faults, self.snapshot)
             runner = await serve(app, self.config.http.listen)
-            log.info("serving http://%s/metrics, /healthz, /readyz", self.config.http.listen)
+            log.info("serving http://%s/metrics, /healthz, /readyz, /api/cameras",
+                     self.config.http.listen)
         try:
             async with asyncio.TaskGroup() as tg:
                 self._tg = tg
@@ -256,7 +257,10 @@ class Supervisor:
                 log.info("reload: camera %s stopped", name)
         if stopping:  # close old sessions first: many cameras allow few RTSP sessions
             await asyncio.wait(stopping, timeout=5.0)
-        for name, cfg in wanted.items():
-            if name not in self.pipelines:
-                self._start(name, cfg)
-                log.info("reload: camera %s started", name)
+        started = [name for name in wanted if name not in self.pipelines]
+        for name in started:
+            self._start(name, wanted[name])
+            log.info("reload: camera %s started", name)
+        if not stopping and not started:
+            log.info("reload: no camera changed (passwords from the environment change only "
+                     "with a restart)")

@@ -10,10 +10,24 @@ import numpy as np
 from edge.config import CameraConfig
 
 ZONE, LINE, MOTION_MASK, PRIVACY = (0, 200, 255), (255, 120, 0), (160, 160, 160), (0, 0, 0)
+_NEAR, _BELOW = np.array((6, -6)), np.array((4, 20))  # label offsets, pixels
 
 
 def _pts(polygon: Sequence[Sequence[float]], w: int, h: int) -> np.ndarray:
     return np.round(np.asarray(polygon, np.float64) * (w, h)).astype(np.int32)
+
+
+def _text(img: np.ndarray, text: str, org: np.ndarray, font: int, scale: float,
+          color: tuple[int, int, int], thick: int) -> None:
+    """Text with a dark outline (readable on any picture), kept inside the frame."""
+    (tw, th), base = cv2.getTextSize(text, font, scale, thick)
+    h, w = img.shape[:2]
+    x = int(np.clip(org[0], 2, max(2, w - tw - 2)))
+    y = int(np.clip(org[1], th + 2, max(th + 2, h - base - 2)))
+    for dx, dy in ((-2, -2), (-2, 2), (2, -2), (2, 2), (0, 3), (0, -3), (3, 0), (-3, 0)):
+        # shifted copies, not a thicker stroke: OpenCV 5 draws thick text no wider
+        cv2.putText(img, text, (x + dx, y + dy), font, scale, (0, 0, 0), thick, cv2.LINE_AA)
+    cv2.putText(img, text, (x, y), font, scale, color, thick, cv2.LINE_AA)
 
 
 def draw_zones(bgr: np.ndarray, cfg: CameraConfig) -> bytes:
@@ -35,21 +49,26 @@ def draw_zones(bgr: np.ndarray, cfg: CameraConfig) -> bytes:
         cv2.fillPoly(layer, [pts], ZONE)
         img = cv2.addWeighted(layer, 0.2, img, 0.8, 0)
         cv2.polylines(img, [pts], True, ZONE, thick)
-        label = f"{name}: {', '.join(zone.labels)}"
-        cv2.putText(img, label, tuple(pts[0] + np.array((4, 20))), font, scale, ZONE, thick)
+        _text(img, f"{name}: {', '.join(zone.labels)}", pts[0] + _BELOW, font, scale, ZONE,
+              thick)
     for name, line in cfg.lines.items():
         a, b = _pts(line.points, w, h)
-        cv2.line(img, tuple(a), tuple(b), LINE, thick + 1)
-        cv2.putText(img, f"a {name} ({line.direction})", tuple(a + np.array((6, -6))), font, scale,
-                    LINE, thick)
-        cv2.putText(img, "b", tuple(b + np.array((6, -6))), font, scale, LINE, thick)
-        # a_to_b crosses from the left of a->b to its right: show that side
+        cv2.line(img, tuple(a), tuple(b), (0, 0, 0), thick + 4, cv2.LINE_AA)  # seen on blue
+        cv2.line(img, tuple(a), tuple(b), LINE, thick + 1, cv2.LINE_AA)
+        _text(img, "a", a + _NEAR, font, scale, LINE, thick)
+        _text(img, "b", b + _NEAR, font, scale, LINE, thick)
+        # a_to_b crosses from the left of a->b to its right: arrows show which way counts
         d = (b - a).astype(np.float64)
-        normal = np.array([-d[1], d[0]]) / (np.linalg.norm(d) or 1.0)
+        normal = np.array([-d[1], d[0]]) / (np.linalg.norm(d) or 1.0) * 60 * scale
         mid = (a + b) / 2
-        tip = mid + normal * 30 * scale * 2
-        cv2.arrowedLine(img, tuple(np.round(mid - normal * 30 * scale * 2).astype(int)),
-                        tuple(np.round(tip).astype(int)), LINE, thick, tipLength=0.3)
+        _text(img, f"{name}: {line.direction.replace('_', ' ')}", mid - normal + _NEAR, font,
+              scale, LINE, thick)
+        heads = {"a_to_b": (1,), "b_to_a": (-1,), "both": (1, -1)}[line.direction]
+        for sign in heads:
+            for color, width in (((0, 0, 0), thick + 3), (LINE, thick)):
+                cv2.arrowedLine(img, tuple(np.round(mid).astype(int)),
+                                tuple(np.round(mid + sign * normal).astype(int)), color, width,
+                                cv2.LINE_AA, tipLength=0.35)
     ok, png = cv2.imencode(".png", img)
     if not ok:
         raise RuntimeError("PNG encoding failed")
