@@ -137,7 +137,8 @@ class Ingest:
                 self.push(event)
 
     def _store(self, batch: list[tuple[Subscriber, Message]]) -> list[dict[str, Any]]:
-        """Checks and stores one batch (in a thread); returns the events to push."""
+        """Checks and stores one batch (in a thread for a database server); returns the
+        events to push."""
         alerts: list[dict[str, Any]] = []
         bodies: list[str] = []
         events: list[dict[str, Any]] = []

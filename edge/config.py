@@ -172,7 +172,10 @@ class ZoneConfig(RuleConfig):
 
 class LineConfig(RuleConfig):
     points: Annotated[list[Point], Field(min_length=2, max_length=2)]
-    direction: Literal["a_to_b", "b_to_a", "both"] = "both"
+    direction: Literal["a_to_b", "b_to_a", "both"] = Field(
+        "both", description="Which crossings count. a_to_b: from the left of the line to its "
+        "right, as seen walking from a to b (a on the picture's left, b on its right: top to "
+        "bottom). `edge zones` draws the counted way as arrows")
 
 
 class BackoffConfig(Strict):
@@ -228,6 +231,18 @@ class MqttConfig(Strict):
     key_file: str | None = Field(None, description="Key of the client certificate")
     health_interval_s: float = Field(30.0, ge=1.0, le=3600.0, description="How often a "
                                      "health summary goes to edge/<node>/health")
+
+    @model_validator(mode="after")
+    def _tls_files(self) -> MqttConfig:
+        files = {k: v for k in ("ca_file", "cert_file", "key_file") if (v := getattr(self, k))}
+        if files and not self.url.startswith("mqtts://"):
+            raise ValueError(f"{' and '.join(files)} need{'s' * (len(files) == 1)} an "
+                             "mqtts:// url")
+        for key, path in files.items():  # found now, not at the first connection
+            if not os.access(path, os.R_OK):
+                raise ValueError(f"{key}: cannot read {path}" + (
+                    "" if os.path.exists(path) else " (no such file)"))
+        return self
 
 
 class OutboxConfig(Strict):

@@ -38,7 +38,7 @@ alerts:
     url: mqtts://broker.county.example:8883
     username: {node}
     password: ${{MQTT_PASS}}
-    ca_file: /etc/edge/county-ca.crt
+    # ca_file: /etc/edge/county-ca.crt   # when the broker's certificate is not from a public CA
 
 http:
   listen: 127.0.0.1:9108          # /healthz is open; /metrics, /readyz and /api need the token

@@ -260,6 +260,10 @@ class Detector:
         # a spinning pool burns the cores that decoding and the other cameras need
         so.add_session_config_entry("session.intra_op.allow_spinning", "0")
         so.add_session_config_entry("session.inter_op.allow_spinning", "0")
+        # onnxruntime's own warnings (e.g. its telemetry id under a home-less service user)
+        # go straight to stderr in colour; errors still come through as exceptions
+        ort.set_default_logger_severity(3)
+        so.log_severity_level = 3
         providers = [PROVIDERS[provider]]
         if provider != "cpu":
             providers.append(PROVIDERS["cpu"])  # ops the accelerator lacks run on the CPU

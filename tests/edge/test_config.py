@@ -66,6 +66,10 @@ def test_example_config_is_valid():
     (with_("alerts.types", {"intrusion": {"severity": "urgent"}}),
      "alerts.types.intrusion.severity: Input should be 'info'"),
     (with_("alerts.snapshots", {"max_bytes": 10}), "alerts.snapshots.max_bytes: Input should"),
+    (with_("alerts.mqtt", {"url": "mqtt://b", "ca_file": "/etc/hostname"}),
+     "alerts.mqtt: ca_file needs an mqtts:// url"),
+    (with_("alerts.mqtt", {"url": "mqtts://b", "ca_file": "/nonexistent/ca.crt"}),
+     "alerts.mqtt: ca_file: cannot read /nonexistent/ca.crt (no such file)"),
 ])
 def test_errors_name_their_key_path(data, problem):
     with pytest.raises(ConfigError) as err:
