@@ -135,7 +135,9 @@ class _Protocol(asyncio.Protocol):
         for fut in (self.connack, self.closed, *self.subacks.values()):
             if not fut.done():
                 fut.set_exception(exc)
-        self.closed.exception()  # seen here: nobody may be waiting on it
+        for fut in (self.connack, self.closed):  # seen here: nobody may be waiting on them
+            if not fut.cancelled():
+                fut.exception()
         if self.transport is not None:
             self.transport.close()
 
