@@ -3,10 +3,11 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 # Debian packages: the RTSP camera (GStreamer), ffmpeg for clips, mosquitto, promtool
-# (prometheus) for the metrics lint, chromium for the console tests, postgresql for the
-# command center's scale-out store, and Python's venv.
+# (prometheus) for the metrics lint, chromium for the console tests (libatomic1: Playwright's
+# bundled node driver needs it, and a minimal Debian lacks it), postgresql for the command
+# center's scale-out store, and Python's venv.
 APT_PACKAGES := python3 python3-venv python3-gi ffmpeg curl procps openssl mosquitto mosquitto-clients \
-	prometheus chromium postgresql systemd \
+	prometheus chromium libatomic1 postgresql systemd \
 	gir1.2-gst-rtsp-server-1.0 gstreamer1.0-tools gstreamer1.0-plugins-base \
 	gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly \
 	gstreamer1.0-libav
