@@ -253,8 +253,11 @@ class Supervisor:
                 task = self.tasks.pop(name)
                 task.cancel()
                 stopping.append(task)
-                del self.pipelines[name]
-                log.info("reload: camera %s stopped", name)
+                old = self.pipelines.pop(name).config
+                why = "removed or disabled" if name not in wanted else "changed: " + ", ".join(
+                    k for k in type(old).model_fields
+                    if getattr(old, k) != getattr(wanted[name], k))
+                log.info("reload: camera %s stopped (%s)", name, why)
         if stopping:  # close old sessions first: many cameras allow few RTSP sessions
             await asyncio.wait(stopping, timeout=5.0)
         started = [name for name in wanted if name not in self.pipelines]

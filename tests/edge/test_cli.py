@@ -290,6 +290,7 @@ def test_run_serves_metrics_survives_bad_cameras_reloads_and_stops(camera_server
     assert "stopped cleanly" in err
     assert "reload refused" in err and "cameras.a.nonsense: unknown key" in err
     assert "reload: no camera changed" in err
+    assert "reload: camera good stopped (changed: analyze_fps)" in err
     assert "libav." in err  # libav's own lines come through Python logging, redacted
     assert "***" in err
     assert_no_secret(out, err, *seen)
