@@ -22,7 +22,8 @@ import ssl
 import time
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import fastjsonschema
 
@@ -39,7 +40,20 @@ _ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a
 MAX_HEALTH_BYTES = 262_144
 _TOPIC_PARTS = {"alerts": 4, "snapshots": 4, "status": 3, "health": 3}  # edge/<node>/...
 REJECT_REASONS = ("oversized", "malformed", "schema", "topic_mismatch", "unknown_node",
-                  "unknown_topic")
+                  "unknown_topic", "unstorable")
+_MAX_SEQ = 2**31 - 1  # the stores' INTEGER column
+T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class Item:
+    """A message that passed the checks."""
+    topic: str
+    kind: str  # alerts, snapshots, status, health
+    node: str
+    last: str  # the topic's last level: camera or alert id
+    payload: bytes
+    parsed: Any
 
 Push = Callable[[dict[str, Any]], None]
 
@@ -78,6 +92,8 @@ class Ingest:
             # the broker keeps this instance's queue for a day while it is away, and may
             # have two batches awaiting our PUBACK (we acknowledge after the commit)
             session_expiry_s=86_400, receive_maximum=2 * self.batch,
+            # bigger ones the broker drops rather than send (headroom for topic and header)
+            max_packet_size=max(c.max_message_bytes, c.max_snapshot_bytes) + 70_000,
             on_message=lambda m: self._queue.put_nowait((link, m)))
         return link
 
@@ -119,14 +135,9 @@ class Ingest:
                     if time.monotonic() >= deadline:
                         break
                     await asyncio.sleep(0.001)
-            try:
-                events = await asyncio.to_thread(self._store, batch) if (
-                    self.store.remote) else self._store(batch)
-            except Exception:  # the store is down: no PUBACK, the broker sends them again
-                log.exception("storing %d messages failed; they stay with the broker",
-                              len(batch))
-                await asyncio.sleep(1.0)
-                continue
+            events = await self._commit(self._sort(batch))
+            # PUBACKs in the order received (MQTT-4.6.0-2): a batch is acknowledged only
+            # once all of it is stored or refused, and batches in turn
             acks: dict[Subscriber, list[int]] = {}
             for link, m in batch:  # a link gone meanwhile: the broker sends them again
                 if m.qos:
@@ -136,33 +147,73 @@ class Ingest:
             for event in events:
                 self.push(event)
 
-    def _store(self, batch: list[tuple[Subscriber, Message]]) -> list[dict[str, Any]]:
-        """Checks and stores one batch (in a thread for a database server); returns the
-        events to push."""
-        alerts: list[dict[str, Any]] = []
-        bodies: list[str] = []
-        events: list[dict[str, Any]] = []
+    async def _commit(self, items: list[Item]) -> list[dict[str, Any]]:
+        """Stores checked messages. While the store is down, the batch waits and is tried
+        again (unacknowledged, so the broker keeps the rest); a message the store refuses
+        while it is up is refused and counted, as it would block every batch behind it."""
+        delay, said, refused = 0.5, False, 0
+        while refused < 2:  # twice with the store up: a message in it is the cause
+            try:
+                return await self._in_store(self._save, items)
+            except Exception as exc:
+                try:
+                    await self._in_store(self.store.ping)
+                except Exception:
+                    if not said:
+                        log.warning("store unavailable (%s); %d messages wait, "
+                                    "unacknowledged", exc, len(items))
+                        said = True
+                    await asyncio.sleep(delay)
+                    delay = min(10.0, delay * 2)
+                    continue
+                if said:
+                    log.info("store available again")
+                    said = False
+                refused += 1
+        events = []
+        for item in items:  # the store is up: find the message it refuses
+            try:
+                events += await self._in_store(self._save, [item])
+            except Exception:
+                log.exception("the store refused a message on %s", item.topic)
+                self.rejected["unstorable"] += 1
+        return events
+
+    async def _in_store(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.to_thread(fn, *args) if self.store.remote else fn(*args)
+
+    def _sort(self, batch: list[tuple[Subscriber, Message]]) -> list[Item]:
+        """Checks each message once; the accepted ones, with what storing them needs."""
+        items = []
         for _, m in batch:
             parts = m.topic.split("/")
             kind = parts[2] if len(parts) >= 3 and parts[0] == "edge" else "unknown"
             self.received[kind] += 1
-            payload = m.payload
-            reason, parsed = self._check(parts, kind, payload)
+            reason, parsed = self._check(parts, kind, m.payload)
             if reason is not None:
                 self.rejected[reason] += 1
-                continue
-            node = parts[1]
-            if kind == "alerts":
-                alerts.append(parsed)
-                bodies.append(payload.decode())
-            elif kind == "snapshots":
-                self.store.write_snapshot(parts[3], payload)
-                events.append({"event": "snapshot", "id": parts[3]})
-            elif kind == "status":
-                self.store.set_status(node, payload.decode())
+            else:
+                items.append(Item(m.topic, kind, parts[1], parts[-1], m.payload, parsed))
+        return items
+
+    def _save(self, items: list[Item]) -> list[dict[str, Any]]:
+        """Stores checked messages (in a thread for a database server); returns the events
+        to push."""
+        alerts: list[dict[str, Any]] = []
+        bodies: list[str] = []
+        events: list[dict[str, Any]] = []
+        for it in items:
+            if it.kind == "alerts":
+                alerts.append(it.parsed)
+                bodies.append(it.payload.decode())
+            elif it.kind == "snapshots":
+                self.store.write_snapshot(it.last, it.payload)
+                events.append({"event": "snapshot", "id": it.last})
+            elif it.kind == "status":
+                self.store.set_status(it.node, it.payload.decode())
                 events.append({"event": "board"})
-            elif kind == "health":
-                self.store.set_health(node, parsed)
+            elif it.kind == "health":
+                self.store.set_health(it.node, it.parsed)
                 events.append({"event": "board"})
         if alerts:
             fresh = self.store.write_messages(alerts, bodies)
@@ -181,12 +232,14 @@ class Ingest:
             if len(payload) > self.cfg.max_message_bytes:
                 return "oversized", None
             try:
-                message = json.loads(payload)
+                message = json.loads(payload.decode())  # as UTF-8, as it will be stored
             except ValueError:
                 return "malformed", None
             try:
                 _VALIDATE(message)
             except fastjsonschema.JsonSchemaException:
+                return "schema", None
+            if not 0 <= message["seq"] <= _MAX_SEQ:
                 return "schema", None
             if (message["node"], message["camera"]) != (parts[1], parts[3]):
                 return "topic_mismatch", None

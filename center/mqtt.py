@@ -25,6 +25,7 @@ __all__ = ["Message", "MqttError", "Subscriber"]
 
 # MQTT 5 reason codes a broker gives for a refused CONNECT/SUBSCRIBE or a DISCONNECT
 _REASONS = {
+    0x00: "normal disconnection", 0x04: "disconnect with will message",
     0x80: "unspecified error", 0x81: "malformed packet", 0x82: "protocol error",
     0x83: "implementation specific error", 0x84: "unsupported protocol version",
     0x85: "client identifier not valid", 0x86: "bad user name or password",
@@ -83,13 +84,54 @@ def _read_varint(buf: bytes | bytearray, pos: int) -> tuple[int, int] | None:
     return None
 
 
+# MQTT 5 property ids and how long their values are (2.2.2.2); None: length-prefixed
+_PROPERTY_SIZES: dict[int, int | None] = {
+    0x01: 1, 0x02: 4, 0x03: None, 0x08: None, 0x09: None, 0x0B: -1, 0x11: 4, 0x12: None,
+    0x13: 2, 0x15: None, 0x16: None, 0x17: 1, 0x18: 4, 0x19: 1, 0x1A: None, 0x1C: None,
+    0x1F: None, 0x21: 2, 0x22: 2, 0x23: 2, 0x24: 1, 0x25: 1, 0x26: None, 0x27: 4, 0x28: 1,
+    0x29: 1, 0x2A: 1}
+
+
+def _properties(body: bytes, pos: int) -> tuple[dict[int, int], int]:
+    """The integer properties at ``pos`` (strings and binary skipped), and where they end."""
+    found = _read_varint(body, pos)
+    if found is None or found[1] + found[0] > len(body):
+        raise MqttError("malformed properties from the broker")
+    length, pos = found
+    end, props = pos + length, {}
+    while pos < end:
+        pid = body[pos]
+        size = _PROPERTY_SIZES.get(pid, 0)
+        pos += 1
+        if size == 0:
+            raise MqttError(f"unknown property {pid:#x} from the broker")
+        if size == -1:  # subscription identifier: a variable byte integer
+            value = _read_varint(body, pos)
+            if value is None:
+                raise MqttError("malformed properties from the broker")
+            props[pid], pos = value
+        elif size is None:
+            n = struct.unpack_from("!H", body, pos)[0]
+            pos += 2 + n
+            if pid == 0x26:  # user property: a pair of strings
+                pos += 2 + struct.unpack_from("!H", body, pos)[0]
+        else:
+            props[pid] = int.from_bytes(body[pos:pos + size], "big")
+            pos += size
+    if pos != end:
+        raise MqttError("malformed properties from the broker")
+    return props, end
+
+
 def connect_packet(client_id: str, username: str | None, password: str | None,
                    keepalive: int, session_expiry_s: int, receive_maximum: int,
-                   clean_start: bool) -> bytes:
+                   clean_start: bool, max_packet_size: int | None = None) -> bytes:
     flags = (0x80 if username is not None else 0) | (0x40 if password is not None else 0) | (
         0x02 if clean_start else 0)
     props = (b"\x11" + struct.pack("!I", session_expiry_s)
              + b"\x21" + struct.pack("!H", receive_maximum))
+    if max_packet_size is not None:  # the broker drops bigger ones instead of sending them
+        props += b"\x27" + struct.pack("!I", max_packet_size)
     body = (_string("MQTT") + bytes([5, flags]) + struct.pack("!H", keepalive)
             + _varint(len(props)) + props + _string(client_id))
     if username is not None:
@@ -116,8 +158,8 @@ class _Protocol(asyncio.Protocol):
         self.on_message = on_message
         self.transport: asyncio.Transport | None = None
         self.buf = bytearray()
-        self.connack: asyncio.Future[tuple[bool, int]] = asyncio.get_running_loop(
-        ).create_future()
+        self.connack: asyncio.Future[tuple[bool, int, dict[int, int]]] = (
+            asyncio.get_running_loop().create_future())
         self.subacks: dict[int, asyncio.Future[bytes]] = {}
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.heard = 0.0  # loop time the broker last sent anything
@@ -170,22 +212,29 @@ class _Protocol(asyncio.Protocol):
             topic = body[2:2 + n].decode()
             pos = 2 + n
             mid = 0
+            if qos == 3:
+                raise MqttError("malformed PUBLISH from the broker (QoS 3)")
             if qos:
                 mid = struct.unpack_from("!H", body, pos)[0]
                 pos += 2
-            props = _read_varint(body, pos)
-            if props is None:
-                raise MqttError("malformed PUBLISH from the broker")
-            self.on_message(Message(topic, body[props[1] + props[0]:], qos, mid,
-                                    bool(first & 1)))
+                if not mid:
+                    raise MqttError("protocol error: a QoS 1 PUBLISH without a packet id")
+            if body[pos] == 0:  # no properties: the usual case, kept cheap
+                pos += 1
+            else:
+                _, pos = _properties(body, pos)
+            self.on_message(Message(topic, body[pos:], qos, mid, bool(first & 1)))
         elif kind == 2:  # CONNACK
-            if not self.connack.done():
-                self.connack.set_result((bool(body[0] & 1), body[1]))
+            if self.connack.done():
+                raise MqttError("protocol error: a second CONNACK from the broker")
+            props, _ = _properties(body, 2) if len(body) > 2 else ({}, 2)
+            self.connack.set_result((bool(body[0] & 1), body[1], props))
         elif kind == 9:  # SUBACK
-            fut = self.subacks.pop(struct.unpack_from("!H", body)[0], None)
-            props = _read_varint(body, 2)
-            if fut is not None and props is not None and not fut.done():
-                fut.set_result(body[props[1] + props[0]:])
+            pid = struct.unpack_from("!H", body)[0]
+            _, pos = _properties(body, 2)
+            fut = self.subacks.pop(pid, None)
+            if fut is not None and not fut.done():
+                fut.set_result(body[pos:])
         elif kind == 14:  # DISCONNECT from the broker
             code = body[0] if body else 0
             raise MqttError(f"disconnected by the broker: {_REASONS.get(code, hex(code))}")
@@ -201,11 +250,12 @@ class Subscriber:
                  Callable[[Message], None], username: str | None = None,
                  password: str | None = None, tls: ssl.SSLContext | None = None,
                  keepalive: int = 30, session_expiry_s: int = 0, receive_maximum: int = 65_535,
-                 timeout: float = 10.0) -> None:
+                 max_packet_size: int | None = None, timeout: float = 10.0) -> None:
         self.host, self.port, self.tls = host, port, tls
         self.client_id, self.username, self.password = client_id, username, password
         self.keepalive, self.session_expiry_s = keepalive, session_expiry_s
         self.receive_maximum, self.timeout = receive_maximum, timeout
+        self.max_packet_size = max_packet_size
         self.on_message = on_message
         self.session_present = False
         self._proto: _Protocol | None = None
@@ -222,12 +272,16 @@ class Subscriber:
                 self._proto = proto
                 proto.transport.write(connect_packet(  # type: ignore[union-attr]
                     self.client_id, self.username, self.password, self.keepalive,
-                    self.session_expiry_s, self.receive_maximum, clean_start))
-                self.session_present, code = await proto.connack
+                    self.session_expiry_s, self.receive_maximum, clean_start,
+                    self.max_packet_size))
+                self.session_present, code, props = await proto.connack
         except TimeoutError:
             self.close()
             raise MqttError(f"no answer from {self.host}:{self.port} within "
                             f"{self.timeout:g} s") from None
+        except ssl.SSLCertVerificationError as exc:  # says which: unknown CA, wrong name
+            self.close()
+            raise MqttError(f"TLS: {exc.verify_message}") from None
         except ssl.SSLError as exc:
             self.close()
             raise MqttError(f"TLS: {exc.reason or exc}") from None
@@ -243,19 +297,33 @@ class Subscriber:
         if code:
             self.close()
             raise MqttError(f"connection refused: {_REASONS.get(code, hex(code))}")
-        self._pinger = asyncio.create_task(self._ping())
+        # the broker may set the keepalive, and the client must use it (MQTT-3.2.2-21)
+        self.keepalive = props.get(0x13, self.keepalive)
+        if self.keepalive:  # 0: no keepalive
+            self._pinger = asyncio.create_task(self._ping())
 
     async def subscribe(self, filters: list[tuple[str, int]]) -> None:
         proto = self._live()
         self._next_id = self._next_id % 65_535 + 1
+        pid = self._next_id
         fut: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-        proto.subacks[self._next_id] = fut
-        proto.transport.write(subscribe_packet(self._next_id, filters))  # type: ignore[union-attr]
-        async with asyncio.timeout(self.timeout):
-            codes = await fut
-        for (topic, _), code in zip(filters, codes, strict=False):
+        proto.subacks[pid] = fut
+        proto.transport.write(subscribe_packet(pid, filters))  # type: ignore[union-attr]
+        try:
+            async with asyncio.timeout(self.timeout):
+                codes = await fut
+        except TimeoutError:
+            proto.subacks.pop(pid, None)
+            raise MqttError(f"no SUBACK from the broker within {self.timeout:g} s") from None
+        if len(codes) != len(filters):
+            raise MqttError(f"protocol error: {len(codes)} SUBACK reason codes for "
+                            f"{len(filters)} subscriptions")
+        for (topic, qos), code in zip(filters, codes, strict=True):
             if code >= 0x80:
                 raise MqttError(f"subscribing to {topic}: {_REASONS.get(code, hex(code))}")
+            if code < qos:  # at-least-once would silently become at-most-once
+                raise MqttError(f"subscribing to {topic}: the broker granted QoS {code}, "
+                                f"not {qos}")
 
     def ack(self, mids: Iterable[int]) -> None:
         """PUBACKs in one write; nothing if the link has gone (the broker sends the

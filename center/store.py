@@ -19,7 +19,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -158,12 +158,23 @@ class Store:
     def _tx(self) -> Iterator[Any]:
         """One transaction, one caller at a time."""
         with self._lock:
+            self._reconnect()
             try:
                 yield self.db
                 self.db.commit()
             except BaseException:
-                self.db.rollback()  # PostgreSQL refuses all else in a failed transaction
+                # PostgreSQL refuses all else in a failed transaction; a lost connection
+                # cannot roll back, and the error that lost it is the one to report
+                with suppress(Exception):
+                    self.db.rollback()
                 raise
+
+    def _reconnect(self) -> None:
+        """A server's store opens a new connection if the last one was lost."""
+
+    def ping(self) -> None:
+        """Raises if the store cannot be used now."""
+        self._run("SELECT 1")
 
     def _run(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._tx() as db:
@@ -394,12 +405,19 @@ class PostgresStore(Store):
         super().__init__()
         import psycopg  # only where PostgreSQL is chosen
 
+        self.url = url
         self.db = psycopg.connect(url, autocommit=False)
         with self.db.cursor() as cur:
             # several instances may start at once: one creates, the others wait
             cur.execute("SELECT pg_advisory_xact_lock(4242)")
             cur.execute(_SCHEMA.replace("INTEGER PRIMARY KEY", "BIGINT PRIMARY KEY"))
         self.db.commit()
+
+    def _reconnect(self) -> None:
+        if self.db.broken or self.db.closed:  # the server restarted, or the network failed
+            import psycopg
+
+            self.db = psycopg.connect(self.url, autocommit=False)
 
     def _insert_messages(self, cur: Any, rows: list[tuple[Any, ...]]) -> set[tuple[str, int]]:
         cur.execute("INSERT INTO messages (id, seq, received_at, body) SELECT * FROM unnest("

@@ -31,6 +31,9 @@ async def test_alerts_are_stored_once_pushed_live_and_bad_messages_counted(runni
             ("edge/n1/status", b"maybe"),
             ("edge/n1/health", b"[1, 2]"),
             ("edge/n9/alerts/gate", json.dumps({**msgs[0], "node": "n9"}).encode()),
+            # JSON, but not UTF-8; a seq no store column holds: refused, not stuck
+            ("edge/n1/alerts/gate", json.dumps(msgs[0]).encode("utf-16")),
+            ("edge/n1/alerts/gate", json.dumps({**msgs[0], "seq": 2**40}).encode()),
             ("edge/n1/status", b"online"),
             ("edge/n1/health", json.dumps({"cameras": {"gate": {"state": "streaming",
                                                                 "faults": []}}}).encode()),
@@ -40,8 +43,8 @@ async def test_alerts_are_stored_once_pushed_live_and_bad_messages_counted(runni
         while len([p for p in pushed if p["event"] == "message"]) < 3:
             pushed.append(json.loads((await ws.receive(timeout=5)).data))
         assert [p["message"]["seq"] for p in pushed if p["event"] == "message"] == [0, 1, 2]
-        await wait_until(lambda: sum(ingest.rejected.values()) == 9)
-        assert dict(ingest.rejected) == {"malformed": 5, "schema": 1, "oversized": 1,
+        await wait_until(lambda: sum(ingest.rejected.values()) == 11)
+        assert dict(ingest.rejected) == {"malformed": 6, "schema": 2, "oversized": 1,
                                          "topic_mismatch": 1, "unknown_node": 1}
         assert ingest.stored == 3 and ingest.duplicates == 1
         async with s.get(f"{run.base}/api/alerts") as r:

@@ -42,14 +42,32 @@ async def test_packets_cut_anywhere_parse_the_same():
         proto = _Protocol(got.append)
         for i in range(0, len(stream), cut):
             proto.data_received(stream[i:i + cut])
-        assert got == want and proto.connack.result() == (True, 0) and not proto.buf
+        assert got == want and proto.connack.result() == (True, 0, {}) and not proto.buf
 
 
-async def test_a_malformed_length_ends_the_link_with_a_reason():
+@pytest.mark.parametrize(("data", "says"), [
+    (b"\x30\xff\xff\xff\xff\x01", "malformed packet length"),
+    (publish_packet("t", b"x", 1, 5)[:1].replace(b"\x32", b"\x36")
+     + publish_packet("t", b"x", 1, 5)[1:], r"malformed PUBLISH from the broker \(QoS 3\)"),
+    (publish_packet("t", b"x", 1, 0), "a QoS 1 PUBLISH without a packet id"),
+    (b"\x30\x05\x00\x01t\x09x", "malformed properties"),  # property length past the end
+    (b"\x20\x03\x00\x00\x00" * 2, "a second CONNACK"),
+    (b"\xe0\x00", "disconnected by the broker: normal disconnection"),
+])
+async def test_a_broken_packet_ends_the_link_with_a_reason(data, says):
     proto = _Protocol(lambda m: None)
-    proto.data_received(b"\x30\xff\xff\xff\xff\x01")
-    with pytest.raises(MqttError, match="malformed packet length"):
+    proto.data_received(data)
+    with pytest.raises(MqttError, match=says):
         await proto.closed
+
+
+async def test_connack_properties_are_read_past_strings_and_pairs():
+    props = (b"\x13\x00\x05" + b"\x12\x00\x03abc" + b"\x26\x00\x01k\x00\x01v"
+             + b"\x21\x00\x0a")
+    body = b"\x00\x00" + _varint(len(props)) + props
+    proto = _Protocol(lambda m: None)
+    proto.data_received(b"\x20" + _varint(len(body)) + body)
+    assert proto.connack.result() == (False, 0, {0x13: 5, 0x21: 10})
 
 
 def subscriber(port: int, got: list[Message], **kw) -> Subscriber:
@@ -69,9 +87,12 @@ async def test_tls_passwords_and_the_persistent_session(tmp_path: Path):
                            r"|not authorized)"):
             await subscriber(broker.port, got, username="center", password="wrong",
                              tls=tls).connect()
-        with pytest.raises(MqttError, match="TLS: CERTIFICATE_VERIFY_FAILED"):
+        with pytest.raises(MqttError, match="TLS: self-signed certificate in certificate"):
             await subscriber(broker.port, got, username="center", password="center-pass-1",
                              tls=ssl.create_default_context()).connect()
+        with pytest.raises(MqttError, match=r"TLS: Hostname mismatch.*'localhost'"):
+            await Subscriber("localhost", broker.port, client_id="c", on_message=got.append,
+                             tls=tls).connect()
 
         def link() -> Subscriber:
             return subscriber(broker.port, got, username="center", password="center-pass-1",
@@ -102,21 +123,79 @@ async def test_tls_passwords_and_the_persistent_session(tmp_path: Path):
         broker.kill()
 
 
-async def test_a_silent_broker_is_given_up_after_one_and_a_half_keepalives():
-    async def answer_once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def silent_broker(connack: bytes, then: bytes = b"") -> asyncio.Server:
+    """Answers CONNECT with ``connack`` and any SUBSCRIBE with ``then``, else nothing."""
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.read(1024)
-        writer.write(b"\x20\x03\x00\x00\x00")  # CONNACK, then silence
+        writer.write(connack)
+        await reader.read(1024)
+        writer.write(then)
         await asyncio.sleep(10)
 
-    server = await asyncio.start_server(answer_once, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
+    return await asyncio.start_server(serve, "127.0.0.1", 0)
+
+
+@pytest.mark.parametrize(("asked", "connack"), [
+    (1, b"\x20\x03\x00\x00\x00"),
+    (30, b"\x20\x06\x00\x00\x03\x13\x00\x01"),  # the broker says 1 s: that one counts
+])
+async def test_a_silent_broker_is_given_up_after_one_and_a_half_keepalives(asked, connack):
+    server = await silent_broker(connack)
     try:
-        s = subscriber(port, [], keepalive=1)
+        s = subscriber(server.sockets[0].getsockname()[1], [], keepalive=asked)
         await s.connect()
+        assert s.keepalive == 1
         with pytest.raises(MqttError, match=r"no answer from the broker for 1\.5 s"):
             await asyncio.wait_for(s.wait_closed(), 5)
     finally:
         server.close()
+
+
+async def test_keepalive_zero_means_none():
+    server = await silent_broker(b"\x20\x03\x00\x00\x00")
+    try:
+        s = subscriber(server.sockets[0].getsockname()[1], [], keepalive=0)
+        await s.connect()
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(s.wait_closed(), 1.0)
+        s.close()
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize(("suback", "says"), [
+    (b"", "no SUBACK from the broker within 1 s"),
+    (b"\x90\x04\x00\x01\x00\x00", r"subscribing to a/#: the broker granted QoS 0, not 1"),
+    (b"\x90\x04\x00\x01\x00\x87", "subscribing to a/#: not authorized"),
+    (b"\x90\x05\x00\x01\x00\x01\x01", "2 SUBACK reason codes for 1 subscriptions"),
+])
+async def test_a_subscription_not_granted_as_asked_is_one_error(suback, says):
+    server = await silent_broker(b"\x20\x03\x00\x00\x00", suback)
+    try:
+        s = subscriber(server.sockets[0].getsockname()[1], [], timeout=1.0)
+        await s.connect()
+        with pytest.raises(MqttError, match=says):
+            await s.subscribe([("a/#", 1)])
+        s.close()
+    finally:
+        server.close()
+
+
+async def test_the_broker_keeps_packets_over_our_maximum_to_itself(tmp_path: Path):
+    broker = Broker(tmp_path)
+    broker.start()
+    try:
+        got: list[Message] = []
+        async with subscriber(broker.port, got, max_packet_size=10_000) as s:
+            await s.subscribe([("edge/#", 1)])
+            async with aiomqtt.Client("127.0.0.1", broker.port) as edge:
+                await edge.publish("edge/n1/snapshots/x", b"\xff" * 50_000, qos=1)
+                await edge.publish("edge/n1/status", b"online", qos=1)
+            await wait(lambda: len(got) == 1)
+            s.ack(m.mid for m in got)
+        assert got[0].payload == b"online"
+    finally:
+        broker.kill()
 
 
 async def test_nothing_listening_is_one_line():

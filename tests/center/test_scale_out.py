@@ -61,3 +61,38 @@ async def test_two_instances_store_every_alert_exactly_once(tmp_path, postgres):
         stop.set()
         await asyncio.gather(*tasks)
         broker.kill()
+
+
+async def test_a_postgres_outage_loses_nothing(tmp_path):
+    """PostgreSQL stops mid-stream (connections cut); the messages wait unacknowledged, the
+    store reconnects when the server is back, and every alert is stored once."""
+    from tools.postgres import Postgres
+    pg = Postgres()
+    pg.start()
+    broker = Broker(tmp_path, extra="max_inflight_messages 100\n")
+    broker.start()
+    center = Center(CenterConfig.model_validate({
+        "mqtt": {"url": f"mqtt://127.0.0.1:{broker.port}"},
+        "storage": {"url": pg.create("outage")},
+        "http": {"listen": f"127.0.0.1:{free_port()}", "secure_cookies": False}}))
+    stop = asyncio.Event()
+    task = asyncio.create_task(center.run(stop))
+    try:
+        await wait_until(lambda: center.ingest.connected)
+        sent: list[str] = []
+        await node(broker.port, 1, sent)
+        await wait_until(lambda: center.ingest.stored == PER_NODE, 20)
+        pg.halt()
+        await node(broker.port, 2, sent)
+        await node(broker.port, 3, sent)
+        await asyncio.sleep(1.0)
+        assert center.ingest.stored == PER_NODE and center.ingest.connected
+        pg.start()
+        await wait_until(lambda: center.ingest.stored == 3 * PER_NODE, 30)
+        assert center.store.count() == 3 * PER_NODE == len(set(sent))
+        assert center.ingest.rejected["unstorable"] == 0 and center.ingest.duplicates == 0
+    finally:
+        stop.set()
+        await asyncio.gather(task, return_exceptions=True)
+        broker.kill()
+        pg.stop()
