@@ -55,6 +55,7 @@ class Item:
     payload: bytes
     parsed: Any
 
+
 Push = Callable[[dict[str, Any]], None]
 
 
