@@ -123,8 +123,8 @@ class Publisher:
                                                  qos=1, retain=True, timeout=2)
                         raise
             except aiomqtt.MqttError as exc:
-                if explain(exc) != self.last_error:  # once per new reason, not per retry
-                    self.last_error = explain(exc)
+                if (why := explain(exc)) != self.last_error:  # once per new reason
+                    self.last_error = why
                     log.warning("mqtt %s:%d: %s; %d alerts wait in the outbox", self.s.host,
                                 self.s.port, self.last_error, self.outbox.pending())
                 self.connected = False

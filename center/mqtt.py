@@ -84,7 +84,8 @@ def _read_varint(buf: bytes | bytearray, pos: int) -> tuple[int, int] | None:
     return None
 
 
-# MQTT 5 property ids and how long their values are (2.2.2.2); None: length-prefixed
+# MQTT 5 property ids and their values' sizes in bytes (2.2.2.2); None: a length-prefixed
+# string or binary; -1: a variable byte integer
 _PROPERTY_SIZES: dict[int, int | None] = {
     0x01: 1, 0x02: 4, 0x03: None, 0x08: None, 0x09: None, 0x0B: -1, 0x11: 4, 0x12: None,
     0x13: 2, 0x15: None, 0x16: None, 0x17: 1, 0x18: 4, 0x19: 1, 0x1A: None, 0x1C: None,
