@@ -6,6 +6,7 @@ while it reads and decodes). Every failure leaves as one ``SourceError`` with no
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Iterator
@@ -134,9 +135,16 @@ class VideoSource:
             yield from decode(packet)
 
     def close(self) -> None:
-        if self._container is not None:
-            self._container.close()
-            self._container = self._stream = None
+        if self._container is None:
+            return
+        if self._stream is not None:
+            # Drain first (PyAV releases the GIL for it). Freeing a codec context mid-stream
+            # joins its frame threads with the GIL held; a frame thread that logs then waits
+            # for the GIL in PyAV's log callback, and the whole process hangs for good.
+            with contextlib.suppress(av.FFmpegError):
+                self._stream.codec_context.decode(None)
+        self._container.close()
+        self._container = self._stream = None
 
     def __enter__(self) -> VideoSource:
         return self

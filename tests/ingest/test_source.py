@@ -115,3 +115,32 @@ def test_a_packet_the_decoder_rejects_is_counted_not_fatal(clips, monkeypatch):
         frames = list(source.frames())
     assert source.stats.decode_errors == 20
     assert len(frames) >= 150
+
+
+STOP_MID_STREAM = """
+import logging, sys
+from edge.logs import setup_logging
+from ingest import SourceOptions, open_source
+setup_logging("INFO", stream=sys.stdout)  # libav lines go through Python, as in the service
+for clip in sys.argv[1:]:
+    for n in range(20):
+        with open_source(SourceOptions(clip)) as source:
+            source.open()
+            for i, _ in enumerate(source.frames()):
+                if i == 3 + n:
+                    break
+print("closed", flush=True)
+"""
+
+
+def test_closing_mid_stream_with_libav_logging_on_never_hangs(clips):
+    """A camera restarted mid-stream hung the whole process: the frame threads were joined
+    with the GIL held while one of them waited for it to log. In a child, so a hang fails."""
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "-c", STOP_MID_STREAM, str(clips["mp4"]),
+                          str(clips["bad_corrupt"]), str(clips["h265"])],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.endswith("closed\n")
