@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 
 import av
@@ -118,7 +120,7 @@ def test_a_packet_the_decoder_rejects_is_counted_not_fatal(clips, monkeypatch):
 
 
 STOP_MID_STREAM = """
-import logging, sys
+import sys
 from edge.logs import setup_logging
 from ingest import SourceOptions, open_source
 setup_logging("INFO", stream=sys.stdout)  # libav lines go through Python, as in the service
@@ -136,9 +138,6 @@ print("closed", flush=True)
 def test_closing_mid_stream_with_libav_logging_on_never_hangs(clips):
     """A camera restarted mid-stream hung the whole process: the frame threads were joined
     with the GIL held while one of them waited for it to log. In a child, so a hang fails."""
-    import subprocess
-    import sys
-
     run = subprocess.run([sys.executable, "-c", STOP_MID_STREAM, str(clips["mp4"]),
                           str(clips["bad_corrupt"]), str(clips["h265"])],
                          capture_output=True, text=True, timeout=60)
