@@ -15,6 +15,10 @@ from typing import Any, Literal
 SCHEMA = "edge.alert/1"
 Phase = Literal["start", "update", "end"]
 Severity = Literal["info", "warning", "critical"]
+# Why an alert ended, where it was not its condition clearing. edge_restarted: the edge was
+# killed while the alert was open and ended it at its next start.
+EndReason = Literal["edge_restarted"]
+END_REASONS: tuple[EndReason, ...] = ("edge_restarted",)
 
 # type -> (default severity, GB/T 28181 alarm method, alarm type).
 # Method 5 is a video alarm (types: 2 motion, 3 left, 4 removed, 5 tripwire, 6 intrusion,
@@ -81,6 +85,7 @@ class AlertEvent:
     media_time: float
     score: float
     objects: tuple[DetectedObject, ...] = ()
+    end_reason: EndReason | None = None  # only on an end, and only where a reason is known
 
     def __post_init__(self) -> None:
         if self.type not in TYPES:
@@ -99,7 +104,7 @@ class AlertEvent:
                         for o in self.objects],
             "score": round(self.score, 3),
             "gb28181": {"alarm_method": method, "alarm_type": kind},
-        }
+        } | ({"end_reason": self.end_reason} if self.end_reason else {})
 
     def to_json(self) -> str:
         return json.dumps(self.as_dict(), separators=(",", ":"))
@@ -186,5 +191,9 @@ def json_schema() -> dict[str, Any]:
                         "required": ["alarm_method", "alarm_type"],
                         "properties": {"alarm_method": {"type": "integer"},
                                        "alarm_type": {"type": "integer"}}},
+            "end_reason": {"enum": list(END_REASONS), "description": "Optional, on an end "
+                           "only: why the alert ended other than by its condition clearing. "
+                           "edge_restarted: the edge was killed while it was open and ended "
+                           "it at its next start"},
         },
     }

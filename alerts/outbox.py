@@ -3,6 +3,9 @@
 SQLite in WAL mode. A publisher reads entries in order, per camera, and deletes them only
 after the broker acknowledged them. The outbox is bounded by entry count and age; when
 full it drops the oldest entries of the lowest severity first, and counts every drop.
+
+It also keeps which alerts are open (started, not yet ended), in the same transaction as
+their messages, so that alerts a killed process left open can be ended at the next start.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+from alerts.event import AlertEvent, EndReason, Severity, utc_now
 
 SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
 
@@ -31,6 +36,18 @@ CREATE TABLE IF NOT EXISTS snapshots (
     created REAL NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0,
     jpeg BLOB NOT NULL
+);
+-- alerts started and not yet ended; seq and media_time are those of the last message
+CREATE TABLE IF NOT EXISTS open_alerts (
+    id TEXT PRIMARY KEY,
+    node TEXT NOT NULL,
+    camera TEXT NOT NULL,
+    type TEXT NOT NULL,
+    rule TEXT,
+    severity TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    media_time REAL NOT NULL
 );
 """
 
@@ -55,6 +72,29 @@ class OutboxItem:
     camera: str
     severity: str
     payload: str
+    event: AlertEvent | None = None  # the alert message it is: keeps the open alerts' state
+
+
+@dataclass(frozen=True, slots=True)
+class LeftOpen:
+    """An alert whose last committed message was not its end."""
+
+    id: str
+    node: str
+    camera: str
+    type: str
+    rule: str | None
+    severity: Severity
+    started_at: str
+    seq: int  # of the last message
+    media_time: float  # of the last message
+
+    def end(self, reason: EndReason) -> AlertEvent:
+        """Its end message: the next seq, ended now, and why."""
+        return AlertEvent(id=self.id, phase="end", seq=self.seq + 1, node=self.node,
+                          camera=self.camera, type=self.type, severity=self.severity,
+                          rule=self.rule, started_at=self.started_at, ended_at=utc_now(),
+                          media_time=self.media_time, score=0.0, end_reason=reason)
 
 
 class Outbox:
@@ -76,24 +116,27 @@ class Outbox:
         self._db.executescript(_SCHEMA)
 
     def put(self, items: Iterable[OutboxItem]) -> int:
-        """Commits ``items`` in one transaction; returns how many were committed."""
+        """Commits ``items`` in one transaction, with the open alerts' state they change;
+        returns how many were committed."""
+        items = list(items)
         rows = [(i.camera, SEVERITY_RANK[i.severity], time.time(), i.payload) for i in items]
         if not rows:
             return 0
-        if not self._insert_making_room(rows):
+        if not self._insert_making_room(rows, [i.event for i in items if i.event]):
             self.dropped["disk_full"] += len(rows)
             return 0
         for notify in self.listeners:
             notify()
         return len(rows)
 
-    def _insert_making_room(self, rows: list[tuple[str, int, float, str]]) -> bool:
+    def _insert_making_room(self, rows: list[tuple[str, int, float, str]],
+                            events: list[AlertEvent]) -> bool:
         """On a full disk (or the file's page limit) room is made the way a full outbox
         makes it: pictures first, then the oldest entries of the lowest severity, never one
         more severe than the newcomers. If nothing may go, the newcomers are the loss."""
         for attempt in range(4):
             try:
-                self._insert(rows)
+                self._insert(rows, events)
                 return True
             except sqlite3.OperationalError as exc:
                 if not _disk_full(exc):
@@ -103,12 +146,28 @@ class Outbox:
                 return False
         return False
 
-    def _insert(self, rows: list[tuple[str, int, float, str]]) -> None:
+    def _insert(self, rows: list[tuple[str, int, float, str]],
+                events: list[AlertEvent]) -> None:
         with self._transaction():
             self._db.executemany(
                 "INSERT INTO outbox (camera, severity, created, payload) VALUES (?, ?, ?, ?)",
                 rows)
+            for e in events:  # in order: an instant event's start and end leave nothing
+                if e.phase == "end":
+                    self._db.execute("DELETE FROM open_alerts WHERE id = ?", (e.id,))
+                else:
+                    self._db.execute(
+                        "INSERT OR REPLACE INTO open_alerts (id, node, camera, type, rule, "
+                        "severity, started_at, seq, media_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (e.id, e.node, e.camera, e.type, e.rule, e.severity, e.started_at,
+                         e.seq, e.media_time))
             self._enforce_bounds()
+
+    def left_open(self) -> list[LeftOpen]:
+        """The alerts started and not ended, oldest first."""
+        cur = self._db.execute("SELECT id, node, camera, type, rule, severity, started_at, "
+                               "seq, media_time FROM open_alerts ORDER BY started_at, id")
+        return [LeftOpen(*row) for row in cur]
 
     def _make_room(self, n: int, up_to_severity: int) -> bool:
         try:

@@ -105,6 +105,12 @@ class Publisher:
         return client
 
     async def run(self) -> None:
+        try:
+            await self._run()
+        finally:  # however it ends (a failure is restarted by the caller): not connected
+            self.connected = False
+
+    async def _run(self) -> None:
         self._loop = asyncio.get_running_loop()
         delay = 0.5
         while True:

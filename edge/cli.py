@@ -19,7 +19,7 @@ from aiomqtt import MqttError
 from alerts.event import AlertEvent
 from alerts.event import json_schema as alert_json_schema
 from alerts.publisher import check_broker, explain
-from edge.config import ConfigError, EdgeConfig, json_schema, load_config
+from edge.config import ConfigError, EdgeConfig, json_schema, load_config, unencoded_password
 from edge.inference import build_detector
 from edge.logs import setup_logging
 from edge.pipeline import Analysis, camera_settings
@@ -160,6 +160,9 @@ def _broker_line(config: EdgeConfig) -> tuple[bool, str]:
 def cmd_probe(args: argparse.Namespace) -> int:
     secret = url_password(args.url)
     setup_logging("CRITICAL", [secret] if secret else [])
+    if problem := unencoded_password(args.url):  # libav would fail with "Invalid argument"
+        print(f"edge probe: {redact(args.url)}: {problem}", file=sys.stderr)
+        return EXIT_INVALID
     try:
         result = probe(SourceOptions(args.url, transport=args.transport,
                                      open_timeout_s=args.timeout, read_timeout_s=args.timeout))

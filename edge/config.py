@@ -27,9 +27,27 @@ from pydantic import (
 
 from alerts.event import TYPES
 from ingest import url_password
+from ingest.redact import raw_url_password
+
+# Bounds on what a config may hold: far above what any installer writes, low enough that
+# a config cannot make validation or the per-frame work slow (a 10,000-point polygon took
+# 26 s to check for crossing edges, and 10,000 zones made a clip 37x slower to analyse).
+MAX_NAME = 64  # node, camera, zone and line names; as the alert schema allows
+MAX_URL = 2048
+MAX_PATH = 4096  # PATH_MAX
+MAX_SECRET = 1024
+MAX_POLYGON_POINTS = 64  # a hand-drawn zone has a handful of corners; 64 traces any outline
+MAX_SHAPES = 32  # zones, lines, motion masks, privacy masks: each, per camera
+MAX_LABELS = 128  # a rule's or a camera's labels (COCO has 80)
+MAX_CAMERAS = 256  # a box runs 8-20; patrol lists are a separate section
+MAX_WINDOWS = 32  # schedule windows per rule
 
 NAME_PATTERN = r"^[A-Za-z0-9_-]+$"
-Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=MAX_NAME)]
+Label = Annotated[str, Field(min_length=1, max_length=MAX_NAME)]
+Labels = Annotated[list[Label], Field(max_length=MAX_LABELS)]
+Path_ = Annotated[str, Field(max_length=MAX_PATH)]
+Secret = Annotated[str, Field(max_length=MAX_SECRET)]
 Point = Annotated[list[Annotated[float, Field(ge=0.0, le=1.0)]],
                   Field(min_length=2, max_length=2, description="[x, y]")]
 
@@ -46,8 +64,9 @@ class ConfigError(Exception):
 
 
 class Strict(BaseModel):
-    # strict: "yes" is not a bool and "5" is not a number; an installer's typo is an error
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    # strict: "yes" is not a bool and "5" is not a number; an installer's typo is an error.
+    # YAML's .nan and .inf are floats, and no comparison catches NaN: refuse them all.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 def _polygon(points: list[Point]) -> list[Point]:
@@ -78,9 +97,11 @@ def _self_intersects(points: list[Point]) -> bool:
 
 Polygon = Annotated[
     list[Point],
-    AfterValidator(_polygon),
-    Field(description="Normalised [x, y] points, origin top left"),
+    Field(max_length=MAX_POLYGON_POINTS, description="Normalised [x, y] points, origin top "
+          "left"),
+    AfterValidator(_polygon),  # after the length bound (order matters): O(n²) stays small
 ]
+Polygons = Annotated[list[Polygon], Field(max_length=MAX_SHAPES)]
 
 
 class NodeConfig(Strict):
@@ -89,7 +110,7 @@ class NodeConfig(Strict):
 
 class MotionConfig(Strict):
     enabled: bool = True
-    masks: list[Polygon] = Field(default_factory=list, description="Polygons ignored by motion")
+    masks: Polygons = Field(default_factory=list, description="Polygons ignored by motion")
 
 
 class QualityConfig(Strict):
@@ -120,7 +141,7 @@ class QualityConfig(Strict):
 class DetectConfig(Strict):
     enabled: bool = Field(True, description="Object detection (the node's `detector`), "
                           "where motion is and over tracked objects")
-    labels: list[str] = Field(
+    labels: Labels = Field(
         default_factory=lambda: ["person", "car", "bicycle", "motorcycle", "bus", "truck"],
         description="Labels that are tracked; others are ignored")
 
@@ -131,7 +152,7 @@ _CLOCK = r"^([01]\d|2[0-3]):[0-5]\d$"
 
 class ScheduleWindow(Strict):
     days: list[Day] = Field(default_factory=lambda: ["mon", "tue", "wed", "thu", "fri", "sat",
-                                                     "sun"])
+                                                     "sun"], max_length=7)
     start: str = Field("00:00", pattern=_CLOCK, description="HH:MM, the box's local time")
     end: str = Field("24:00", pattern=_CLOCK + "|^24:00$", description="HH:MM; before start: "
                      "the window runs past midnight into the next day")
@@ -140,13 +161,13 @@ class ScheduleWindow(Strict):
 class RuleConfig(Strict):
     """What every rule over tracked objects shares."""
 
-    labels: list[str] = Field(default_factory=lambda: ["person"])
+    labels: Labels = Field(default_factory=lambda: ["person"])
     min_score: float = Field(0.45, ge=0.0, le=1.0, description="Detection score an object "
                              "needs to count")
     min_size: float = Field(0.0, ge=0.0, le=1.0, description="Box height an object needs to "
                             "count, as a share of the frame's height")
-    schedule: list[ScheduleWindow] = Field(default_factory=list, description="When the rule "
-                                           "is armed; empty: always")
+    schedule: list[ScheduleWindow] = Field(default_factory=list, max_length=MAX_WINDOWS,
+                                           description="When the rule is armed; empty: always")
     cooldown_s: float | None = Field(None, ge=0.0, le=86400.0, description="Overrides "
                                      "alerts.cooldown_s for this rule")
 
@@ -191,8 +212,30 @@ class BackoffConfig(Strict):
         return self
 
 
+_ENCODED = {"/": "%2F", "?": "%3F", "#": "%23"}
+
+
+def unencoded_password(url: str) -> str | None:
+    """libav ends a URL's authority at the first '/', '?' or '#', so a password holding one
+    unencoded could never log in: what to say about it, without showing the password."""
+    raw = raw_url_password(url) or ""
+    found = [c for c in _ENCODED if c in raw]
+    if not found:
+        return None
+    return (f"the password holds {' and '.join(repr(c) for c in found)}, which ends the "
+            "address there for the camera's software: write it percent-encoded ("
+            + ", ".join(f"{c} as {_ENCODED[c]}" for c in found) + ")")
+
+
+def _password_encoded(url: str) -> None:
+    if problem := unencoded_password(url):
+        raise ValueError(problem)
+
+
 class CameraConfig(Strict):
-    url: str = Field(description="rtsp:// URL or a file path; ${VAR} comes from the environment")
+    url: str = Field(max_length=MAX_URL, description="rtsp:// URL or a file path; ${VAR} "
+                     "comes from the environment; a password's '/', '?' and '#' "
+                     "percent-encoded (%2F, %3F, %23)")
     enabled: bool = True
     analyze_fps: float = Field(5.0, gt=0.0, le=60.0)
     transport: Literal["tcp", "udp"] = Field("tcp", description="RTSP transport")
@@ -207,9 +250,9 @@ class CameraConfig(Strict):
     motion: MotionConfig = Field(default_factory=MotionConfig)
     quality: QualityConfig = Field(default_factory=QualityConfig)
     detect: DetectConfig = Field(default_factory=DetectConfig)
-    privacy_masks: list[Polygon] = Field(default_factory=list)
-    zones: dict[Name, ZoneConfig] = Field(default_factory=dict)
-    lines: dict[Name, LineConfig] = Field(default_factory=dict)
+    privacy_masks: Polygons = Field(default_factory=list)
+    zones: dict[Name, ZoneConfig] = Field(default_factory=dict, max_length=MAX_SHAPES)
+    lines: dict[Name, LineConfig] = Field(default_factory=dict, max_length=MAX_SHAPES)
 
     @field_validator("url")
     @classmethod
@@ -218,19 +261,27 @@ class CameraConfig(Strict):
             raise ValueError("must not be empty")
         if "://" in v and not v.startswith(("rtsp://", "rtsps://", "file://")):
             raise ValueError("must be rtsp://, rtsps:// or a file path")
+        _password_encoded(v)
         return v
 
 
 class MqttConfig(Strict):
-    url: str = Field(pattern=r"^mqtts?://", description="mqtt:// or mqtts:// (TLS)")
-    username: str | None = None
-    password: str | None = None
-    ca_file: str | None = Field(None, description="CA that signed the broker's certificate "
-                                "(mqtts://); the system CAs when unset")
-    cert_file: str | None = Field(None, description="Client certificate, if the broker asks")
-    key_file: str | None = Field(None, description="Key of the client certificate")
+    url: str = Field(pattern=r"^mqtts?://", max_length=MAX_URL, description="mqtt:// or "
+                     "mqtts:// (TLS)")
+    username: Secret | None = None
+    password: Secret | None = None
+    ca_file: Path_ | None = Field(None, description="CA that signed the broker's certificate "
+                                  "(mqtts://); the system CAs when unset")
+    cert_file: Path_ | None = Field(None, description="Client certificate, if the broker asks")
+    key_file: Path_ | None = Field(None, description="Key of the client certificate")
     health_interval_s: float = Field(30.0, ge=1.0, le=3600.0, description="How often a "
                                      "health summary goes to edge/<node>/health")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        _password_encoded(v)  # the host would be read from the password's tail
+        return v
 
     @model_validator(mode="after")
     def _tls_files(self) -> MqttConfig:
@@ -296,8 +347,15 @@ class AlertsConfig(Strict):
         return {k: t.cooldown_s for k, t in self.types.items() if t.cooldown_s is not None}
 
 
+MIN_TOKEN = 16
+
+
 class HttpConfig(Strict):
-    listen: str = Field("127.0.0.1:9108", pattern=r"^[^\s:]*:\d{1,5}$", description="host:port")
+    listen: str = Field("127.0.0.1:9108", pattern=r"^[^\s:]*:\d{1,5}$", max_length=256,
+                        description="host:port")
+    token: Secret | None = Field(None, description=f"Bearer token required on /api/..., "
+                                 f"/metrics and /readyz; at least {MIN_TOKEN} characters "
+                                 "(make one with `openssl rand -hex 32`)")
 
     @field_validator("listen")
     @classmethod
@@ -305,19 +363,27 @@ class HttpConfig(Strict):
         if not 1 <= int(v.rpartition(":")[2]) <= 65535:
             raise ValueError("port must be 1-65535")
         return v
-    token: str | None = Field(None, description="Bearer token required on /api/...")
+
+    @field_validator("token")
+    @classmethod
+    def _token(cls, v: str | None) -> str | None:
+        # an empty ${EDGE_API_TOKEN} must not open the API to an empty "Bearer"
+        if v is not None and len(v) < MIN_TOKEN:
+            raise ValueError(f"must be at least {MIN_TOKEN} characters (it has {len(v)}); "
+                             "make one with `openssl rand -hex 32`")
+        return v
 
 
 class DetectorConfig(Strict):
     """The node's object detector, shared by its cameras."""
 
-    model: str | None = Field(None, description="ONNX file; unset: the built-in NanoDet-g "
-                              "(COCO, 80 labels)")
+    model: Path_ | None = Field(None, description="ONNX file; unset: the built-in NanoDet-g "
+                                "(COCO, 80 labels)")
     type: Literal["nanodet", "yolo", "ssd"] = Field(
         "nanodet", description="How its outputs are decoded: nanodet, yolo (v5/v8-style "
         "exports) or ssd (boxes, classes, scores)")
-    labels: str | None = Field(None, validate_default=True, description="Labels file, one "
-                               "per line in class order; needed with your own model")
+    labels: Path_ | None = Field(None, validate_default=True, description="Labels file, "
+                                 "one per line in class order; needed with your own model")
     provider: Literal["cpu", "cuda", "tensorrt", "openvino"] = "cpu"
     threads: int = Field(2, ge=1, le=64, description="Inference threads")
     min_score: float = Field(0.25, ge=0.0, le=1.0, description="Detections below this are "
@@ -339,19 +405,24 @@ class DetectorConfig(Strict):
 
 class EdgeConfig(Strict):
     node: NodeConfig
-    data_dir: str = Field("/var/lib/edge", description="The outbox and other state live here")
+    data_dir: Path_ = Field("/var/lib/edge", description="The outbox and other state live "
+                            "here; one `edge run` at a time may use it")
     data_min_free_mb: int = Field(200, ge=0, le=10_000_000, description="The service does not "
                                   "start with less free space than this in data_dir")
-    cameras: dict[Name, CameraConfig] = Field(min_length=1)
+    cameras: dict[Name, CameraConfig] = Field(min_length=1, max_length=MAX_CAMERAS)
     detector: DetectorConfig = Field(default_factory=DetectorConfig)
     alerts: AlertsConfig | None = None
     http: HttpConfig | None = None
 
     def secrets(self) -> set[str]:
         """Every value that must never appear in any output."""
-        found = {url_password(cam.url) for cam in self.cameras.values()}
+        urls = [cam.url for cam in self.cameras.values()]
+        found: set[str | None] = set()
         if self.alerts and self.alerts.mqtt:
-            found |= {self.alerts.mqtt.password, url_password(self.alerts.mqtt.url)}
+            urls.append(self.alerts.mqtt.url)
+            found.add(self.alerts.mqtt.password)
+        # as libav sends it and as written (percent-encoded)
+        found |= {f(u) for u in urls for f in (url_password, raw_url_password)}
         if self.http:
             found.add(self.http.token)
         return {s for s in found if s}

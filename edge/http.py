@@ -33,9 +33,23 @@ def camera_summary(cam: CameraStream) -> dict[str, object]:
 Snapshot = Callable[[str], Awaitable[bytes | None]]
 
 
+def _bearer_matches(header: str, token: str) -> bool:
+    """``Authorization: Bearer <token>``; the scheme is case-insensitive (RFC 7235), the
+    token exact, and an empty one never matches (not even an empty configured token)."""
+    scheme, _, sent = header.strip().partition(" ")
+    sent = sent.strip()
+    if scheme.lower() != "bearer" or not sent or not token:
+        return False
+    return hmac.compare_digest(sent.encode(), token.encode())
+
+
 def make_app(cameras: Callable[[], Iterable[CameraStream]], registry: CollectorRegistry,
              token: str | None, faults: Callable[[str], list[str]] | None = None,
-             snapshot: Snapshot | None = None) -> web.Application:
+             snapshot: Snapshot | None = None,
+             tasks_down: Callable[[], list[str]] | None = None) -> web.Application:
+    """``tasks_down``: the vital tasks failed and waiting to restart (the node is not
+    ready while any is)."""
+
     async def metrics(_: web.Request) -> web.Response:
         return web.Response(body=exposition(registry),
                             headers={"Content-Type": CONTENT_TYPE_LATEST})
@@ -45,8 +59,14 @@ def make_app(cameras: Callable[[], Iterable[CameraStream]], registry: CollectorR
 
     async def readyz(_: web.Request) -> web.Response:
         states = {cam.name: cam.state.value for cam in cameras()}
-        ready = any(s == CameraState.STREAMING for s in states.values())
-        return web.json_response({"ready": ready, "cameras": states}, status=200 if ready else 503)
+        down = tasks_down() if tasks_down else []
+        why = [f"task {t} failed and is restarting" for t in down]
+        if not any(s == CameraState.STREAMING for s in states.values()):
+            why.append("no camera is streaming")
+        body: dict[str, object] = {"ready": not why, "cameras": states, "down": down}
+        if why:
+            body["reason"] = "; ".join(why)
+        return web.json_response(body, status=503 if why else 200)
 
     @web.middleware
     async def require_token(request: web.Request, handler: Callable) -> web.StreamResponse:
@@ -57,8 +77,7 @@ def make_app(cameras: Callable[[], Iterable[CameraStream]], registry: CollectorR
             if token is None:
                 return web.json_response({"error": "set http.token to enable the API"},
                                          status=403)
-            scheme, _, sent = request.headers.get("Authorization", "").partition(" ")
-            if scheme != "Bearer" or not hmac.compare_digest(sent.encode(), token.encode()):
+            if not _bearer_matches(request.headers.get("Authorization", ""), token):
                 return web.json_response({"error": "unauthorized"}, status=401,
                                          headers={"WWW-Authenticate": "Bearer"})
         return await handler(request)

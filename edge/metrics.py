@@ -9,7 +9,7 @@ from __future__ import annotations
 import platform
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _installed
@@ -63,6 +63,7 @@ class CameraAnalysis:
 
 
 DetectionCounts = Callable[[], Iterable[CameraAnalysis]]
+TaskFailures = Callable[[], Mapping[str, int]]  # task name -> unexpected exceptions
 
 
 class CameraCollector(Collector):
@@ -72,7 +73,8 @@ class CameraCollector(Collector):
                  snapshot_drops: Callable[[], Counter[str]] | None = None,
                  detection: DetectionCounts | None = None,
                  worker: InferenceWorker | None = None,
-                 mqtt_connected: Callable[[], bool] | None = None) -> None:
+                 mqtt_connected: Callable[[], bool] | None = None,
+                 task_failures: TaskFailures | None = None) -> None:
         self.cameras = cameras
         self.alerts = alerts
         self.outbox = outbox
@@ -80,6 +82,7 @@ class CameraCollector(Collector):
         self.detection = detection
         self.worker = worker
         self.mqtt_connected = mqtt_connected
+        self.task_failures = task_failures
 
     def _inference(self) -> Iterator[Metric]:
         if self.worker is not None:
@@ -126,6 +129,13 @@ class CameraCollector(Collector):
         if self.mqtt_connected is not None:
             yield GaugeMetricFamily("edge_mqtt_connected", "1 while the broker link is up",
                                     value=1.0 if self.mqtt_connected() else 0.0)
+        if self.task_failures is not None:
+            failures = CounterMetricFamily("edge_task_failures", "Long-lived tasks ended by "
+                                           "an unexpected exception (then restarted): mqtt, "
+                                           "camera-<name>", labels=["task"])
+            for task, n in sorted(self.task_failures().items()):
+                failures.add_metric([task], n)
+            yield failures
         yield from self._inference()
         if self.outbox is not None:
             yield GaugeMetricFamily("edge_outbox_pending", "Alert messages not yet delivered",
@@ -213,10 +223,11 @@ def make_registry(cameras: Callable[[], Iterable[CameraStream]],
                   snapshot_drops: Callable[[], Counter[str]] | None = None,
                   detection: DetectionCounts | None = None,
                   worker: InferenceWorker | None = None,
-                  mqtt_connected: Callable[[], bool] | None = None) -> CollectorRegistry:
+                  mqtt_connected: Callable[[], bool] | None = None,
+                  task_failures: TaskFailures | None = None) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(CameraCollector(cameras, alerts, outbox, snapshot_drops, detection,
-                                      worker, mqtt_connected))
+                                      worker, mqtt_connected, task_failures))
     return registry
 
 

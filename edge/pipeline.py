@@ -379,7 +379,7 @@ class CameraPipeline:
             return
         payloads = [e.to_json() for e in events]
         if self.outbox is not None:
-            self.outbox.put(OutboxItem(self.name, e.severity, p)
+            self.outbox.put(OutboxItem(self.name, e.severity, p, e)
                             for e, p in zip(events, payloads, strict=True))
         for payload in payloads:
             log.info("alert %s", payload)

@@ -42,7 +42,7 @@ alerts:
 
 http:
   listen: 127.0.0.1:9108          # /healthz is open; /metrics, /readyz and /api need the token
-  token: ${{EDGE_API_TOKEN}}
+  token: ${{EDGE_API_TOKEN}}       # 16 characters or more: openssl rand -hex 32
 """
 
 

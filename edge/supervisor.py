@@ -1,8 +1,15 @@
-"""Runs every camera pipeline and the HTTP server in one TaskGroup; reloads on SIGHUP."""
+"""Runs every camera pipeline and the HTTP server in one TaskGroup; reloads on SIGHUP.
+
+One process owns a data_dir (a lock file), ends at its start the alerts a killed
+predecessor left open, and keeps its long-lived tasks (the publisher, each camera) running
+under ``common.tasks.Tasks``: a failure is logged, counted, restarted, and a vital task
+down makes ``/readyz`` say so.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
 import os
 import shutil
@@ -14,8 +21,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from alerts.event import rfc3339
-from alerts.outbox import Outbox
+from alerts.outbox import Outbox, OutboxItem
 from alerts.publisher import MqttSettings, Publisher
+from common.tasks import Tasks
 from edge.config import (
     AlertsConfig,
     CameraConfig,
@@ -30,10 +38,48 @@ from edge.logs import add_secrets
 from edge.metrics import CameraAnalysis, make_registry
 from edge.pipeline import QUALITY_TYPES, CameraPipeline
 from edge.snapshot import encode_snapshot
-from ingest import CameraStream
+from ingest import CameraStream, redact
 
 log = logging.getLogger("edge.supervisor")
 FAULTS = QUALITY_TYPES | {"camera_offline"}
+LOCK_FILE = "edge.lock"
+MQTT_TASK = "mqtt"
+
+
+class DataDirBusy(OSError):
+    """Another process holds the data_dir: two publishers would drain one outbox."""
+
+
+def lock_data_dir(data: Path) -> int:
+    """Takes ``data`` for this process: an flock on data_dir/edge.lock, our PID written in
+    it. The kernel drops the lock with its process however that ends (kill -9 included),
+    so no crash can leave the box unable to start. Returns the descriptor to hold."""
+    fd = os.open(data / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
+        os.close(fd)
+        raise DataDirBusy(f"data_dir {data} is in use by {_process(holder)}; one edge per "
+                          "data_dir: stop that one first") from None
+    except BaseException:
+        os.close(fd)
+        raise
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
+
+
+def _process(pid: str) -> str:
+    """"PID 123 (its command line)", as far as /proc tells."""
+    if not pid.isdigit():
+        return "another edge (starting: no PID written yet)"
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return f"PID {pid}"
+    command = cmdline.rstrip(b"\0").replace(b"\0", b" ").decode(errors="replace")[:300]
+    return f"PID {pid} ({redact(command)})" if command else f"PID {pid}"
 
 
 def mqtt_settings(cfg: MqttConfig, node: str) -> MqttSettings:
@@ -50,8 +96,6 @@ def enabled(config: EdgeConfig) -> dict[str, CameraConfig]:
 
 
 class Supervisor:
-    restart_delay_s = 5.0
-
     def __init__(self, config: EdgeConfig, config_path: Path | None = None,
                  log_handler: logging.Handler | None = None) -> None:
         self.config = config
@@ -59,19 +103,30 @@ class Supervisor:
         self.log_handler = log_handler
         self.pipelines: dict[str, CameraPipeline] = {}
         self.tasks: dict[str, asyncio.Task[None]] = {}
+        # every long-lived task runs under it: logged, counted, restarted, readiness
+        self.supervised = Tasks(logging.getLogger("edge.tasks"))
         self.alerts = config.alerts or AlertsConfig()
-        box = self.alerts.outbox
         # Raises OSError with the path when the data dir cannot be written: one clear line.
         data = Path(config.data_dir)
         data.mkdir(parents=True, exist_ok=True)
+        self._lock = lock_data_dir(data)  # before anything reads or writes the outbox
+        try:
+            self._open(data)
+        except BaseException:
+            self.close()
+            raise
+
+    def _open(self, data: Path) -> None:
+        config, box = self.config, self.alerts.outbox
         free_mb = shutil.disk_usage(data).free // 2**20
         if free_mb < config.data_min_free_mb:
             raise OSError(f"data_dir {data} has {free_mb} MB free; needs "
                           f"{config.data_min_free_mb} MB (data_min_free_mb)")
-        self.outbox = Outbox(Path(config.data_dir) / "outbox.db", max_entries=box.max_entries,
+        self.outbox = Outbox(data / "outbox.db", max_entries=box.max_entries,
                              max_age_s=box.max_age_s, fsync=box.fsync,
                              max_snapshots=box.max_snapshots,
                              max_snapshot_bytes=self.alerts.snapshots.max_bytes)
+        self._end_left_open()
         mqtt = self.alerts.mqtt
         self.started = time.time()
         self.publisher = Publisher(self.outbox, mqtt_settings(mqtt, config.node.id),
@@ -85,8 +140,43 @@ class Supervisor:
         self.registry = make_registry(self.cameras, self.alert_counts, self.outbox,
                                       self.snapshot_drops, self.detection_counts, self.worker,
                                       (lambda: self.publisher is not None
-                                       and self.publisher.connected) if mqtt else None)
+                                       and self.publisher.connected) if mqtt else None,
+                                      self.task_failures)
         self._tg: asyncio.TaskGroup | None = None
+
+    def close(self) -> None:
+        """Closes the outbox, then lets the data_dir go."""
+        if (outbox := getattr(self, "outbox", None)) is not None:
+            outbox.close()
+        if self._lock >= 0:
+            os.close(self._lock)  # the flock goes with it
+            self._lock = -1
+
+    def _end_left_open(self) -> None:
+        """Alerts the last process left open (it was killed, so never ended them) end now,
+        with the next seq and the reason: the command center must not show them open for
+        ever. The conditions are looked at afresh; one that still holds starts anew."""
+        ends = [a.end("edge_restarted") for a in self.outbox.left_open()]
+        if not ends:
+            return
+        payloads = [e.to_json() for e in ends]
+        done = self.outbox.put(OutboxItem(e.camera, e.severity, p, e)
+                               for e, p in zip(ends, payloads, strict=True))
+        log.warning("ended %d alert(s) the last run left open (it did not stop cleanly)",
+                    done)
+        for payload in payloads:
+            logging.getLogger("edge.alerts").info("alert %s", payload)
+
+    def task_failures(self) -> dict[str, int]:
+        """Failures by task, for the tasks there are now (the publisher, each camera): a
+        camera removed by a reload takes its series along, so labels stay few."""
+        names = ([MQTT_TASK] if self.publisher is not None else []) + [
+            f"camera-{n}" for n in self.pipelines]
+        return {n: self.supervised.failures[n] for n in names}
+
+    def not_ready(self) -> list[str]:
+        """The vital tasks down now (failed, waiting to restart)."""
+        return sorted(self.supervised.down)
 
     def cameras(self) -> list[CameraStream]:
         return [p.camera for p in self.pipelines.values()]
@@ -156,15 +246,16 @@ class Supervisor:
         runner = None
         if self.config.http is not None:
             app = make_app(self.cameras, self.registry, self.config.http.token,
-                           self.faults, self.snapshot)
+                           self.faults, self.snapshot, self.not_ready)
             runner = await serve(app, self.config.http.listen)
             log.info("serving http://%s/metrics, /healthz, /readyz, /api/cameras",
                      self.config.http.listen)
         try:
             async with asyncio.TaskGroup() as tg:
                 self._tg = tg
-                if self.publisher is not None:
-                    publishing = tg.create_task(self.publisher.run(), name="mqtt")
+                if self.publisher is not None:  # vital: no publisher, no alert delivered
+                    publishing = tg.create_task(
+                        self.supervised.keep(MQTT_TASK, self.publisher.run), name=MQTT_TASK)
                 for name, cfg in enabled(self.config).items():
                     self._start(name, cfg)
                 while not stop.is_set():
@@ -191,7 +282,7 @@ class Supervisor:
                 await runner.cleanup()
             if self.worker is not None:
                 await asyncio.to_thread(self.worker.stop)
-            self.outbox.close()
+            self.close()
         log.info("stopped cleanly")
 
     async def _drain(self, bound_s: float) -> None:
@@ -215,19 +306,11 @@ class Supervisor:
                                         alerts=self.alerts, cameras=len(enabled(self.config)),
                                         detector=self.config.detector, worker=self.worker)
         self.pipelines[name] = pipeline
-        self.tasks[pipeline.name] = self._tg.create_task(self._keep(pipeline),
-                                                         name=f"camera-{pipeline.name}")
-
-    async def _keep(self, pipeline: CameraPipeline) -> None:
-        """A bug in one camera's pipeline restarts that camera, never the service."""
-        while True:
-            try:
-                await pipeline.run()
-                return
-            except Exception:
-                log.exception("camera %s: pipeline failed; restarting in %.0f s",
-                              pipeline.name, self.restart_delay_s)
-                await asyncio.sleep(self.restart_delay_s)
+        # A bug in one camera's pipeline restarts that camera, never the service; not
+        # vital: the other cameras go on, and this one's state tells its own story.
+        task = f"camera-{pipeline.name}"
+        self.tasks[pipeline.name] = self._tg.create_task(
+            self.supervised.keep(task, pipeline.run, vital=False), name=task)
 
     async def reload(self) -> None:
         """Re-reads the config; restarts only the cameras whose config changed."""

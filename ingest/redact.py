@@ -4,22 +4,28 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
-# scheme://user:password@host: the password is everything up to the last '@' before the host.
-_USERINFO = re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]*:)(?P<pw>[^\s/]*)@")
+# scheme://user:password@host. The password runs to the LAST '@' before whitespace (or the
+# end): it may hold '/', '@', ':', '?' and '#', and masking too much is safe where masking
+# too little is not. (libav ends the authority at the first '/', '?' or '#', so such a
+# password must be percent-encoded to connect; edge.config says so.)
+_HEAD = r"[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]*:"
+_USERINFO = re.compile(rf"(?P<head>\b{_HEAD})(?P<pw>\S*)@")
+_URL_PASSWORD = re.compile(rf"{_HEAD}(?P<pw>\S*)@")
 MASK = "***"
+
+
+def raw_url_password(url: str) -> str | None:
+    """The password in ``url``'s userinfo as written (percent-encoding kept), if any."""
+    m = _URL_PASSWORD.match(url.strip())
+    return m["pw"] if m and m["pw"] else None
 
 
 def url_password(url: str) -> str | None:
     """The password in ``url``'s userinfo, if any (percent-decoded as libav sends it)."""
-    if "://" not in url:
-        return None
-    try:
-        password = urlsplit(url).password
-    except ValueError:
-        return None
-    return unquote(password) if password else None
+    raw = raw_url_password(url)
+    return unquote(raw) if raw else None
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:

@@ -67,3 +67,17 @@ def test_severity_defaults_per_type_and_config_overrides():
     assert book.pulse(("motion", None), 0.0)[0].severity == "warning"
     assert book.pulse(("line_crossing", "l"), 0.0)[0].severity == "warning"
     assert book.observe(("camera_offline", None), True, 0.0)[0].severity == "critical"
+
+
+def test_end_reason_is_optional_known_and_only_where_a_reason_is_known():
+    from alerts.outbox import LeftOpen
+    alert = OpenAlert("n1", "gate", "intrusion", rule="yard")
+    start, end = alert.start(1.0), alert.end(2.0)
+    assert "end_reason" not in start.as_dict() and "end_reason" not in end.as_dict()
+    left = LeftOpen(alert.id, "n1", "gate", "intrusion", "yard", "critical",
+                    alert.started_at, 0, 1.0)
+    restarted = json.loads(left.end("edge_restarted").to_json())
+    assert restarted["end_reason"] == "edge_restarted" and restarted["seq"] == 1
+    VALIDATOR.validate(restarted)
+    with pytest.raises(jsonschema.ValidationError):
+        VALIDATOR.validate({**restarted, "end_reason": "because"})

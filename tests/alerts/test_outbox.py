@@ -131,3 +131,46 @@ def test_a_full_disk_drops_pictures_then_the_least_severe_and_counts(tmp_path):
     before, kept = box.dropped["disk_full"], box.pending()
     assert box.put(items(200, severity="info", start=90_000)) == 0
     assert box.dropped["disk_full"] == before + 200 and box.pending() == kept
+
+
+def alert_items(*events):
+    from alerts.outbox import OutboxItem as Item
+    return [Item(e.camera, e.severity, e.to_json(), e) for e in events]
+
+
+def test_open_alerts_are_kept_with_their_messages_and_ended_after_a_restart(tmp_path):
+    from alerts.event import OpenAlert
+    box = Outbox(tmp_path / "o.db")
+    gate = OpenAlert("n1", "gate", "intrusion", rule="yard")
+    yard = OpenAlert("n1", "yard", "video_too_dark")
+    box.put(alert_items(gate.start(1.0), yard.start(2.0)))
+    box.put(alert_items(gate.update(6.0), yard.end(7.0)))
+    line = OpenAlert("n1", "gate", "line_crossing", rule="door")
+    box.put(alert_items(line.start(8.0), line.end(8.0)))  # an instant event leaves nothing
+    box.close()
+    again = Outbox(tmp_path / "o.db")  # as after a kill -9: only what was committed
+    (left,) = again.left_open()
+    assert (left.id, left.camera, left.type, left.rule, left.severity, left.seq,
+            left.media_time) == (gate.id, "gate", "intrusion", "yard", "critical", 1, 6.0)
+    end = left.end("edge_restarted")
+    assert (end.phase, end.seq, end.started_at, end.end_reason) == (
+        "end", 2, gate.started_at, "edge_restarted")
+    assert end.ended_at is not None and end.ended_at >= gate.started_at
+    again.put(alert_items(end))
+    assert again.left_open() == []
+    assert [e.payload for e in again.peek(100)][-1] == end.to_json()
+
+
+def test_a_start_refused_on_a_full_disk_leaves_no_open_state(tmp_path):
+    """State and messages commit in one transaction: an alert whose start could not be
+    committed is not recorded as open; every committed one is."""
+    from alerts.event import OpenAlert
+    box = Outbox(tmp_path / "o.db")
+    box.put(items(2000, severity="critical"))
+    pages = box._db.execute("PRAGMA page_count").fetchone()[0]
+    box._db.execute(f"PRAGMA max_page_count={pages}")  # SQLite's real SQLITE_FULL path
+    committed, refused = set(), set()
+    while not refused:  # info starts: nothing critical may make room for them
+        alert = OpenAlert("n1", "gate", "motion")
+        (committed if box.put(alert_items(alert.start(0.0))) else refused).add(alert.id)
+    assert {a.id for a in box.left_open()} == committed and box.dropped["disk_full"] >= 1

@@ -27,7 +27,7 @@ from tools.broker import Broker
 pytestmark = pytest.mark.rtsp
 ROOT = Path(__file__).resolve().parents[2]
 EDGE = str(ROOT / ".venv" / "bin" / "edge")
-TOKEN = "api-token-4711"
+TOKEN = "api-token-4711-0123456789"  # http.token needs 16 characters
 
 
 def free_port() -> int:
@@ -74,6 +74,50 @@ def test_probe_failures_are_one_clear_line(camera_server, mount, password, says)
     assert "***" in lines[0]
     assert result.stdout == ""
     assert_no_secret(result.stdout, result.stderr)
+
+
+SLASHED = "kiwi7/mango9@papaya3:x?y#z"  # libav would read the host from "mango9@..."
+
+
+def assert_no_piece(*outputs: str) -> None:
+    for out in outputs:
+        for piece in ("kiwi7", "mango9", "papaya3"):
+            assert piece not in out, out
+
+
+def test_a_password_with_a_slash_never_shows(tmp_path):
+    """A password holding '/' (or '?', '#') is masked whole in what `edge probe` says, and
+    a config holding one is refused in one line that names the key and not the password."""
+    url = f"rtsp://{USER}:{SLASHED}@127.0.0.1:{free_port()}/x"
+    probed = edge("probe", url, "--timeout", "2")
+    assert probed.returncode == 2, probed.stderr
+    (line,) = probed.stderr.strip().splitlines()
+    assert line.startswith(f"edge probe: rtsp://{USER}:***@127.0.0.1:") and (
+        "write it percent-encoded (/ as %2F" in line), line
+    assert_no_piece(probed.stdout, probed.stderr)
+    cfg = write_config(tmp_path / "edge.yaml", {"gate": {
+        "url": f"rtsp://{USER}:${{CAM_PASS}}@127.0.0.1:{free_port()}/x"}}, free_port())
+    env = {"CAM_PASS": SLASHED, "EDGE_TOKEN": TOKEN}
+    for command in (["check", "--config", str(cfg), "--probe"], ["run", "--config", str(cfg)]):
+        result = edge(*command, env=env, timeout=30)
+        assert result.returncode == 2, result.stderr
+        (line,) = result.stderr.strip().splitlines()
+        assert line.startswith("invalid config: cameras.gate.url: the password holds '/' and "
+                               "'?' and '#'") and "%2F" in line, line
+        assert_no_piece(result.stdout, result.stderr)
+
+
+def test_a_password_with_a_slash_connects_percent_encoded(clips):
+    """What the config error tells the installer to write works against a real camera."""
+    from urllib.parse import quote
+
+    from tools.camera import RtspCamera
+    with RtspCamera({"cam": clips["h264"]}, user=USER, password=SLASHED) as server:
+        url = f"rtsp://{USER}:{quote(SLASHED, safe='')}@127.0.0.1:{server.port}/cam"
+        result = edge("probe", url, "--timeout", "5")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["codec"] == "h264"
+    assert_no_piece(result.stdout, result.stderr)
 
 
 def test_probe_times_out_on_a_frozen_server(open_server):

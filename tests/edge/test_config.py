@@ -13,7 +13,7 @@ from edge.config import ConfigError, json_schema, load_config, parse_config
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "config" / "edge.example.yaml"
-ENV = {"GATE_PASS": "pw1", "MQTT_PASS": "pw2", "EDGE_API_TOKEN": "tok"}
+ENV = {"GATE_PASS": "pw1", "MQTT_PASS": "pw2", "EDGE_API_TOKEN": "tok-0123456789abcdef"}
 BASE = {"node": {"id": "n1"}, "cameras": {"gate": {"url": "rtsp://h/x"}}}
 
 
@@ -32,7 +32,7 @@ def test_example_config_is_valid():
     gate = config.cameras["gate"]
     assert gate.url == "rtsp://admin:pw1@127.0.0.1:8554/gate"
     assert gate.zones["yard"].min_seconds == 1.0
-    assert config.secrets() == {"pw1", "pw2", "tok"}
+    assert config.secrets() == {"pw1", "pw2", "tok-0123456789abcdef"}
 
 
 @pytest.mark.parametrize(("data", "problem"), [
@@ -139,3 +139,100 @@ def test_quality_defaults_match_the_analysis_core():
     shared = [f.name for f in fields(QualityThresholds) if f.name in QualityConfig.model_fields]
     assert len(shared) == 7
     assert {n: getattr(config, n) for n in shared} == {n: getattr(core, n) for n in shared}
+
+
+def problems_of(data: object) -> list[str]:
+    with pytest.raises(ConfigError) as err:
+        parse_config(data, env={})
+    return err.value.problems
+
+
+@pytest.mark.parametrize("password", ["front-half/back-half", "front-half?back-half",
+                                      "front-half#back-half", "front@half/back:half"])
+def test_a_camera_password_with_an_unencoded_slash_is_refused_without_showing_it(password):
+    """libav ends the address at the first '/', '?' or '#': the camera could never connect."""
+    (problem,) = problems_of(with_("cameras.gate.url", f"rtsp://admin:{password}@h:554/x"))
+    assert problem.startswith("cameras.gate.url: the password holds ")
+    assert "percent-encoded" in problem and any(c in problem for c in ("%2F", "%3F", "%23"))
+    for piece in ("front", "back", "half"):
+        assert piece not in problem
+    # written percent-encoded it is fine, and ':' and '@' need no encoding at all
+    parse_config(with_("cameras.gate.url", "rtsp://admin:pa%2Fss@h:554/x"), env={})
+    parse_config(with_("cameras.gate.url", "rtsp://admin:p@ss:w@h:554/x?ch=1#x"), env={})
+
+
+def test_the_api_token_must_not_be_empty_or_short():
+    for token in ("", "short-token-15ch"[:15]):
+        (problem,) = problems_of(with_("http", {"token": token}))
+        assert problem.startswith("http.token: ") and "at least 16 characters" in problem
+        assert "openssl rand -hex 32" in problem
+    assert parse_config(with_("http", {"token": "x" * 16}), env={}).http.token == "x" * 16
+    assert parse_config(with_("http", {}), env={}).http.token is None  # the API stays off
+
+
+@pytest.mark.parametrize(("path", "value", "where"), [
+    ("cameras.gate.analyze_fps", float("nan"), "cameras.gate.analyze_fps"),
+    ("cameras.gate.quality", {"start_s": float("inf")}, "cameras.gate.quality.start_s"),
+    ("alerts.outbox", {"max_age_s": float("inf")}, "alerts.outbox.max_age_s"),
+    ("cameras.gate.zones", {"z": {"polygon": [[0, 0], [1, 0], [float("nan"), 1]]}},
+     "cameras.gate.zones.z.polygon[2][0]"),
+    ("cameras.gate.backoff", {"initial_s": float("-inf")}, "cameras.gate.backoff.initial_s"),
+])
+def test_nan_and_infinity_are_refused_with_their_key_path(path, value, where):
+    (problem,) = problems_of(with_(path, value))
+    assert problem.startswith(f"{where}: ") and "finite" in problem, problem
+
+
+def test_yaml_nan_and_inf_are_refused_in_a_real_file(tmp_path):
+    cfg = tmp_path / "edge.yaml"
+    cfg.write_text("node: {id: n}\ncameras:\n  gate:\n    url: x\n    analyze_fps: .nan\n"
+                   "    quality: {end_s: .inf, dark_below: -.inf}\n")
+    result = run_check("--config", str(cfg))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert sorted(line.split(": ")[1] for line in lines) == [
+        "cameras.gate.analyze_fps", "cameras.gate.quality.dark_below",
+        "cameras.gate.quality.end_s"], lines
+    assert all(line.startswith("invalid config: ") and "finite" in line for line in lines)
+
+
+SQUARE = [[0.1, 0.1], [0.9, 0.1], [0.9, 0.9], [0.1, 0.9]]
+
+
+def circle(n: int) -> list[list[float]]:
+    """A convex polygon of ``n`` points: valid but for its size."""
+    import math
+    return [[0.5 + 0.4 * math.cos(2 * math.pi * i / n), 0.5 + 0.4 * math.sin(2 * math.pi * i / n)]
+            for i in range(n)]
+
+
+def test_a_huge_polygon_is_refused_before_the_quadratic_check():
+    (problem,) = problems_of(with_("cameras.gate.zones", {"z": {"polygon": circle(10_000)}}))
+    assert problem.startswith("cameras.gate.zones.z.polygon: ") and "at most 64" in problem
+    parse_config(with_("cameras.gate.zones", {"z": {"polygon": circle(64)}}), env={})
+
+
+@pytest.mark.parametrize(("path", "value", "where", "says"), [
+    ("cameras.gate.zones", {f"z{i}": {"polygon": SQUARE} for i in range(10_000)},
+     "cameras.gate.zones", "at most 32"),
+    ("cameras.gate.lines", {f"l{i}": {"points": [[0, 0], [1, 1]]} for i in range(33)},
+     "cameras.gate.lines", "at most 32"),
+    ("cameras.gate.privacy_masks", [SQUARE] * 33, "cameras.gate.privacy_masks", "at most 32"),
+    ("cameras.gate.motion", {"masks": [SQUARE] * 33}, "cameras.gate.motion.masks",
+     "at most 32"),
+    ("cameras.gate.detect", {"labels": ["person"] * 129}, "cameras.gate.detect.labels",
+     "at most 128"),
+    ("cameras.gate.zones", {"z": {"polygon": SQUARE, "labels": ["x" * 65]}},
+     "cameras.gate.zones.z.labels[0]", "at most 64"),
+    ("cameras.gate.lines", {"l": {"points": [[0, 0], [1, 1]], "schedule": [{}] * 33}},
+     "cameras.gate.lines.l.schedule", "at most 32"),
+    ("cameras.gate.url", "rtsp://h/" + "x" * 2048, "cameras.gate.url", "at most 2048"),
+    ("cameras", {f"c{i}": {"url": "x"} for i in range(257)}, "cameras", "at most 256"),
+    ("cameras", {"c" * 65: {"url": "x"}}, "cameras." + "c" * 65 + " (name)", "at most 64"),
+    ("node.id", "n" * 65, "node.id", "at most 64"),
+    ("cameras.gate.zones", {"z" * 65: {"polygon": SQUARE}},
+     "cameras.gate.zones." + "z" * 65 + " (name)", "at most 64"),
+])
+def test_bounded_config_values_name_their_key_path(path, value, where, says):
+    problems = problems_of(with_(path, value))
+    assert any(p.startswith(f"{where}: ") and says in p for p in problems), problems[:3]

@@ -17,7 +17,7 @@ def test_init_writes_a_starter_config_that_checks_out(tmp_path):
     made = subprocess.run([EDGE, "init", "--out", str(out), "--node", "box-7"],
                           capture_output=True, text=True)
     assert made.returncode == 0 and out.exists()
-    env = {**os.environ, "GATE_PASS": "p", "MQTT_PASS": "q", "EDGE_API_TOKEN": "t"}
+    env = {**os.environ, "GATE_PASS": "p", "MQTT_PASS": "q", "EDGE_API_TOKEN": "t" * 16}
     checked = subprocess.run([EDGE, "check", "--config", str(out)], capture_output=True,
                              text=True, env=env)
     assert checked.returncode == 0, checked.stderr

@@ -13,6 +13,10 @@ from ingest.camera import Backoff
     ("rtsp://user@h/x", "rtsp://user@h/x"),
     ("rtsp://h:554/x", "rtsp://h:554/x"),
     ("no url here", "no url here"),
+    # a password may hold '/', '@', ':', '?' and '#': it runs to the last '@' of the URL
+    ("rtsp://admin:pa/ss@10.0.0.1/s", "rtsp://admin:***@10.0.0.1/s"),
+    ("open 'rtsp://u:a/b@c:d?e#f@h:554/x?y=1' failed", "open 'rtsp://u:***@h:554/x?y=1' failed"),
+    ("rtsp://u:pa/ss@h/x and rtsp://v:q/r@g/y", "rtsp://u:***@h/x and rtsp://v:***@g/y"),
 ])
 def test_redact_urls(text, expected):
     assert redact(text) == expected
@@ -26,6 +30,10 @@ def test_redact_known_secrets_anywhere():
 
 @pytest.mark.parametrize(("url", "password"), [
     ("rtsp://admin:p%40ss@h/x", "p@ss"),
+    ("rtsp://admin:pa/ss@h/x", "pa/ss"),
+    ("rtsp://admin:a/b@c:d?e#f@h:554/x?y=1", "a/b@c:d?e#f"),
+    ("rtsp://admin:pa%2Fss@h/x", "pa/ss"),
+    ("rtsp://admin:@h/x", None),
     ("rtsp://admin@h/x", None),
     ("/videos/a.mp4", None),
 ])
