@@ -3,10 +3,11 @@ names its key path, ``${VAR}`` comes from the environment)."""
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from edge.config import Strict, read_yaml, validate
 
@@ -25,6 +26,11 @@ class CenterMqttConfig(Strict):
     max_message_bytes: int = Field(65_536, ge=1024, le=16_000_000, description="Larger alert "
                                    "messages are refused and counted")
     max_snapshot_bytes: int = Field(2_000_000, ge=1024, le=64_000_000)
+    max_clock_skew_s: float = Field(86_400.0, ge=60.0, le=366 * 86_400.0, description="An "
+                                    "alert's times further than this from the center's clock "
+                                    "are stored as the time it arrived (the message is kept "
+                                    "as sent), and counted: a box with a wrong clock must not "
+                                    "sort its alerts above every other for ever")
 
 
 class StorageConfig(Strict):
@@ -32,17 +38,67 @@ class StorageConfig(Strict):
                      r"postgres(ql)?://)", description="sqlite:///PATH or postgresql://...")
 
 
+class RetentionConfig(Strict):
+    """What the store keeps. The oldest goes first; what was purged is counted
+    (``center_purged_total``)."""
+
+    alerts_days: float = Field(90.0, gt=0.0, le=3650.0, description="Alerts (with their "
+                               "messages and snapshots) older than this are deleted")
+    max_alerts: int = Field(2_000_000, ge=1000, le=1_000_000_000, description="Beyond this "
+                            "many alerts, the oldest are deleted")
+    max_messages: int = Field(20_000_000, ge=10_000, le=10_000_000_000, description="Beyond "
+                              "this many alert messages, the oldest alerts are deleted")
+    snapshots_days: float = Field(30.0, gt=0.0, le=3650.0)
+    max_snapshots_mb: int = Field(20_000, ge=10, le=100_000_000, description="Snapshots' "
+                                  "total size; beyond it the oldest are deleted")
+    audit_days: float = Field(400.0, gt=0.0, le=36500.0, description="Audit entries older "
+                              "than this are deleted")
+    interval_s: float = Field(600.0, ge=1.0, le=86_400.0, description="How often to purge")
+
+
 class CenterHttpConfig(Strict):
     listen: str = Field("127.0.0.1:8080", pattern=r"^[^\s:]*:\d{1,5}$")
     secure_cookies: bool = Field(True, description="Session cookies only over HTTPS; off "
                                  "only behind no proxy on a trusted network (or in tests)")
     session_hours: float = Field(12.0, gt=0.0, le=24 * 30)
+    # failed logins (in memory, per instance: instances behind one address count apart)
+    login_max_failures_per_name: int = Field(5, ge=1, le=1000, description="This many "
+                                             "failed logins for one user name within "
+                                             "login_window_s lock the name (whichever "
+                                             "client tries it) for login_lockout_s")
+    login_max_failures_per_client: int = Field(20, ge=1, le=1000, description="This many "
+                                               "failed logins from one client address "
+                                               "within login_window_s lock the client (for "
+                                               "every name) for login_lockout_s")
+    login_window_s: float = Field(900.0, ge=1.0, le=7 * 86_400.0, description="The window "
+                                  "in which failed logins are counted")
+    login_lockout_s: float = Field(900.0, ge=1.0, le=7 * 86_400.0, description="How long "
+                                   "a locked name or client waits; logins are answered 429 "
+                                   "with Retry-After meanwhile")
+    login_table_size: int = Field(10_000, ge=100, le=10_000_000, description="Names and "
+                                  "clients remembered, each; beyond it the least recently "
+                                  "tried are forgotten (memory stays bounded)")
+    trusted_proxies: list[str] = Field(default_factory=list, description="Addresses or "
+                                       "networks (CIDR) of the reverse proxies in front: a "
+                                       "request from one of them is from the client its "
+                                       "X-Forwarded-For names. Empty: the peer's address")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for net in value:
+            try:
+                ipaddress.ip_network(net, strict=False)
+            except ValueError:
+                raise ValueError(f"{net!r} is not an address or a network") from None
+        return value
 
 
 class CenterConfig(Strict):
     mqtt: CenterMqttConfig
     storage: StorageConfig = Field(default_factory=StorageConfig)
     http: CenterHttpConfig = Field(default_factory=CenterHttpConfig)
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
 
     nodes: list[str] = Field(default_factory=list, description="Edge node ids accepted; "
                              "empty: any. Messages from others are refused and counted")

@@ -2,26 +2,44 @@
 
 Every route but the login, the console's static files and ``/metrics`` needs a session
 (an HttpOnly, SameSite=Strict cookie, Secure unless configured off). State-changing
-requests also need the session's CSRF token in ``X-CSRF-Token``; the WebSocket checks the
-Origin. Snapshots are served only to logged-in users. Every operator action goes to the
-audit log. The console builds its page with ``textContent`` only, and a Content Security
-Policy forbids inline script, so a camera named ``<img src=x onerror=...>`` stays text.
+requests also need the session's CSRF token in ``X-CSRF-Token``; a request body is a JSON
+object sent as ``application/json`` (a cross-site HTML form can send neither); a browser's
+``Origin`` (and ``Sec-Fetch-Site``) must be this site on every POST and on the WebSocket.
+Failed logins are throttled per name and per client (``center.auth``). Snapshots are
+served only to logged-in users. Every operator action goes to the audit log. The console
+builds its page with ``textContent`` only, and a Content Security Policy (on every answer,
+errors included) forbids inline script, so a camera named ``<img src=x onerror=...>``
+stays text. What goes out is always valid JSON (``common.jsonsafe``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
+import ipaddress
 import logging
+import math
 import time
-from collections.abc import Awaitable, Callable
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from aiohttp import WSMsgType, web
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from center.auth import (
+    KINDS,
+    MAX_NAME,
+    MAX_PASSWORD,
+    LoginThrottle,
+    client_address,
+    same_origin,
+    valid_name,
+)
+from center.config import CenterHttpConfig
 from center.store import ACTIONS, Filters, Store, StoreError, User
+from common.jsonsafe import dumps, loads
 
 log = logging.getLogger("center.http")
 CONSOLE = Path(__file__).resolve().parent / "console"
@@ -32,6 +50,18 @@ CSP = ("default-src 'self'; img-src 'self' blob: data:; script-src 'self'; "
        "form-action 'self'")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+LOGIN_OUTCOMES = ("ok", "failed", "locked")
+# requests the guards refuse, by why: a body that is not a JSON object (400), over the
+# size limit (413), not application/json (415), from another site (403), without the
+# session's CSRF token (403), without a session (401)
+REFUSALS = ("bad_body", "too_large", "media_type", "cross_site", "csrf", "no_session")
+LOGIN_FAILED_DELAY_S = 0.5  # each wrong password costs the guesser this long
+HASHING_AT_ONCE = 4  # logins hashing at once (scrypt: 16 MiB and some 50 ms of CPU each)
+
+
+def answer(body: Any, status: int = 200, **kwargs: Any) -> web.Response:
+    """A JSON answer that is valid JSON whatever it holds (NaN becomes null)."""
+    return web.json_response(body, status=status, dumps=dumps, **kwargs)
 
 
 class Hub:
@@ -48,7 +78,7 @@ class Hub:
         if not self.clients:
             return
         event["pushed_at"] = time.time()
-        text = json.dumps(event)
+        text = dumps(event)
         for q in list(self.clients):
             try:
                 q.put_nowait(text)
@@ -61,11 +91,47 @@ class Hub:
 
 
 class Api:
-    def __init__(self, store: Store, hub: Hub, secure_cookies: bool, session_s: float,
+    """The routes' handlers and their guard. ``http``: cookies, sessions, the login limits
+    and the trusted proxies. Its counters (``logins``, ``refused``, the
+    throttle's ``lockouts``) are metrics: register it with a Prometheus registry (it is a
+    collector)."""
+
+    def __init__(self, store: Store, hub: Hub, http: CenterHttpConfig,
                  metrics: Callable[[], bytes]) -> None:
         self.store, self.hub = store, hub
-        self.secure, self.session_s = secure_cookies, session_s
+        self.secure, self.session_s = http.secure_cookies, http.session_hours * 3600
         self.metrics = metrics
+        self.throttle = LoginThrottle(
+            max_per_name=http.login_max_failures_per_name,
+            max_per_client=http.login_max_failures_per_client, window_s=http.login_window_s,
+            lockout_s=http.login_lockout_s, max_entries=http.login_table_size)
+        self.trusted = tuple(ipaddress.ip_network(n, strict=False)
+                             for n in http.trusted_proxies)
+        self.logins: Counter[str] = Counter()  # by outcome: LOGIN_OUTCOMES
+        self.refused: Counter[str] = Counter()  # by reason: REFUSALS
+        self.hashing = asyncio.Semaphore(HASHING_AT_ONCE)
+
+    def collect(self) -> Iterator[Metric]:
+        """The HTTP side's metrics, for a Prometheus registry."""
+        logins = CounterMetricFamily("center_logins", "Login attempts, by outcome (locked: "
+                                     "answered 429, the name or the client being locked)",
+                                     labels=["outcome"])
+        for outcome in LOGIN_OUTCOMES:
+            logins.add_metric([outcome], self.logins[outcome])
+        yield logins
+        lockouts = CounterMetricFamily("center_login_lockouts", "Lockouts begun after too "
+                                       "many failed logins, by what was locked",
+                                       labels=["kind"])
+        for kind in KINDS:
+            lockouts.add_metric([kind], self.throttle.lockouts[kind])
+        yield lockouts
+        yield GaugeMetricFamily("center_login_locked", "User names and clients locked now",
+                                value=self.throttle.locked())
+        refused = CounterMetricFamily("center_http_refused", "Requests the API refused, by "
+                                      "reason", labels=["reason"])
+        for reason in REFUSALS:
+            refused.add_metric([reason], self.refused[reason])
+        yield refused
 
     async def db(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return await asyncio.to_thread(fn, *args, **kwargs)
@@ -73,46 +139,133 @@ class Api:
     # -- sessions ------------------------------------------------------------------------
     @web.middleware
     async def guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Sessions, CSRF, the body's type, the request's site; and the security headers on
+        every answer: errors (404, 405, 413, a failure) included."""
+        try:
+            response = await self._guard(request, handler)
+        except web.HTTPException as exc:  # aiohttp's own answers: 404, 405, 413
+            if exc.status == 413:
+                self.refused["too_large"] += 1
+            self._secure(exc, request.path)
+            raise
+        except Exception:
+            if getattr(request.writer, "output_size", 0):  # a WebSocket's, mid-stream
+                raise
+            log.exception("%s %s failed", request.method, request.path)
+            response = answer({"error": "internal error"}, 500)
+        if not response.prepared:  # a WebSocket sent its headers already
+            self._secure(response, request.path)
+        return response
+
+    def _secure(self, response: web.StreamResponse, path: str) -> None:
+        response.headers["Content-Security-Policy"] = CSP
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        if path.startswith("/api/"):
+            response.headers["Cache-Control"] = "no-store"
+
+    def _same_site(self, request: web.Request) -> bool:
+        """Whether the browser's ``Sec-Fetch-Site`` and ``Origin`` say this site (a request
+        without them, from a script or curl, passes: browsers send Origin with every
+        cross-site POST and WebSocket). Behind TLS (``secure_cookies``) the site is
+        https://, whatever this hop is; the proxy must pass the ``Host`` on."""
+        if request.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin",
+                                                                         "none"):
+            return False
+        origin = request.headers.get("Origin")
+        return origin is None or same_origin(origin, "https" if self.secure else
+                                             request.scheme, request.host)
+
+    async def _guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         path = request.path
-        if path in ("/", "/api/login", "/metrics") or path.startswith("/console/"):
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            if request.body_exists and request.content_type != "application/json":
+                self.refused["media_type"] += 1
+                return answer({"error": "send the body as application/json"}, 415)
+            if not self._same_site(request):
+                self.refused["cross_site"] += 1
+                return answer({"error": "cross-site request refused"}, 403)
+        if path in ("/", "/api/login", "/metrics", "/healthz", "/readyz") or path.startswith(
+                "/console/"):
             response = await handler(request)
         else:
             token = request.cookies.get(COOKIE)
             found = await self.db(self.store.session, token) if token else None
             if found is None:
-                response = web.json_response({"error": "log in first"}, status=401)
+                self.refused["no_session"] += 1
+                response = answer({"error": "log in first"}, 401)
             else:
                 user, csrf = found
                 if request.method not in ("GET", "HEAD") and (
                         request.headers.get("X-CSRF-Token") != csrf):
-                    response = web.json_response({"error": "missing or wrong CSRF token"},
-                                                 status=403)
+                    self.refused["csrf"] += 1
+                    response = answer({"error": "missing or wrong CSRF token"}, 403)
                 else:
                     request[USER] = (user, csrf)
                     response = await handler(request)
-        if not isinstance(response, web.WebSocketResponse):
-            response.headers["Content-Security-Policy"] = CSP
-            response.headers["X-Content-Type-Options"] = "nosniff"
-            response.headers["Referrer-Policy"] = "no-referrer"
-            if path.startswith("/api/"):
-                response.headers["Cache-Control"] = "no-store"
         return response
 
-    async def login(self, request: web.Request) -> web.Response:
+    async def _object(self, request: web.Request) -> dict[str, Any] | web.Response:
+        """The body, a JSON object (none: an empty one), or the 400 that refuses it. Strict
+        JSON: no NaN, no nesting deeper than the parser goes; at most client_max_size."""
+        if not request.body_exists:
+            return {}
+        raw = await request.read()  # over client_max_size: 413
         try:
-            body = await request.json()
-            name, password = str(body["name"]), str(body["password"])
-        except (ValueError, KeyError, TypeError):
-            return web.json_response({"error": "name and password, as JSON"}, status=400)
-        found = await self.db(self.store.login, name, password, self.session_s)
+            body = loads(raw) if raw else {}
+        except ValueError:  # not JSON, not UTF-8, NaN, too deep
+            body = None
+        if not isinstance(body, dict):
+            self.refused["bad_body"] += 1
+            return answer({"error": "the body must be a JSON object"}, 400)
+        return body
+
+    async def login(self, request: web.Request) -> web.Response:
+        """One login. Refused before any work: a malformed body (400), a locked name or
+        client (429, Retry-After). A known and an unknown name cost the same (one scrypt);
+        each failure is audited with the client's address, a lockout once."""
+        body = await self._object(request)
+        if isinstance(body, web.Response):
+            return body
+        name, password = body.get("name"), body.get("password")
+        if not valid_name(name) or not isinstance(password, str) or not (
+                0 < len(password) <= MAX_PASSWORD):
+            self.refused["bad_body"] += 1
+            return answer({"error": f"a name (1 to {MAX_NAME} printable characters) and a "
+                           f"password (up to {MAX_PASSWORD}), as a JSON object"}, 400)
+        client = client_address(request.remote, request.headers.get("X-Forwarded-For"),
+                                self.trusted)
+        attempt = self.throttle.begin(client, name)
+        if isinstance(attempt, float):
+            self.logins["locked"] += 1
+            wait = max(1, math.ceil(attempt))
+            return answer({"error": f"too many failed logins: try again in {wait} s",
+                           "retry_after": wait}, 429, headers={"Retry-After": str(wait)})
+        try:
+            async with self.hashing:
+                found = await self.db(self.store.login, name, password, self.session_s)
+        except BaseException:
+            self.throttle.abandoned(attempt)
+            raise
         if found is None:
-            await self.db(self.store.log, name, "login_failed")
-            await asyncio.sleep(0.5)  # guessing costs time
-            return web.json_response({"error": "wrong name or password"}, status=401)
+            self.logins["failed"] += 1
+            await self.db(self.store.log, name, "login_failed", f"from {client}")
+            for kind in self.throttle.failed(attempt):
+                t = self.throttle
+                what, limit = ((f"the client {client}", t.max_per_client) if kind == "client"
+                               else (f"the name {name!r}", t.max_per_name))
+                text = (f"{what} locked for {t.lockout_s:.0f} s after {limit} failed "
+                        f"logins in {t.window_s:.0f} s")
+                log.warning("login: %s (the last from %s)", text, client)
+                await self.db(self.store.log, name, "login_locked", text)
+            await asyncio.sleep(LOGIN_FAILED_DELAY_S)  # guessing costs time
+            return answer({"error": "wrong name or password"}, 401)
+        self.throttle.succeeded(attempt)
+        self.logins["ok"] += 1
         token, csrf = found
         user = (await self.db(self.store.session, token))[0]
-        await self.db(self.store.log, name, "login")
-        response = web.json_response({"name": user.name, "role": user.role, "csrf": csrf})
+        await self.db(self.store.log, name, "login", f"from {client}")
+        response = answer({"name": user.name, "role": user.role, "csrf": csrf})
         response.set_cookie(COOKIE, token, httponly=True, secure=self.secure,
                             samesite="Strict", max_age=int(self.session_s), path="/")
         return response
@@ -121,14 +274,14 @@ class Api:
         user, _ = request[USER]
         await self.db(self.store.logout, request.cookies[COOKIE])
         await self.db(self.store.log, user.name, "logout")
-        response = web.json_response({"ok": True})
+        response = answer({"ok": True})
         response.del_cookie(COOKIE, path="/")
         return response
 
     async def me(self, request: web.Request) -> web.Response:
         user, csrf = request[USER]
-        return web.json_response({"name": user.name, "role": user.role, "csrf": csrf,
-                                  "actions": {a: r for a, (_, _, r) in ACTIONS.items()}})
+        return answer({"name": user.name, "role": user.role, "csrf": csrf,
+                       "actions": {a: r for a, (_, _, r) in ACTIONS.items()}})
 
     # -- alerts --------------------------------------------------------------------------
     async def alerts(self, request: web.Request) -> web.Response:
@@ -138,57 +291,56 @@ class Api:
                                              "since", "until") if q.get(k)},
                         before_id=q.get("before") or None, limit=int(q.get("limit", 100)))
         except ValueError:
-            return web.json_response({"error": "limit must be a number"}, status=400)
-        return web.json_response({"alerts": await self.db(self.store.alerts, f)})
+            return answer({"error": "limit must be a number"}, 400)
+        return answer({"alerts": await self.db(self.store.alerts, f)})
 
     async def alert(self, request: web.Request) -> web.Response:
         found = await self.db(self.store.alert, request.match_info["id"])
         if found is None:
-            return web.json_response({"error": "no such alert"}, status=404)
-        return web.json_response(found)
+            return answer({"error": "no such alert"}, 404)
+        return answer(found)
 
     async def snapshot(self, request: web.Request) -> web.Response:
         jpeg = await self.db(self.store.snapshot, request.match_info["id"])
         if jpeg is None:
-            return web.json_response({"error": "no snapshot"}, status=404)
+            return answer({"error": "no snapshot"}, 404)
         return web.Response(body=jpeg, content_type="image/jpeg",
                             headers={"Cache-Control": "private, max-age=86400"})
 
     async def act(self, request: web.Request) -> web.Response:
         user: User = request[USER][0]
-        try:
-            body = await request.json() if request.can_read_body else {}
-        except ValueError:
-            return web.json_response({"error": "the body must be JSON"}, status=400)
+        body = await self._object(request)
+        if isinstance(body, web.Response):
+            return body
         unit, note = body.get("unit"), body.get("note")
         if (unit is not None and not isinstance(unit, str)) or (
                 note is not None and not isinstance(note, str)):
-            return web.json_response({"error": "unit and note are text"}, status=400)
+            self.refused["bad_body"] += 1
+            return answer({"error": "unit and note are text"}, 400)
         try:
             alert = await self.db(self.store.act, request.match_info["id"],
                                   request.match_info["action"], user, unit=unit,
                                   note=note and note[:2000])
         except StoreError as exc:
             status = 403 if "role" in str(exc) else 404 if "no alert" in str(exc) else 409
-            return web.json_response({"error": str(exc)}, status=status)
+            return answer({"error": str(exc)}, status)
         self.hub.push({"event": "state", "alert": {k: v for k, v in alert.items()
                                                     if k not in ("messages", "history")}})
-        return web.json_response(alert)
+        return answer(alert)
 
     async def board(self, request: web.Request) -> web.Response:
-        return web.json_response({"nodes": await self.db(self.store.board)})
+        return answer({"nodes": await self.db(self.store.board)})
 
     async def audit(self, request: web.Request) -> web.Response:
         user: User = request[USER][0]
         if not user.may("supervisor"):
-            return web.json_response({"error": "the audit log needs the supervisor role"},
-                                     status=403)
-        return web.json_response({"audit": await self.db(self.store.audit)})
+            return answer({"error": "the audit log needs the supervisor role"}, 403)
+        return answer({"audit": await self.db(self.store.audit)})
 
     # -- live ----------------------------------------------------------------------------
     async def ws(self, request: web.Request) -> web.WebSocketResponse:
-        origin = request.headers.get("Origin")
-        if origin is not None and origin.split("://", 1)[-1] != request.host:
+        if not self._same_site(request):  # Origin: scheme, host and port
+            self.refused["cross_site"] += 1
             raise web.HTTPForbidden(text="cross-site WebSocket refused")
         ws = web.WebSocketResponse(heartbeat=30)
         await ws.prepare(request)
@@ -227,8 +379,19 @@ class Api:
         return web.FileResponse(CONSOLE / "index.html")
 
 
-def make_app(api: Api) -> web.Application:
+def make_app(api: Api, ready: Callable[[], dict[str, Any]] | None = None) -> web.Application:
+    """``ready``: the service's readiness (its vital tasks, the broker), for /readyz."""
+
+    async def healthz(_: web.Request) -> web.Response:
+        return answer({"status": "ok"})  # the loop answers: the process is alive
+
+    async def readyz(_: web.Request) -> web.Response:
+        state = ready() if ready else {"ready": True}
+        return answer(state, 200 if state["ready"] else 503)
+
     app = web.Application(middlewares=[api.guard], client_max_size=64 * 1024)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
     app.add_routes([
         web.get("/", api.index),
         web.static("/console", CONSOLE),

@@ -7,14 +7,14 @@ every instance. Messages are acknowledged by hand (PUBACK) only once their batch
 committed: a center killed mid-batch gets them again from the broker, and storing by
 ``id`` + ``seq`` makes the redelivery harmless. Anything malformed, oversized, off-schema
 or from a node not on the list is refused, counted, acknowledged (it will not get better)
-and never stops the others.
+and never stops the others: a message whose checking fails in a way nobody foresaw is
+refused as ``unprocessable`` rather than retried for ever. An alert belongs to its node:
+another node's message for its id is refused (``node_mismatch``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import logging
 import random
 import re
@@ -24,23 +24,27 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import fastjsonschema
 
-from alerts.event import json_schema
+from alerts import health
+from alerts.event import json_schema, rfc3339
 from center.config import CenterMqttConfig
 from center.mqtt import Message, MqttError, Subscriber
 from center.store import Store
+from common import jsonsafe
 
 log = logging.getLogger("center.ingest")
 # compiled once: ~8 us a message against ~150 us for the reference validator
 _VALIDATE = fastjsonschema.compile(
     {**json_schema(), "$schema": "http://json-schema.org/draft-07/schema#"})
+_VALIDATE_HEALTH = fastjsonschema.compile(health.json_schema())
 _ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 MAX_HEALTH_BYTES = 262_144
 _TOPIC_PARTS = {"alerts": 4, "snapshots": 4, "status": 3, "health": 3}  # edge/<node>/...
 REJECT_REASONS = ("oversized", "malformed", "schema", "topic_mismatch", "unknown_node",
-                  "unknown_topic", "unstorable")
+                  "unknown_topic", "node_mismatch", "unstorable", "unprocessable")
 _MAX_SEQ = 2**31 - 1  # the stores' INTEGER column
 T = TypeVar("T")
 
@@ -60,6 +64,9 @@ Push = Callable[[dict[str, Any]], None]
 
 
 class Ingest:
+    """Two long-lived tasks, each run (and restarted) by the service's supervisor: ``run``
+    keeps the broker link, ``write`` checks, stores and acknowledges what it receives."""
+
     batch = 500  # messages committed together
     linger_s = 0.005  # a batch waits this long for more
 
@@ -72,8 +79,11 @@ class Ingest:
         self.rejected: Counter[str] = Counter()  # reason -> messages
         self.duplicates = 0
         self.stored = 0
+        self.clamped = 0  # alert messages whose times were far from our clock
         self.connected = False
         self.last_error: str | None = None
+        self._link: Subscriber | None = None
+        self._said_unprocessable = 0.0  # when a traceback of one was last logged
         # unbounded, yet bounded: the broker sends at most Receive Maximum (two batches)
         # messages we have not acknowledged, and we acknowledge only what we stored
         # each message with the link it came by: a PUBACK is only good on that link
@@ -86,10 +96,10 @@ class Ingest:
             tls = ssl.create_default_context(cafile=c.ca_file)
             if c.cert_file:
                 tls.load_cert_chain(c.cert_file, c.key_file)
-        host, _, port = c.url.split("://", 1)[1].partition(":")
+        url = urlsplit(c.url)
         link = Subscriber(
-            host or "127.0.0.1", int(port or (8883 if tls else 1883)), client_id=c.instance,
-            username=c.username, password=c.password, tls=tls,
+            url.hostname or "127.0.0.1", url.port or (8883 if tls else 1883),
+            client_id=c.instance, username=c.username, password=c.password, tls=tls,
             # the broker keeps this instance's queue for a day while it is away, and may
             # have two batches awaiting our PUBACK (we acknowledge after the commit)
             session_expiry_s=86_400, receive_maximum=2 * self.batch,
@@ -99,8 +109,8 @@ class Ingest:
         return link
 
     async def run(self) -> None:
+        """Keeps the link to the broker, reconnecting with backoff."""
         delay = 0.5
-        writer = asyncio.create_task(self._write())
         try:
             while True:
                 try:
@@ -111,6 +121,7 @@ class Ingest:
                                               ("edge/+/status", 1), ("edge/+/health", 1)])
                         log.info("mqtt %s: subscribed as %s (group %s)", self.cfg.url,
                                  self.cfg.instance, g)
+                        self._link = link
                         self.connected, delay, self.last_error = True, 0.5, None
                         await link.wait_closed()
                 except MqttError as exc:
@@ -121,32 +132,44 @@ class Ingest:
                     await asyncio.sleep(delay * (0.5 + random.random() / 2))
                     delay = min(10.0, delay * 2)
         finally:
-            writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await writer
+            self.connected, self._link = False, None
 
-    async def _write(self) -> None:
-        while True:
-            batch = [await self._queue.get()]
-            deadline = time.monotonic() + self.linger_s
-            while len(batch) < self.batch:
-                try:
-                    batch.append(self._queue.get_nowait())
-                except asyncio.QueueEmpty:
-                    if time.monotonic() >= deadline:
-                        break
-                    await asyncio.sleep(0.001)
-            events = await self._commit(self._sort(batch))
-            # PUBACKs in the order received (MQTT-4.6.0-2): a batch is acknowledged only
-            # once all of it is stored or refused, and batches in turn
-            acks: dict[Subscriber, list[int]] = {}
-            for link, m in batch:  # a link gone meanwhile: the broker sends them again
-                if m.qos:
-                    acks.setdefault(link, []).append(m.mid)
-            for link, mids in acks.items():
-                link.ack(mids)
-            for event in events:
+    async def write(self) -> None:
+        """Stores what arrives, batch by batch, and acknowledges it once stored."""
+        try:
+            while True:
+                await self._write_batch()
+        except Exception:
+            # the batch in hand was neither stored nor acknowledged, and on this link the
+            # broker never sends it again: a new link gets it again
+            if self._link is not None:
+                self._link.close()
+            raise
+
+    async def _write_batch(self) -> None:
+        batch = [await self._queue.get()]
+        deadline = time.monotonic() + self.linger_s
+        while len(batch) < self.batch:
+            try:
+                batch.append(self._queue.get_nowait())
+            except asyncio.QueueEmpty:
+                if time.monotonic() >= deadline:
+                    break
+                await asyncio.sleep(0.001)
+        events = await self._commit(self._sort(batch))
+        # PUBACKs in the order received (MQTT-4.6.0-2): a batch is acknowledged only
+        # once all of it is stored or refused, and batches in turn
+        acks: dict[Subscriber, list[int]] = {}
+        for link, m in batch:  # a link gone meanwhile: the broker sends them again
+            if m.qos:
+                acks.setdefault(link, []).append(m.mid)
+        for link, mids in acks.items():
+            link.ack(mids)
+        for event in events:
+            try:
                 self.push(event)
+            except Exception:  # the consoles miss one event; they reload on the next
+                log.exception("pushing an event to the consoles failed")
 
     async def _commit(self, items: list[Item]) -> list[dict[str, Any]]:
         """Stores checked messages. While the store is down, the batch waits and is tried
@@ -186,16 +209,39 @@ class Ingest:
     def _sort(self, batch: list[tuple[Subscriber, Message]]) -> list[Item]:
         """Checks each message once; the accepted ones, with what storing them needs."""
         items = []
+        # an alert's times are checked against our clock: one far off is stored as now
+        now = time.time()
+        window = (rfc3339(now - self.cfg.max_clock_skew_s),
+                  rfc3339(now + self.cfg.max_clock_skew_s), rfc3339(now))
         for _, m in batch:
             parts = m.topic.split("/")
             kind = parts[2] if len(parts) >= 3 and parts[0] == "edge" else "unknown"
             self.received[kind] += 1
-            reason, parsed = self._check(parts, kind, m.payload)
+            try:
+                reason, parsed = self._check(parts, kind, m.payload)
+                if kind == "alerts" and reason is None:
+                    self._clamp(parsed, window)
+            except Exception:  # a check that fails for a reason nobody foresaw: the
+                reason, parsed = "unprocessable", None  # message is refused, not retried
+                if time.monotonic() - self._said_unprocessable > 60:
+                    self._said_unprocessable = time.monotonic()
+                    log.exception("a message on %s could not be processed; refused (further "
+                                  "ones are counted for a minute, not logged)", m.topic[:200])
             if reason is not None:
                 self.rejected[reason] += 1
             else:
                 items.append(Item(m.topic, kind, parts[1], parts[-1], m.payload, parsed))
         return items
+
+    def _clamp(self, message: dict[str, Any], window: tuple[str, str, str]) -> None:
+        """RFC 3339 times in one format compare as text."""
+        lo, hi, now = window
+        clamped = False
+        for key in ("started_at", "ended_at"):
+            t = message[key]
+            if t is not None and not lo <= t <= hi:
+                message[key], clamped = now, True
+        self.clamped += clamped
 
     def _save(self, items: list[Item]) -> list[dict[str, Any]]:
         """Stores checked messages (in a thread for a database server); returns the events
@@ -208,8 +254,10 @@ class Ingest:
                 alerts.append(it.parsed)
                 bodies.append(it.payload.decode())
             elif it.kind == "snapshots":
-                self.store.write_snapshot(it.last, it.payload)
-                events.append({"event": "snapshot", "id": it.last})
+                if self.store.write_snapshot(it.node, it.last, it.payload):
+                    events.append({"event": "snapshot", "id": it.last})
+                else:
+                    self.rejected["node_mismatch"] += 1
             elif it.kind == "status":
                 self.store.set_status(it.node, it.payload.decode())
                 events.append({"event": "board"})
@@ -217,10 +265,12 @@ class Ingest:
                 self.store.set_health(it.node, it.parsed)
                 events.append({"event": "board"})
         if alerts:
-            fresh = self.store.write_messages(alerts, bodies)
-            self.stored += len(fresh)
-            self.duplicates += len(alerts) - len(fresh)
-            events = [{"event": "message", "message": m} for m in fresh] + events
+            written = self.store.write_messages(alerts, bodies)
+            self.stored += len(written.fresh)
+            if written.foreign:
+                self.rejected["node_mismatch"] += written.foreign
+            self.duplicates += len(alerts) - len(written.fresh) - written.foreign
+            events = [{"event": "message", "message": m} for m in written.fresh] + events
         return events
 
     def _check(self, parts: list[str], kind: str, payload: bytes) -> tuple[str | None, Any]:
@@ -232,8 +282,8 @@ class Ingest:
         if kind == "alerts":
             if len(payload) > self.cfg.max_message_bytes:
                 return "oversized", None
-            try:
-                message = json.loads(payload.decode())  # as UTF-8, as it will be stored
+            try:  # as UTF-8, as it will be stored; finite numbers only, bounded nesting
+                message = jsonsafe.loads(payload)
             except ValueError:
                 return "malformed", None
             try:
@@ -256,7 +306,13 @@ class Ingest:
         if len(payload) > MAX_HEALTH_BYTES:
             return "oversized", None
         try:
-            health = json.loads(payload)
+            summary = jsonsafe.loads(payload)
         except ValueError:
             return "malformed", None
-        return (None, health) if isinstance(health, dict) else ("malformed", None)
+        try:  # one of the wrong shape would empty every operator's health board
+            _VALIDATE_HEALTH(summary)
+        except fastjsonschema.JsonSchemaException:
+            return "schema", None
+        if summary.get("node", parts[1]) != parts[1]:
+            return "topic_mismatch", None
+        return None, summary

@@ -2,6 +2,10 @@
 
     broker -> Ingest (check, store once, PUBACK) -> Store -> Hub (WebSocket) -> console
                                                    Store <- Api (operators' actions, audit)
+                                                   Store <- retention (by age and size)
+
+Its long-lived tasks (the broker link, the writer, retention) run under one supervisor:
+a failure is logged with its traceback, counted, and the task restarts.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ import logging
 import os
 import signal
 import sys
+import time
+from collections import Counter
 from collections.abc import Iterator
 
 from aiohttp import web
@@ -20,19 +26,25 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from center import retention
 from center.config import CenterConfig, load_center_config
 from center.http import Api, Hub, make_app
 from center.ingest import REJECT_REASONS, Ingest
 from center.store import ROLES, Store, StoreError, open_store
+from common.tasks import Tasks
 from edge.config import ConfigError
 from edge.logs import setup_logging
 
 log = logging.getLogger("center")
 
 
+PURGED = ("alerts", "messages", "snapshots", "audit", "sessions")
+TASKS = ("mqtt", "writer", "retention")
+
+
 class CenterCollector(Collector):
-    def __init__(self, ingest: Ingest, hub: Hub) -> None:
-        self.ingest, self.hub = ingest, hub
+    def __init__(self, ingest: Ingest, hub: Hub, tasks: Tasks, purged: Counter[str]) -> None:
+        self.ingest, self.hub, self.tasks, self.purged = ingest, hub, tasks, purged
 
     def collect(self) -> Iterator[Metric]:
         i = self.ingest
@@ -56,6 +68,21 @@ class CenterCollector(Collector):
                                 value=len(self.hub.clients))
         yield CounterMetricFamily("center_ws_pushed", "Events pushed to consoles",
                                   value=self.hub.pushed)
+        yield CounterMetricFamily("center_alert_times_clamped", "Alert messages whose times "
+                                  "were too far from the center's clock, stored as received",
+                                  value=i.clamped)
+        failures = CounterMetricFamily("center_task_failures", "Unexpected failures of a "
+                                       "long-lived task (each restarted)", labels=["task"])
+        for task in TASKS:
+            failures.add_metric([task], self.tasks.failures[task])
+        yield failures
+        yield GaugeMetricFamily("center_ready", "1 while every vital task runs",
+                                value=1.0 if self.tasks.ready else 0.0)
+        purged = CounterMetricFamily("center_purged", "Deleted by retention, by what",
+                                     labels=["what"])
+        for what in PURGED:
+            purged.add_metric([what], self.purged[what])
+        yield purged
 
 
 class Center:
@@ -64,29 +91,60 @@ class Center:
         self.store: Store = open_store(config.storage.url)
         self.hub = Hub()
         self.ingest = Ingest(self.store, config.mqtt, config.nodes, self.hub.push)
+        self.tasks = Tasks(logging.getLogger("center.tasks"))
+        self.purged: Counter[str] = Counter()
         registry = CollectorRegistry(auto_describe=False)
-        registry.register(CenterCollector(self.ingest, self.hub))
-        self.api = Api(self.store, self.hub, config.http.secure_cookies,
-                       config.http.session_hours * 3600, lambda: generate_latest(registry))
+        registry.register(CenterCollector(self.ingest, self.hub, self.tasks, self.purged))
+        self.api = Api(self.store, self.hub, config.http, lambda: generate_latest(registry))
+        registry.register(self.api)  # the login and refusal counters
 
     async def run(self, stop: asyncio.Event) -> None:
-        runner = web.AppRunner(make_app(self.api), access_log=None)
+        runner = web.AppRunner(make_app(self.api, self.ready), access_log=None)
         await runner.setup()
         host, _, port = self.config.http.listen.rpartition(":")
         await web.TCPSite(runner, host or "0.0.0.0", int(port)).start()
         log.info("console on http://%s/", self.config.http.listen)
-        ingest = asyncio.create_task(self.ingest.run(), name="ingest")
-        ingest.add_done_callback(lambda t: stop.set())  # it only ends on a bug: say so, stop
+        keep = self.tasks.keep
+        tasks = [asyncio.create_task(keep("mqtt", self.ingest.run), name="mqtt"),
+                 asyncio.create_task(keep("writer", self.ingest.write), name="writer"),
+                 asyncio.create_task(keep("retention", self._purge, vital=False),
+                                     name="retention")]
         try:
             await stop.wait()
-            if ingest.done() and not ingest.cancelled() and ingest.exception():
-                log.error("ingest failed", exc_info=ingest.exception())
         finally:
-            ingest.cancel()
-            await asyncio.gather(ingest, return_exceptions=True)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             await runner.cleanup()
             await asyncio.to_thread(self.store.close)
             log.info("stopped cleanly")
+
+
+    async def _purge(self) -> None:
+        """Retention, every ``retention.interval_s``; the first pass a minute after start."""
+        r = self.config.retention
+        await asyncio.sleep(min(60.0, r.interval_s))
+        while True:
+            started = time.monotonic()
+            purged = await asyncio.to_thread(retention.purge, self.store, r)
+            self.purged.update(purged)
+            if purged:
+                log.info("retention: purged %s in %.1f s", ", ".join(
+                    f"{n} {what}" for what, n in sorted(purged.items())),
+                    time.monotonic() - started)
+            await asyncio.sleep(r.interval_s)
+
+    def ready(self) -> dict[str, object]:
+        """For /readyz: every vital task runs and the broker link is up."""
+        down = sorted(self.tasks.down)
+        why = [f"task {t} failed and is restarting" for t in down]
+        if not self.ingest.connected:
+            why.append("not connected to the broker")  # why: in the log, not to anyone
+        body: dict[str, object] = {"ready": not why, "down": down,
+                                   "broker_connected": self.ingest.connected}
+        if why:
+            body["reason"] = "; ".join(why)
+        return body
 
 
 def _config(path: str) -> CenterConfig | None:
@@ -121,24 +179,53 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_user(args: argparse.Namespace) -> int:
-    """Adds a user, or sets a user's role and password (EDGE_CENTER_PASSWORD, or asked)."""
+    """Adds a user, or sets a user's role and password (EDGE_CENTER_PASSWORD, or asked);
+    a changed user's sessions end."""
+    import contextlib
+
+    from center.auth import MAX_NAME, MAX_PASSWORD, valid_name
+
     config = _config(args.config)
     if config is None:
+        return 2
+    if not valid_name(args.name):  # the login takes no other
+        print(f"edge-center user: a name is 1 to {MAX_NAME} printable characters, without "
+              "spaces at either end", file=sys.stderr)
         return 2
     password = os.environ.get("EDGE_CENTER_PASSWORD") or getpass.getpass(
         f"password for {args.name}: ")
     if len(password) < 8:
         print("edge-center user: a password needs at least 8 characters", file=sys.stderr)
         return 2
-    store = open_store(config.storage.url)
+    if len(password) > MAX_PASSWORD:  # the login takes no longer one
+        print(f"edge-center user: a password has at most {MAX_PASSWORD} characters",
+              file=sys.stderr)
+        return 2
+    secrets = config.secrets() | {password}
+
+    def one_line(exc: Exception) -> str:  # no secret, no traceback
+        text = (str(exc).strip().splitlines() or [""])[0]
+        for secret in secrets:
+            text = text.replace(secret, "***")
+        return f"{type(exc).__name__}: {text}"
+
+    try:
+        store = open_store(config.storage.url)
+    except Exception as exc:  # the server is down, the path or the password wrong
+        print(f"edge-center user: cannot open the store: {one_line(exc)}", file=sys.stderr)
+        return 1
     try:
         store.add_user(args.name, args.role, password)
         store.log("(console)", "user_set", f"{args.name} as {args.role}")
     except StoreError as exc:
         print(f"edge-center user: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        print(f"edge-center user: the store failed: {one_line(exc)}", file=sys.stderr)
+        return 1
     finally:
-        store.close()
+        with contextlib.suppress(Exception):
+            store.close()
     print(f"user {args.name}: {args.role}")
     return 0
 

@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +39,8 @@ ACTIONS: dict[str, tuple[tuple[str, ...], str, str]] = {
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
-    id TEXT NOT NULL, seq INTEGER NOT NULL, received_at DOUBLE PRECISION NOT NULL,
-    body TEXT NOT NULL, PRIMARY KEY (id, seq));
+    node TEXT NOT NULL, id TEXT NOT NULL, seq INTEGER NOT NULL,
+    received_at DOUBLE PRECISION NOT NULL, body TEXT NOT NULL, PRIMARY KEY (node, id, seq));
 CREATE TABLE IF NOT EXISTS alerts (
     id TEXT PRIMARY KEY, node TEXT NOT NULL, camera TEXT NOT NULL, type TEXT NOT NULL,
     severity TEXT NOT NULL, rule TEXT, started_at TEXT NOT NULL, ended_at TEXT,
@@ -52,7 +52,9 @@ CREATE INDEX IF NOT EXISTS alerts_by_time ON alerts (started_at DESC, id DESC);
 CREATE INDEX IF NOT EXISTS alerts_by_state ON alerts (state, started_at DESC);
 CREATE INDEX IF NOT EXISTS alerts_by_camera ON alerts (node, camera, started_at DESC);
 CREATE TABLE IF NOT EXISTS snapshots (
-    id TEXT PRIMARY KEY, jpeg BYTEA NOT NULL, received_at DOUBLE PRECISION NOT NULL);
+    node TEXT NOT NULL, id TEXT NOT NULL, jpeg BYTEA NOT NULL, bytes INTEGER NOT NULL,
+    received_at DOUBLE PRECISION NOT NULL, PRIMARY KEY (node, id));
+CREATE INDEX IF NOT EXISTS snapshots_by_time ON snapshots (received_at);
 CREATE TABLE IF NOT EXISTS nodes (
     node TEXT PRIMARY KEY, status TEXT, status_at DOUBLE PRECISION, health TEXT,
     health_at DOUBLE PRECISION);
@@ -66,24 +68,44 @@ CREATE TABLE IF NOT EXISTS audit (
     at DOUBLE PRECISION NOT NULL, name TEXT NOT NULL, action TEXT NOT NULL,
     alert_id TEXT, detail TEXT);
 CREATE INDEX IF NOT EXISTS audit_by_time ON audit (at DESC);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+SCHEMA_VERSION = "2"
+# Version 1 keyed messages by (id, seq) and snapshots by id alone, so one node could
+# shadow another's alert with its id; version 2 keys them by node too.
+_MIGRATE_1_TO_2 = """
+ALTER TABLE messages RENAME TO messages_v1;
+ALTER TABLE snapshots RENAME TO snapshots_v1;
+{renames}
+{schema}
+INSERT INTO messages (node, id, seq, received_at, body)
+    SELECT a.node, m.id, m.seq, m.received_at, m.body
+    FROM messages_v1 m JOIN alerts a ON a.id = m.id;
+INSERT INTO snapshots (node, id, jpeg, bytes, received_at)
+    SELECT a.node, s.id, s.jpeg, {length}(s.jpeg), s.received_at
+    FROM snapshots_v1 s JOIN alerts a ON a.id = s.id;
+DROP TABLE messages_v1;
+DROP TABLE snapshots_v1;
 """
 
+# the node's own alert only: a message of another node never touches it
 _UPSERT_ALERT = """
 INSERT INTO alerts (id, node, camera, type, severity, rule, started_at, ended_at, phase,
                     last_seq, score, objects, received_at, snapshot)
 {values}
 ON CONFLICT (id) DO UPDATE SET ended_at = excluded.ended_at, phase = excluded.phase,
     last_seq = excluded.last_seq, score = excluded.score, objects = excluded.objects
-WHERE alerts.last_seq < excluded.last_seq
+WHERE alerts.last_seq < excluded.last_seq AND alerts.node = excluded.node
 """
 
 _ALERT_VALUES = ("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-                 "(SELECT COUNT(*) FROM snapshots WHERE id = ?))")
+                 "(SELECT COUNT(*) FROM snapshots WHERE node = ? AND id = ?))")
 # PostgreSQL: the rows as one array a column, so the statement stays short and is
 # prepared once (a 500-row VALUES list is parsed anew each time: ~80 us a message);
 # binary (%b), as text every element would go through an escaping regex (~90 us)
 _PG_ALERT_VALUES = (
-    "SELECT u.*, (SELECT COUNT(*) FROM snapshots s WHERE s.id = u.id) FROM unnest("
+    "SELECT u.*, (SELECT COUNT(*) FROM snapshots s WHERE s.node = u.node AND s.id = u.id) "
+    "FROM unnest("
     "%b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[], "
     "%b::text[], %b::text[], %b::int[], %b::float8[], %b::text[], %b::float8[]) AS u(id, "
     "node, camera, type, severity, rule, started_at, ended_at, phase, last_seq, score, "
@@ -97,6 +119,13 @@ ALERT_COLUMNS = ("id", "node", "camera", "type", "severity", "rule", "started_at
 class StoreError(Exception):
     """A request the store refuses: one line for the operator (unknown alert, wrong
     state for the action, not allowed for the role)."""
+
+
+@dataclass(slots=True)
+class Written:
+    """What a batch of alert messages did to the store."""
+    fresh: list[dict[str, Any]] = field(default_factory=list)  # first deliveries, in order
+    foreign: int = 0  # refused: their alert id belongs to another node
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +165,12 @@ def check_password(password: str, stored: str) -> bool:
         return False
 
 
+# what a name nobody has is checked against: the same scrypt work as a real user's, so the
+# answer's time does not tell which names exist (no password hashes to this random digest)
+_NO_USER = f"scrypt${secrets.token_hex(16)}${secrets.token_hex(32)}"
+AUDIT_NAME_CHARS, AUDIT_DETAIL_CHARS = 64, 500  # an audit entry stays small
+
+
 def _token_key(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()  # a leaked table opens no session
 
@@ -172,6 +207,22 @@ class Store:
     def _reconnect(self) -> None:
         """A server's store opens a new connection if the last one was lost."""
 
+    def _setup(self, schema: str, length: str, renames: str = "") -> None:
+        """Creates the tables, or brings an older store's up to this version."""
+        if self._has_table("messages") and not self._has_table("meta"):  # version 1
+            self._script(_MIGRATE_1_TO_2.format(schema=schema, length=length,
+                                                renames=renames))
+        else:
+            self._script(schema)
+        self._script(f"INSERT INTO meta (key, value) VALUES ('schema', '{SCHEMA_VERSION}') "
+                     "ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+
+    def _script(self, sql: str) -> None:
+        raise NotImplementedError
+
+    def _has_table(self, name: str) -> bool:
+        raise NotImplementedError
+
     def ping(self) -> None:
         """Raises if the store cannot be used now."""
         self._run("SELECT 1")
@@ -191,27 +242,35 @@ class Store:
 
     # -- ingest ---------------------------------------------------------------------------
     def write_messages(self, messages: Sequence[dict[str, Any]],
-                       bodies: Sequence[str] | None = None) -> list[dict[str, Any]]:
+                       bodies: Sequence[str] | None = None) -> Written:
         """Stores valid ``edge.alert/1`` messages (``bodies``: their JSON as received, kept
-        as it came); returns those not seen before, in order.
-        A statement for the messages (its RETURNING says which were new), one for the
-        alerts' upserts: two round trips a batch, not one a message."""
+        as it came). An alert belongs to the node that sent its first message: a message of
+        another node for its id is refused, and never shadows the owner's own messages.
+        A statement for the owners, one for the messages (its RETURNING says which were
+        new), one for the alerts' upserts: three round trips a batch, not one a message."""
         now = time.time()
         texts = bodies if bodies is not None else [json.dumps(m) for m in messages]
-        fresh: list[dict[str, Any]] = []
+        written = Written()
         with self._tx() as db:
             cur = db.cursor()
-            new = self._insert_messages(cur, [(m["id"], m["seq"], now, b)
-                                              for m, b in zip(messages, texts, strict=True)])
-            for m in messages:
+            owners = self._owners(cur, list({m["id"] for m in messages}))
+            mine: list[tuple[dict[str, Any], str]] = []
+            for m, body in zip(messages, texts, strict=True):
+                if owners.setdefault(m["id"], m["node"]) == m["node"]:  # the first claims it
+                    mine.append((m, body))
+                else:
+                    written.foreign += 1
+            new = self._insert_messages(cur, [(m["node"], m["id"], m["seq"], now, b)
+                                              for m, b in mine]) if mine else set()
+            for m, _ in mine:
                 key = (m["id"], m["seq"])
                 if key in new:
                     new.discard(key)  # a copy later in the same batch is a repeat
-                    fresh.append(m)
+                    written.fresh.append(m)
             # one row per alert, its newest message: a multi-row upsert may not touch a row
             # twice, and the newest is all an alert's row keeps
             newest: dict[str, dict[str, Any]] = {}
-            for m in fresh:
+            for m in written.fresh:
                 if m["id"] not in newest or newest[m["id"]]["seq"] < m["seq"]:
                     newest[m["id"]] = m
             if newest:
@@ -219,15 +278,25 @@ class Store:
                     m["id"], m["node"], m["camera"], m["type"], m["severity"], m["rule"],
                     m["started_at"], m["ended_at"], m["phase"], m["seq"], m["score"],
                     json.dumps(m["objects"]), now) for m in newest.values()])
-        return fresh
+        return written
+
+    def _owners(self, cur: Any, ids: list[str]) -> dict[str, str]:
+        """alert id -> the node it belongs to, for the ids already stored."""
+        owners: dict[str, str] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            cur.execute(self._sql(f"SELECT id, node FROM alerts WHERE id IN "
+                                  f"({', '.join(['?'] * len(chunk))})"), chunk)
+            owners.update(cur.fetchall())
+        return owners
 
     def _insert_messages(self, cur: Any, rows: list[tuple[Any, ...]]) -> set[tuple[str, int]]:
-        """Multi-row INSERTs of (id, seq, received_at, body); the keys that were new."""
+        """Multi-row INSERTs of (node, id, seq, received_at, body); the keys that were new."""
         new: set[tuple[str, int]] = set()
         for start in range(0, len(rows), 500):
             chunk = rows[start:start + 500]
-            cur.execute(self._sql("INSERT INTO messages (id, seq, received_at, body) VALUES "
-                                  + ", ".join(["(?, ?, ?, ?)"] * len(chunk))
+            cur.execute(self._sql("INSERT INTO messages (node, id, seq, received_at, body) "
+                                  "VALUES " + ", ".join(["(?, ?, ?, ?, ?)"] * len(chunk))
                                   + " ON CONFLICT DO NOTHING RETURNING id, seq"),
                         [v for row in chunk for v in row])
             new.update((i, q) for i, q in cur.fetchall())
@@ -238,14 +307,23 @@ class Store:
             chunk = rows[start:start + 500]
             cur.execute(self._sql(_UPSERT_ALERT.replace(
                 "{values}", "VALUES " + ", ".join([_ALERT_VALUES] * len(chunk)))),
-                [v for row in chunk for v in (*row, row[0])])
+                [v for row in chunk for v in (*row, row[1], row[0])])
 
-    def write_snapshot(self, alert_id: str, jpeg: bytes) -> None:
+    def write_snapshot(self, node: str, alert_id: str, jpeg: bytes) -> bool:
+        """Keeps the picture of ``node``'s alert; False (nothing stored) if the alert
+        belongs to another node."""
         now = time.time()
         with self._tx() as db:
-            db.execute(self._sql("INSERT INTO snapshots (id, jpeg, received_at) VALUES "
-                                 "(?, ?, ?) ON CONFLICT DO NOTHING"), (alert_id, jpeg, now))
-            db.execute(self._sql("UPDATE alerts SET snapshot = 1 WHERE id = ?"), (alert_id,))
+            owner = db.execute(self._sql("SELECT node FROM alerts WHERE id = ?"),
+                               (alert_id,)).fetchall()
+            if owner and owner[0][0] != node:
+                return False
+            db.execute(self._sql("INSERT INTO snapshots (node, id, jpeg, bytes, received_at) "
+                                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"),
+                       (node, alert_id, jpeg, len(jpeg), now))
+            db.execute(self._sql("UPDATE alerts SET snapshot = 1 WHERE id = ? AND node = ?"),
+                       (alert_id, node))
+        return True
 
     def set_status(self, node: str, status: str) -> None:
         self._run("INSERT INTO nodes (node, status, status_at) VALUES (?, ?, ?) "
@@ -286,14 +364,16 @@ class Store:
             return None
         out = _alert(rows[0])
         out["messages"] = [json.loads(r[0]) for r in self._run(
-            "SELECT body FROM messages WHERE id = ? ORDER BY seq", (alert_id,))]
+            "SELECT body FROM messages WHERE node = ? AND id = ? ORDER BY seq",
+            (out["node"], alert_id))]
         out["history"] = [dict(zip(("at", "name", "action", "detail"), r, strict=True))
                           for r in self._run("SELECT at, name, action, detail FROM audit "
                                              "WHERE alert_id = ? ORDER BY at", (alert_id,))]
         return out
 
     def snapshot(self, alert_id: str) -> bytes | None:
-        rows = self._run("SELECT jpeg FROM snapshots WHERE id = ?", (alert_id,))
+        rows = self._run("SELECT s.jpeg FROM snapshots s JOIN alerts a ON a.id = s.id "
+                         "AND a.node = s.node WHERE s.id = ?", (alert_id,))
         return bytes(rows[0][0]) if rows else None
 
     def board(self) -> list[dict[str, Any]]:
@@ -311,6 +391,68 @@ class Store:
                          "ORDER BY at DESC LIMIT ?", (limit,))
         return [dict(zip(("at", "name", "action", "alert_id", "detail"), r, strict=True))
                 for r in rows]
+
+    # -- retention ----------------------------------------------------------------------------
+    # Small steps, each its own short transaction: ingest waits on the same lock.
+    def sizes(self) -> dict[str, int]:
+        """Rows of alerts and messages, and the snapshots' bytes."""
+        (alerts,), (messages,), (snapshot_bytes,) = self._read(
+            "SELECT COUNT(*) FROM alerts", "SELECT COUNT(*) FROM messages",
+            "SELECT COALESCE(SUM(bytes), 0) FROM snapshots")
+        return {"alerts": int(alerts), "messages": int(messages),
+                "snapshot_bytes": int(snapshot_bytes)}
+
+    def _read(self, *queries: str) -> list[tuple[Any, ...]]:
+        """One row of each query; a server's store reads on its connection."""
+        return [self._run(q)[0] for q in queries]
+
+    def oldest_alerts(self, limit: int, started_before: str | None = None
+                      ) -> list[tuple[str, str]]:
+        """(node, id) of the oldest alerts, by start."""
+        where, args = ("WHERE started_at < ? ", [started_before]) if started_before else (
+            "", [])
+        return [(n, i) for n, i in self._run(f"SELECT node, id FROM alerts {where}ORDER BY "
+                                             "started_at, id LIMIT ?", [*args, limit])]
+
+    def delete_alerts(self, keys: Sequence[tuple[str, str]]) -> dict[str, int]:
+        """Deletes alerts with their messages and snapshots; how many of each went."""
+        gone = {"alerts": 0, "messages": 0, "snapshots": 0}
+        with self._tx() as db:
+            cur = db.cursor()
+            for table, what in (("messages", "node = ? AND id = ?"),
+                                ("snapshots", "node = ? AND id = ?"),
+                                ("alerts", "node = ? AND id = ?")):
+                for key in keys:
+                    cur.execute(self._sql(f"DELETE FROM {table} WHERE {what}"), key)
+                    gone[table] += max(0, cur.rowcount)
+        return gone
+
+    def oldest_snapshots(self, limit: int, received_before: float | None = None
+                         ) -> list[tuple[str, str, int]]:
+        """(node, id, bytes) of the oldest snapshots, by arrival."""
+        where, args = ("WHERE received_at < ? ", [received_before]) if received_before else (
+            "", [])
+        return [(n, i, b) for n, i, b in self._run(
+            f"SELECT node, id, bytes FROM snapshots {where}ORDER BY received_at LIMIT ?",
+            [*args, limit])]
+
+    def delete_snapshots(self, keys: Sequence[tuple[str, str]]) -> int:
+        n = 0
+        with self._tx() as db:
+            cur = db.cursor()
+            for key in keys:
+                cur.execute(self._sql("DELETE FROM snapshots WHERE node = ? AND id = ?"), key)
+                n += max(0, cur.rowcount)
+                cur.execute(self._sql("UPDATE alerts SET snapshot = 0 WHERE node = ? AND "
+                                      "id = ?"), key)
+        return n
+
+    def delete_audit(self, before: float, limit: int) -> int:
+        with self._tx() as db:
+            cur = db.execute(self._sql(
+                "DELETE FROM audit WHERE at IN (SELECT at FROM audit WHERE at < ? "
+                "ORDER BY at LIMIT ?)"), (before, limit))
+            return max(0, cur.rowcount)
 
     # -- the work-flow ----------------------------------------------------------------------
     def act(self, alert_id: str, action: str, user: User, *, unit: str | None = None,
@@ -343,23 +485,29 @@ class Store:
         return alert
 
     def log(self, user: str, action: str, detail: str = "") -> None:
-        """An audit entry that is not about one alert (a login, a user added)."""
+        """An audit entry that is not about one alert (a login, a user added); the name and
+        the detail are cut to a bounded size (they may come from anyone)."""
         self._run("INSERT INTO audit (at, name, action, alert_id, detail) VALUES (?, ?, ?, ?, ?)",
-                  (time.time(), user, action, None, detail))
+                  (time.time(), user[:AUDIT_NAME_CHARS], action[:AUDIT_NAME_CHARS], None,
+                   detail[:AUDIT_DETAIL_CHARS]))
 
     # -- users and sessions -------------------------------------------------------------------
     def add_user(self, name: str, role: str, password: str) -> None:
         if role not in ROLES:
             raise StoreError(f"unknown role {role!r} (one of {', '.join(ROLES)})")
-        self._run("INSERT INTO users (name, role, password, created_at) VALUES (?, ?, ?, ?) "
-                  "ON CONFLICT (name) DO UPDATE SET role = excluded.role, "
-                  "password = excluded.password",
-                  (name, role, hash_password(password), time.time()))
+        hashed = hash_password(password)
+        with self._tx() as db:  # a new password or role ends the user's sessions
+            db.execute(self._sql(
+                "INSERT INTO users (name, role, password, created_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET role = excluded.role, "
+                "password = excluded.password"), (name, role, hashed, time.time()))
+            db.execute(self._sql("DELETE FROM sessions WHERE name = ?"), (name,))
 
     def login(self, name: str, password: str, ttl_s: float) -> tuple[str, str] | None:
         """(session token, CSRF token) for the right password, else None."""
         rows = self._run("SELECT password FROM users WHERE name = ?", (name,))
-        if not rows or not check_password(password, rows[0][0]):
+        # an unknown name costs the same hashing as a known one
+        if not check_password(password, rows[0][0] if rows else _NO_USER) or not rows:
             return None
         token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         self._run("INSERT INTO sessions (token, name, csrf, expires_at) VALUES (?, ?, ?, ?)",
@@ -377,6 +525,13 @@ class Store:
         self._run("DELETE FROM sessions WHERE token = ? OR expires_at < ?",
                   (_token_key(token), time.time()))
 
+    def purge_sessions(self) -> int:
+        """Deletes the expired sessions; how many went."""
+        with self._tx() as db:
+            cur = db.execute(self._sql("DELETE FROM sessions WHERE expires_at <= ?"),
+                             (time.time(),))
+            return max(0, cur.rowcount)
+
 
 def _alert(row: dict[str, Any]) -> dict[str, Any]:
     row["objects"] = json.loads(row["objects"])
@@ -392,10 +547,28 @@ class SqliteStore(Store):
     def __init__(self, path: Path) -> None:
         super().__init__()
         path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
         self.db = sqlite3.connect(path, check_same_thread=False, timeout=30.0)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")  # WAL: survives a killed process
-        self.db.executescript(_SCHEMA.replace("BYTEA", "BLOB"))
+        with self._lock:
+            self._setup(_SCHEMA.replace("BYTEA", "BLOB"), "length")
+
+    def _script(self, sql: str) -> None:
+        self.db.executescript(sql)  # commits before and after
+
+    def _read(self, *queries: str) -> list[tuple[Any, ...]]:
+        # counting a big table takes a while: on a connection of its own, so ingest (on the
+        # event loop, behind the store's lock) never waits for it; WAL lets both go on
+        reader = sqlite3.connect(self.path.resolve().as_uri() + "?mode=ro", uri=True)
+        try:
+            return [reader.execute(q).fetchone() for q in queries]
+        finally:
+            reader.close()
+
+    def _has_table(self, name: str) -> bool:
+        return bool(self.db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
+                                    "name = ?", (name,)).fetchall())
 
 
 class PostgresStore(Store):
@@ -407,11 +580,25 @@ class PostgresStore(Store):
 
         self.url = url
         self.db = psycopg.connect(url, autocommit=False)
-        with self.db.cursor() as cur:
-            # several instances may start at once: one creates, the others wait
-            cur.execute("SELECT pg_advisory_xact_lock(4242)")
-            cur.execute(_SCHEMA.replace("INTEGER PRIMARY KEY", "BIGINT PRIMARY KEY"))
-        self.db.commit()
+        with self._lock:
+            # several instances may start at once: one creates or migrates, the others wait
+            self.db.execute("SELECT pg_advisory_xact_lock(4242)")
+            # a renamed table keeps its key's name, which the new table's key needs
+            self._setup(_SCHEMA, "octet_length", renames=(
+                "ALTER TABLE messages_v1 RENAME CONSTRAINT messages_pkey TO messages_v1_pkey;"
+                "ALTER TABLE snapshots_v1 RENAME CONSTRAINT snapshots_pkey TO "
+                "snapshots_v1_pkey;"))
+            self.db.commit()
+
+    def _script(self, sql: str) -> None:
+        self.db.execute(sql)  # in the transaction that holds the advisory lock
+
+    def _has_table(self, name: str) -> bool:
+        return self.db.execute("SELECT to_regclass(%s)", (name,)).fetchone()[0] is not None
+
+    def _owners(self, cur: Any, ids: list[str]) -> dict[str, str]:
+        cur.execute("SELECT id, node FROM alerts WHERE id = ANY(%b::text[])", (ids,))
+        return dict(cur.fetchall())
 
     def _reconnect(self) -> None:
         if self.db.broken or self.db.closed:  # the server restarted, or the network failed
@@ -420,8 +607,8 @@ class PostgresStore(Store):
             self.db = psycopg.connect(self.url, autocommit=False)
 
     def _insert_messages(self, cur: Any, rows: list[tuple[Any, ...]]) -> set[tuple[str, int]]:
-        cur.execute("INSERT INTO messages (id, seq, received_at, body) SELECT * FROM unnest("
-                    "%b::text[], %b::int[], %b::float8[], %b::text[]) "
+        cur.execute("INSERT INTO messages (node, id, seq, received_at, body) SELECT * FROM "
+                    "unnest(%b::text[], %b::text[], %b::int[], %b::float8[], %b::text[]) "
                     "ON CONFLICT DO NOTHING RETURNING id, seq",
                     [list(c) for c in zip(*rows, strict=True)])
         return {(i, q) for i, q in cur.fetchall()}

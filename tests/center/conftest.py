@@ -28,10 +28,10 @@ def alert_messages(node: str = "n1", camera: str = "gate", kind: str = "intrusio
                                               a.end(3.0))]
 
 
-async def publish(port: int, items: list[tuple[str, bytes]]) -> None:
+async def publish(port: int, items: list[tuple[str, bytes]], retain: bool = False) -> None:
     async with aiomqtt.Client("127.0.0.1", port, identifier="edge-sim") as c:
         for topic, payload in items:
-            await c.publish(topic, payload, qos=1)
+            await c.publish(topic, payload, qos=1, retain=retain)
 
 
 async def wait_until(pred, timeout: float = 10.0):
@@ -63,8 +63,9 @@ async def running(tmp_path: Path) -> AsyncIterator[tuple[Running, Broker]]:
         "mqtt": {"url": f"mqtt://127.0.0.1:{broker.port}", "max_message_bytes": 8192},
         "storage": {"url": f"sqlite:///{tmp_path}/center.db"},
         "http": {"listen": f"127.0.0.1:{port}", "secure_cookies": False},
-        # the known edges (the console test's hostile name among them, to reach the page)
-        "nodes": ["n1", "live", "<img src=x onerror=alert(1)>"],
+        # the known edges (the console test's hostile name among them, to reach the page;
+        # "evil": a known box that misbehaves)
+        "nodes": ["n1", "n2", "evil", "live", "<img src=x onerror=alert(1)>"],
     })
     center = Center(config)
     center.store.add_user("olga", "operator", PASSWORDS["olga"])

@@ -52,8 +52,8 @@ async def test_an_operator_works_an_alert_from_arrival_to_close(running, browser
         ("edge/n1/alerts/gate", json.dumps(msgs[0]).encode()),
         (f"edge/n1/snapshots/{msgs[0]['id']}", jpeg()),
         (f"edge/{XSS}/status", b"online"),
-        (f"edge/{XSS}/health", json.dumps({"cameras": {XSS: {
-            "state": "streaming", "faults": ["video_blurred"]}}}).encode()),
+        (f"edge/{XSS}/health", json.dumps({"cameras": {"gate": {
+            "state": "streaming", "faults": ["video_blurred", XSS]}}}).encode()),
     ])
     row = page.locator(f'#alerts tr[data-id="{msgs[0]["id"]}"]')
     await expect(row).to_be_visible(timeout=2000)
@@ -84,7 +84,7 @@ async def test_an_operator_works_an_alert_from_arrival_to_close(running, browser
         await expect(audit).to_contain_text(action)
     await expect(audit.locator("tr").first).to_contain_text("sam")
 
-    # the board: the hostile node and camera are text, the fault shows
+    # the board: the hostile node and fault are text, the fault shows
     await page.click('nav button[data-tab="board"]')
     await expect(page.locator("#board")).to_contain_text(XSS)
     await expect(page.locator("#board")).to_contain_text("degraded")

@@ -3,12 +3,21 @@ server, started on loopback)."""
 
 from __future__ import annotations
 
+import json
+import sqlite3
+import time
 import uuid
+from pathlib import Path
 
 import pytest
 
+from alerts.event import rfc3339
+from center import retention
+from center.config import RetentionConfig
 from center.store import Filters, Store, StoreError, User, open_store
 from tests.center.conftest import alert_messages
+
+V1 = (Path(__file__).parent / "store_v1.sql").read_text()  # the schema before node keys
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -23,8 +32,8 @@ def store(request, tmp_path) -> Store:
 
 def test_messages_are_stored_once_whatever_the_order(store):
     start, update, end = alert_messages()
-    assert [m["seq"] for m in store.write_messages([update])] == [1]  # update first
-    assert [m["seq"] for m in store.write_messages([start, update, end, end])] == [0, 2]
+    assert [m["seq"] for m in store.write_messages([update]).fresh] == [1]  # update first
+    assert [m["seq"] for m in store.write_messages([start, update, end, end]).fresh] == [0, 2]
     (a,) = store.alerts(Filters())
     assert (a["phase"], a["last_seq"]) == ("end", 2)
     assert [m["seq"] for m in store.alert(a["id"])["messages"]] == [0, 1, 2]
@@ -47,10 +56,34 @@ def test_filters_and_paging(store):
 
 def test_a_snapshot_before_its_alert_is_kept(store):
     start = alert_messages()[0]
-    store.write_snapshot(start["id"], b"\xff\xd8jpeg")
+    assert store.write_snapshot("n1", start["id"], b"\xff\xd8jpeg")
     store.write_messages([start])
     assert store.alerts(Filters())[0]["snapshot"] is True
     assert store.snapshot(start["id"]) == b"\xff\xd8jpeg"
+
+
+def test_an_alert_belongs_to_its_node(store):
+    """Another node's messages for an alert's id are refused: they neither end it, nor
+    shadow the owner's next message, nor replace its snapshot."""
+    start, update, end = alert_messages(node="n1")
+    store.write_messages([start])
+    assert store.write_snapshot("n1", start["id"], b"\xff\xd8n1")
+    evil = {**end, "node": "evil", "seq": 1}
+    written = store.write_messages([evil, {**update, "node": "evil", "seq": 99}])
+    assert (written.fresh, written.foreign) == ([], 2)
+    assert not store.write_snapshot("evil", start["id"], b"\xff\xd8evil")
+    assert store.alert(start["id"])["phase"] == "start"
+    # n1's real next messages are not "duplicates"
+    assert [m["seq"] for m in store.write_messages([update, end]).fresh] == [1, 2]
+    a = store.alert(start["id"])
+    assert (a["node"], a["phase"], [m["node"] for m in a["messages"]]) == ("n1", "end",
+                                                                           ["n1"] * 3)
+    assert store.snapshot(start["id"]) == b"\xff\xd8n1"
+    # in one batch the first node claims a new id
+    other = alert_messages(node="n2")[0]
+    written = store.write_messages([other, {**other, "node": "evil"}])
+    assert (len(written.fresh), written.foreign) == (1, 1)
+    assert store.alert(other["id"])["node"] == "n2"
 
 
 def test_work_flow_roles_and_audit(store):
@@ -81,3 +114,72 @@ def test_users_and_sessions(store):
     assert store.session(token) is None
     expired, _ = store.login("olga", "operator-pass-1", -1)
     assert store.session(expired) is None
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_store_of_the_first_version_is_brought_up_to_date(backend, tmp_path, request):
+    start, update, _ = alert_messages(node="n1")
+    rows = [(m["id"], m["seq"], 1.0, json.dumps(m)) for m in (start, update)]
+    alert = (start["id"], "n1", "gate", "intrusion", "critical", "yard", start["started_at"],
+             None, "update", 1, 0.8, "[]", 1.0, 1)
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path}/center.db"
+        db = sqlite3.connect(tmp_path / "center.db")
+        db.executescript(V1.replace("BYTEA", "BLOB"))
+        ph = "?"
+    else:
+        import psycopg
+        url = request.getfixturevalue("postgres").create(f"t{uuid.uuid4().hex[:8]}")
+        db = psycopg.connect(url)
+        db.execute(V1)
+        ph = "%s"
+    for row in rows:
+        db.execute(f"INSERT INTO messages VALUES ({', '.join([ph] * 4)})", row)
+    db.execute(f"INSERT INTO alerts (id, node, camera, type, severity, rule, started_at, "
+               f"ended_at, phase, last_seq, score, objects, received_at, snapshot) VALUES "
+               f"({', '.join([ph] * 14)})", alert)
+    db.execute(f"INSERT INTO snapshots VALUES ({ph}, {ph}, {ph})",
+               (start["id"], b"\xff\xd8old", 1.0))
+    db.commit()
+    db.close()
+    for _ in range(2):  # the second opening finds it up to date
+        store = open_store(url)
+        a = store.alert(start["id"])
+        assert [m["seq"] for m in a["messages"]] == [0, 1] and a["snapshot"]
+        assert store.snapshot(start["id"]) == b"\xff\xd8old"
+        assert store.sizes() == {"alerts": 1, "messages": 2, "snapshot_bytes": 5}
+        assert store.write_messages([update]).fresh == []  # still a repeat
+        store.close()
+
+
+def _dated(days_ago: float, now: float, **kw) -> list[dict]:
+    msgs = alert_messages(**kw)
+    for m in msgs:
+        m["started_at"] = rfc3339(now - days_ago * 86_400)
+    return msgs
+
+
+def test_retention_by_age_and_by_size(store):
+    now = time.time()
+    r = RetentionConfig.model_construct(**{  # small bounds, to test with a few rows
+        **RetentionConfig().model_dump(), "alerts_days": 30.0, "max_alerts": 6,
+        "max_messages": 15, "snapshots_days": 5.0, "max_snapshots_mb": 1, "audit_days": 10.0})
+    old = [_dated(40, now, camera=f"old{i}") for i in range(3)]
+    recent = [_dated(10 - i, now, camera=f"c{i}") for i in range(8)]
+    for msgs in old + recent:
+        store.write_messages(msgs)
+    for msgs in old + recent[:6]:
+        assert store.write_snapshot("n1", msgs[0]["id"], b"\xff\xd8" + b"x" * 300_000)
+    store.log("olga", "login")
+    purged = retention.purge(store, r, now=now)
+    # age: the 3 old alerts; then size: 8 left, at most 6 and 15 messages (3 each) -> 5 left
+    assert purged["alerts"] == 6 and purged["messages"] == 18
+    kept = {a["camera"] for a in store.alerts(Filters())}
+    assert kept == {f"c{i}" for i in range(3, 8)}
+    # snapshots: of the kept ones (c3..c5 have one), at most 1 MB in all: 3 x 300 kB fit
+    assert store.sizes()["snapshot_bytes"] == 3 * 300_002
+    assert retention.purge(store, r, now=now) == {}  # nothing more to do
+    # later, the audit entry and the snapshots are old enough to go too
+    later = retention.purge(store, r, now=now + 11 * 86_400)
+    assert later["audit"] == 1 and store.sizes()["snapshot_bytes"] == 0
+    assert all(not a["snapshot"] for a in store.alerts(Filters()))
