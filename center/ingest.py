@@ -44,7 +44,8 @@ _ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a
 MAX_HEALTH_BYTES = 262_144
 _TOPIC_PARTS = {"alerts": 4, "snapshots": 4, "status": 3, "health": 3}  # edge/<node>/...
 REJECT_REASONS = ("oversized", "malformed", "schema", "topic_mismatch", "unknown_node",
-                  "unknown_topic", "node_mismatch", "unstorable", "unprocessable")
+                  "unknown_topic", "node_mismatch", "unstorable", "unprocessable", "overflow")
+MAX_QUEUED = 10_000  # messages waiting for the writer
 _MAX_SEQ = 2**31 - 1  # the stores' INTEGER column
 T = TypeVar("T")
 
@@ -84,9 +85,9 @@ class Ingest:
         self.last_error: str | None = None
         self._link: Subscriber | None = None
         self._said_unprocessable = 0.0  # when a traceback of one was last logged
-        # unbounded, yet bounded: the broker sends at most Receive Maximum (two batches)
-        # messages we have not acknowledged, and we acknowledge only what we stored
-        # each message with the link it came by: a PUBACK is only good on that link
+        # bounded: the link reads at most Receive Maximum (two batches) QoS 1 messages we
+        # have not acknowledged, and we acknowledge only what we stored; QoS 0 by _take.
+        # Each message with the link it came by: a PUBACK is only good on that link
         self._queue: asyncio.Queue[tuple[Subscriber, Message]] = asyncio.Queue()
 
     def _subscriber(self) -> Subscriber:
@@ -105,12 +106,22 @@ class Ingest:
             session_expiry_s=86_400, receive_maximum=2 * self.batch,
             # bigger ones the broker drops rather than send (headroom for topic and header)
             max_packet_size=max(c.max_message_bytes, c.max_snapshot_bytes) + 70_000,
-            on_message=lambda m: self._queue.put_nowait((link, m)))
+            on_message=lambda m: self._take(link, m))
         return link
 
+    def _take(self, link: Subscriber, m: Message) -> None:
+        # QoS 1 is bounded by the window (Receive Maximum); QoS 0, which only a broken
+        # edge sends, by this: beyond it, dropped (nobody waits for it) and counted
+        if m.qos == 0 and self._queue.qsize() >= MAX_QUEUED:
+            self.rejected["overflow"] += 1
+            return
+        self._queue.put_nowait((link, m))
+
     async def run(self) -> None:
-        """Keeps the link to the broker, reconnecting with backoff."""
+        """Keeps the link to the broker: a link that was up a while is made again at once
+        (what it left unacknowledged comes again), failing ones with backoff."""
         delay = 0.5
+        up_since: float | None = None  # when the link in hand came up
         try:
             while True:
                 try:
@@ -121,14 +132,18 @@ class Ingest:
                                               ("edge/+/status", 1), ("edge/+/health", 1)])
                         log.info("mqtt %s: subscribed as %s (group %s)", self.cfg.url,
                                  self.cfg.instance, g)
-                        self._link = link
-                        self.connected, delay, self.last_error = True, 0.5, None
+                        self._link, up_since = link, time.monotonic()
+                        self.connected, self.last_error, delay = True, None, 0.5
                         await link.wait_closed()
                 except MqttError as exc:
                     if str(exc) != self.last_error:
                         self.last_error = str(exc)
                         log.warning("mqtt %s: %s", self.cfg.url, exc)
                     self.connected = False
+                    if up_since is not None and time.monotonic() - up_since >= 1.0:
+                        up_since = None  # it worked a while: try again at once
+                        continue
+                    up_since = None
                     await asyncio.sleep(delay * (0.5 + random.random() / 2))
                     delay = min(10.0, delay * 2)
         finally:

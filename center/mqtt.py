@@ -9,6 +9,13 @@ more: CONNECT (user, password, TLS, a persistent session, Receive Maximum), SUBS
 receiving PUBLISH at QoS 0/1, PUBACK by hand, keepalive, and a clear error for every way
 the link ends. Publishing, QoS 2, topic aliases and AUTH are not implemented (CONNECT
 leaves them off, so a conforming broker never uses them).
+
+A broken or hostile broker is held to what CONNECT and SUBSCRIBE declared: a packet over
+our Maximum Packet Size (refused from its length alone, never buffered), QoS 2, a topic
+alias, a wildcard, empty or non-UTF-8 topic each end the link, with a DISCONNECT whose
+reason code tells the broker why, and an MqttError that tells us. With a Receive Maximum
+of messages unacknowledged, reading stops until some are: whatever the broker sends, we
+hold at most that many and one read's bytes.
 """
 
 from __future__ import annotations
@@ -42,6 +49,14 @@ _DISCONNECT = b"\xe0\x00"
 
 class MqttError(Exception):
     """The link could not be made or has ended; the text says why, in plain words."""
+
+
+class _Violation(MqttError):
+    """The broker broke the protocol: our DISCONNECT tells it why with ``code``."""
+
+    def __init__(self, text: str, code: int = 0x82) -> None:  # 0x82: protocol error
+        super().__init__(text)
+        self.code = code
 
 
 @dataclass(slots=True)
@@ -80,7 +95,7 @@ def _read_varint(buf: bytes | bytearray, pos: int) -> tuple[int, int] | None:
             return value, i + 1
         shift += 7
     if len(buf) >= pos + 4:
-        raise MqttError("malformed packet length from the broker")
+        raise _Violation("malformed packet length from the broker", 0x81)
     return None
 
 
@@ -97,7 +112,7 @@ def _properties(body: bytes, pos: int) -> tuple[dict[int, int], int]:
     """The integer properties at ``pos`` (strings and binary skipped), and where they end."""
     found = _read_varint(body, pos)
     if found is None or found[1] + found[0] > len(body):
-        raise MqttError("malformed properties from the broker")
+        raise _Violation("malformed properties from the broker", 0x81)
     length, pos = found
     end, props = pos + length, {}
     while pos < end:
@@ -105,11 +120,11 @@ def _properties(body: bytes, pos: int) -> tuple[dict[int, int], int]:
         size = _PROPERTY_SIZES.get(pid, 0)
         pos += 1
         if size == 0:
-            raise MqttError(f"unknown property {pid:#x} from the broker")
+            raise _Violation(f"unknown property {pid:#x} from the broker", 0x81)
         if size == -1:  # subscription identifier: a variable byte integer
             value = _read_varint(body, pos)
             if value is None:
-                raise MqttError("malformed properties from the broker")
+                raise _Violation("malformed properties from the broker", 0x81)
             props[pid], pos = value
         elif size is None:
             n = struct.unpack_from("!H", body, pos)[0]
@@ -120,7 +135,7 @@ def _properties(body: bytes, pos: int) -> tuple[dict[int, int], int]:
             props[pid] = int.from_bytes(body[pos:pos + size], "big")
             pos += size
     if pos != end:
-        raise MqttError("malformed properties from the broker")
+        raise _Violation("malformed properties from the broker", 0x81)
     return props, end
 
 
@@ -155,8 +170,15 @@ def puback_packets(mids: Iterable[int]) -> bytes:
 
 
 class _Protocol(asyncio.Protocol):
-    def __init__(self, on_message: Callable[[Message], None]) -> None:
+    def __init__(self, on_message: Callable[[Message], None], *,
+                 max_packet_size: int | None = None, receive_maximum: int = 65_535) -> None:
         self.on_message = on_message
+        self.max_packet_size, self.receive_maximum = max_packet_size, receive_maximum
+        # QoS 1 packet ids delivered and not yet acknowledged: at most receive_maximum.
+        # A broker may send more (mosquitto 2.0.11 under load does, measured: twice the
+        # window and beyond), so at the window we stop reading: TCP holds the rest back.
+        self.inflight: set[int] = set()
+        self.paused = False
         self.transport: asyncio.Transport | None = None
         self.buf = bytearray()
         self.connack: asyncio.Future[tuple[bool, int, dict[int, int]]] = (
@@ -175,6 +197,7 @@ class _Protocol(asyncio.Protocol):
                             "broker"))
 
     def _end(self, exc: MqttError) -> None:
+        first = not self.closed.done()
         for fut in (self.connack, self.closed, *self.subacks.values()):
             if not fut.done():
                 fut.set_exception(exc)
@@ -182,52 +205,105 @@ class _Protocol(asyncio.Protocol):
             if not fut.cancelled():
                 fut.exception()
         if self.transport is not None:
+            if first and isinstance(exc, _Violation) and not self.transport.is_closing():
+                self.transport.write(b"\xe0\x01" + bytes([exc.code]))  # DISCONNECT: why
             self.transport.close()
+        self.buf.clear()
 
     def data_received(self, data: bytes) -> None:
+        if self.closed.done():  # the link has ended: nothing more is read from it
+            return
         self.heard = asyncio.get_running_loop().time()
+        self.buf += data
+        self._parse()
+
+    def acknowledged(self) -> None:
+        """Room in the window again: what waits in the buffer, then the socket."""
+        if self.paused and len(self.inflight) < self.receive_maximum:
+            self.paused = False
+            self._parse()
+            if not self.paused and self.transport is not None and not self.closed.done():
+                self.transport.resume_reading()
+
+    def _parse(self) -> None:
+        """Handles the whole packets in the buffer, up to a full window."""
         buf = self.buf
-        buf += data
         pos, end = 0, len(buf)
         try:
-            while end - pos >= 2:
-                length = _read_varint(buf, pos + 1)
-                if length is None:
-                    break
-                size, start = length
-                if start + size > end:
-                    break
-                self._handle(buf[pos], bytes(buf[start:start + size]))
-                pos = start + size
+            # each packet a view of the buffer: a payload is copied once, into its Message
+            with memoryview(buf) as view:
+                while end - pos >= 2 and not self.paused:
+                    length = _read_varint(buf, pos + 1)
+                    if length is None:
+                        break
+                    size, start = length
+                    # refused on its length alone, so a broker streaming a huge packet
+                    # costs us at most one read's worth of memory
+                    if self.max_packet_size is not None and start - pos + size > (
+                            self.max_packet_size):
+                        raise _Violation(f"packet too large from the broker: "
+                                         f"{start - pos + size} bytes, over our maximum of "
+                                         f"{self.max_packet_size}", 0x95)
+                    if start + size > end:
+                        break
+                    with view[start:start + size] as body:  # released, whatever happens
+                        self._handle(buf[pos], body)
+                    pos = start + size
         except MqttError as exc:
             self._end(exc)
         except (IndexError, UnicodeDecodeError, struct.error):
-            self._end(MqttError("malformed packet from the broker"))
+            self._end(_Violation("malformed packet from the broker", 0x81))
         del buf[:pos]
 
-    def _handle(self, first: int, body: bytes) -> None:
+    def _handle(self, first: int, body: memoryview) -> None:
         kind = first >> 4
         if kind == 3:  # PUBLISH
             qos = (first >> 1) & 3
             n = struct.unpack_from("!H", body)[0]
-            topic = body[2:2 + n].decode()
+            topic = str(body[2:2 + n], "utf-8")  # not UTF-8 (surrogates too): malformed
             pos = 2 + n
             mid = 0
             if qos == 3:
-                raise MqttError("malformed PUBLISH from the broker (QoS 3)")
+                raise _Violation("malformed PUBLISH from the broker (QoS 3)", 0x81)
+            if qos == 2:  # we subscribed at QoS 1 at most; a PUBACK would not answer it
+                raise _Violation("protocol error: a QoS 2 PUBLISH from the broker, which "
+                                 "granted QoS 1 at most")
             if qos:
                 mid = struct.unpack_from("!H", body, pos)[0]
                 pos += 2
                 if not mid:
-                    raise MqttError("protocol error: a QoS 1 PUBLISH without a packet id")
+                    raise _Violation("protocol error: a QoS 1 PUBLISH without a packet id")
             if body[pos] == 0:  # no properties: the usual case, kept cheap
                 pos += 1
             else:
-                _, pos = _properties(body, pos)
-            self.on_message(Message(topic, body[pos:], qos, mid, bool(first & 1)))
+                props, pos = _properties(body, pos)
+                if 0x23 in props:  # CONNECT set no Topic Alias Maximum: none is allowed
+                    raise _Violation("protocol error: a topic alias from the broker, which "
+                                     "may use none", 0x94)
+            if not topic:
+                raise _Violation("protocol error: a PUBLISH without a topic")
+            if "+" in topic or "#" in topic:  # a topic filter is not a topic
+                raise _Violation(f"protocol error: a wildcard in the topic of a PUBLISH: "
+                                 f"{topic[:200]!r}")
+            if "\x00" in topic:  # MQTT-1.5.4-2
+                raise _Violation("malformed PUBLISH from the broker: U+0000 in the topic",
+                                 0x81)
+            if qos:
+                if mid in self.inflight:
+                    if first & 0x08:  # DUP: sent again, and we hold it already: one PUBACK
+                        return
+                    # a new message on an id in flight: one PUBACK would acknowledge both
+                    raise _Violation(f"protocol error: packet id {mid} reused while in "
+                                     f"flight")
+                self.inflight.add(mid)
+                if len(self.inflight) >= self.receive_maximum and not self.paused:
+                    self.paused = True
+                    if self.transport is not None:
+                        self.transport.pause_reading()
+            self.on_message(Message(topic, bytes(body[pos:]), qos, mid, bool(first & 1)))
         elif kind == 2:  # CONNACK
             if self.connack.done():
-                raise MqttError("protocol error: a second CONNACK from the broker")
+                raise _Violation("protocol error: a second CONNACK from the broker")
             props, _ = _properties(body, 2) if len(body) > 2 else ({}, 2)
             self.connack.set_result((bool(body[0] & 1), body[1], props))
         elif kind == 9:  # SUBACK
@@ -235,12 +311,12 @@ class _Protocol(asyncio.Protocol):
             _, pos = _properties(body, 2)
             fut = self.subacks.pop(pid, None)
             if fut is not None and not fut.done():
-                fut.set_result(body[pos:])
+                fut.set_result(bytes(body[pos:]))
         elif kind == 14:  # DISCONNECT from the broker
             code = body[0] if body else 0
             raise MqttError(f"disconnected by the broker: {_REASONS.get(code, hex(code))}")
         elif kind != 13:  # PINGRESP needs nothing; anything else is not for a subscriber
-            raise MqttError(f"unexpected packet type {kind} from the broker")
+            raise _Violation(f"unexpected packet type {kind} from the broker")
 
 
 class Subscriber:
@@ -268,7 +344,9 @@ class Subscriber:
         try:
             async with asyncio.timeout(self.timeout):
                 _, proto = await loop.create_connection(
-                    lambda: _Protocol(self.on_message), self.host, self.port, ssl=self.tls,
+                    lambda: _Protocol(self.on_message, max_packet_size=self.max_packet_size,
+                                      receive_maximum=self.receive_maximum),
+                    self.host, self.port, ssl=self.tls,
                     server_hostname=self.host if self.tls else None)
                 self._proto = proto
                 proto.transport.write(connect_packet(  # type: ignore[union-attr]
@@ -328,10 +406,18 @@ class Subscriber:
 
     def ack(self, mids: Iterable[int]) -> None:
         """PUBACKs in one write; nothing if the link has gone (the broker sends the
-        messages again to the next session)."""
+        messages again to the next session). Only ids in flight are acknowledged, each
+        once: a second PUBACK could acknowledge a later message given the same id."""
         proto = self._proto
         if proto is not None and proto.transport is not None and not proto.closed.done():
-            proto.transport.write(puback_packets(mids))
+            inflight, held = proto.inflight, []
+            for mid in mids:
+                if mid in inflight:
+                    inflight.discard(mid)
+                    held.append(mid)
+            if held:
+                proto.transport.write(puback_packets(held))
+                proto.acknowledged()
 
     async def wait_closed(self) -> None:
         """Returns never; raises MqttError when the link ends."""
@@ -364,7 +450,8 @@ class Subscriber:
         loop = asyncio.get_running_loop()
         while (proto := self._proto) is not None and proto.transport is not None:
             await asyncio.sleep(self.keepalive / 2)
-            if loop.time() - proto.heard > 1.5 * self.keepalive:
+            # not reading (a full window) is not the broker's silence
+            if not proto.paused and loop.time() - proto.heard > 1.5 * self.keepalive:
                 proto._end(MqttError(f"no answer from the broker for "
                                      f"{1.5 * self.keepalive:g} s"))
                 return

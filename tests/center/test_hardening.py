@@ -179,3 +179,43 @@ async def test_a_failing_writer_is_logged_counted_restarted_and_not_ready_meanwh
             assert 'center_task_failures_total{task="writer"} 1.0' in await r.text()
     assert "task writer failed" in caplog.text and "RuntimeError: a bug in the writer" in \
         caplog.text
+
+
+async def test_a_flood_of_qos0_messages_is_bounded_while_the_store_is_down(tmp_path):
+    """QoS 1 is held back by the window; QoS 0 (only a broken edge sends it) would queue up
+    without end while PostgreSQL is away: beyond the bound it is dropped and counted."""
+    import aiomqtt
+
+    from center.config import CenterConfig
+    from center.ingest import MAX_QUEUED
+    from tools.broker import Broker
+    from tools.postgres import Postgres
+    pg = Postgres()
+    pg.start()
+    broker = Broker(tmp_path)
+    broker.start()
+    center = Center(CenterConfig.model_validate({
+        "mqtt": {"url": f"mqtt://127.0.0.1:{broker.port}"},
+        "storage": {"url": pg.create("flood")},
+        "http": {"listen": f"127.0.0.1:{free_port()}", "secure_cookies": False}}))
+    stop = asyncio.Event()
+    task = asyncio.create_task(center.run(stop))
+    try:
+        ingest = center.ingest
+        await wait_until(lambda: ingest.connected)
+        pg.halt()
+        sent = MAX_QUEUED + 2000
+        async with aiomqtt.Client("127.0.0.1", broker.port, identifier="broken-edge") as c:
+            for _ in range(sent):
+                await c.publish("edge/n1/alerts/gate",
+                                json.dumps(alert_messages()[0]).encode(), qos=0)
+        await wait_until(lambda: ingest.rejected["overflow"] + ingest._queue.qsize()
+                         >= sent - ingest.batch, 30)
+        assert ingest._queue.qsize() <= MAX_QUEUED and ingest.rejected["overflow"] >= 1500
+        pg.start()
+        await wait_until(lambda: ingest.stored + ingest.rejected["overflow"] == sent, 60)
+    finally:
+        stop.set()
+        await asyncio.gather(task, return_exceptions=True)
+        broker.kill()
+        pg.stop()
