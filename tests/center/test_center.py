@@ -4,6 +4,7 @@ the operators' API with its security, and the work-flow with its audit trail."""
 from __future__ import annotations
 
 import json
+import re
 
 import aiohttp
 import pytest
@@ -151,6 +152,12 @@ async def test_metrics_pass_promtool(running):
     lint = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True,
                           text=True)
     assert lint.returncode == 0, lint.stdout + lint.stderr
+    # every center series the shipped alerting rules ask for is one the center exposes
+    from pathlib import Path
+    rules = (Path(__file__).resolve().parents[2] / "config" / "prometheus" / "alerts.yml")
+    wanted = set(re.findall(r"\bcenter_[a-z_]+", rules.read_text()))
+    exposed = set(re.findall(r"^(center_[a-z_]+)", text, re.M))
+    assert wanted and wanted <= exposed, wanted - exposed
 
 
 async def test_the_center_reconnects_after_a_broker_restart(running):
