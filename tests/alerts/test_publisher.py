@@ -9,8 +9,10 @@ import time
 from pathlib import Path
 
 import aiomqtt
+import fastjsonschema
 import pytest
 
+from alerts.health import json_schema as health_schema
 from alerts.outbox import Outbox, OutboxItem
 from alerts.publisher import MqttSettings, Publisher
 from tests.conftest import wait_for
@@ -190,6 +192,8 @@ def test_edge_run_delivers_alerts_to_an_independent_subscriber(broker, tmp_path)
     health = json.loads(next(p for t, p in got if t == "edge/n1/health"))
     assert health["node"] == "n1" and set(health["cameras"]) == {"plaza"}
     assert "pending" in health["outbox"]
+    # what a command center accepts (it refuses and counts any other shape)
+    fastjsonschema.compile(health_schema())(health)
     # the snapshot belongs to the alert, is a JPEG at the configured width, and the
     # privacy mask is black in it
     snap_topic, jpeg = next((t, p) for t, p in got if "/snapshots/" in t)
