@@ -32,6 +32,7 @@ TYPES: dict[str, tuple[Severity, int, int]] = {
     "object_left": ("warning", 5, 3),
     "object_removed": ("warning", 5, 4),
     "camera_offline": ("critical", 6, 1),
+    "stream_unstable": ("warning", 6, 1),  # a device fault too: the stream keeps dropping
     "video_frozen": ("warning", 5, 11),
     "video_occluded": ("critical", 5, 11),
     "video_blurred": ("warning", 5, 11),

@@ -232,6 +232,17 @@ def _password_encoded(url: str) -> None:
         raise ValueError(problem)
 
 
+class StreamUnstableConfig(Strict):
+    """``stream_unstable``: a camera that keeps losing its stream and getting it back, each
+    time sooner than ``offline_after_s`` (so never ``camera_offline``)."""
+
+    drops: int = Field(3, ge=2, le=1000, description="Streams lost within window_s that "
+                       "start the alert")
+    window_s: float = Field(600.0, gt=0.0, le=86_400.0)
+    quiet_s: float = Field(600.0, gt=0.0, le=86_400.0, description="The alert ends once "
+                           "the stream has not been lost for this long")
+
+
 class CameraConfig(Strict):
     url: str = Field(max_length=MAX_URL, description="rtsp:// URL or a file path; ${VAR} "
                      "comes from the environment; a password's '/', '?' and '#' "
@@ -243,6 +254,12 @@ class CameraConfig(Strict):
     stall_timeout_s: float = Field(
         10.0, gt=0.0, le=600.0, description="No frame for this long means the stream stalled"
     )
+    offline_after_s: float = Field(10.0, ge=1.0, le=3600.0, description="`camera_offline` "
+                                   "starts when no frame has come for this long, whatever "
+                                   "the cause (refused, unauthorized, end of session, stall); "
+                                   "a stream back sooner raises nothing. It ends with the "
+                                   "first frame back")
+    stream_unstable: StreamUnstableConfig = Field(default_factory=StreamUnstableConfig)
     decode_threads: int | None = Field(
         None, ge=1, le=16, description="Decoder threads; unset: one per core for a box with "
         "fewer cameras than cores, else one (many single-threaded decoders use cores best)")

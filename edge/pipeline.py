@@ -26,7 +26,7 @@ from alerts.outbox import Outbox, OutboxItem
 from edge.config import AlertsConfig, CameraConfig, DetectorConfig, RuleConfig, SnapshotConfig
 from edge.inference import InferenceWorker
 from edge.snapshot import encode_snapshot
-from ingest import Backoff, CameraSettings, CameraState, CameraStream, Frame, SourceOptions
+from ingest import Backoff, CameraSettings, CameraStream, Frame, SourceOptions
 from models.blobs import BlobTracker
 from models.detector import Detections, Request
 from models.motion import MotionDetector, MotionResult, downscale, mask_image
@@ -326,9 +326,21 @@ class Analysis:
             self.quality.relearn_reference()  # the new view is the normal one now
         return events
 
-    def offline(self, offline: bool, media_time: float) -> list[AlertEvent]:
-        """camera_offline follows the ingest state; the stall timeout already debounced it."""
-        events = self.book.observe(("camera_offline", None), offline, media_time, end_s=0.0)
+    def stream(self, media_time: float, silent_s: float, recent_drops: int,
+               since_drop_s: float | None) -> list[AlertEvent]:
+        """The stream's own health. ``camera_offline``: no frame for ``offline_after_s``,
+        whatever the cause; it ends with the first frame back. ``stream_unstable``: the
+        stream was lost ``drops`` times within ``window_s`` (``recent_drops``) and has not
+        been quiet for ``quiet_s`` since."""
+        cfg, u = self.cfg, self.cfg.stream_unstable
+        events = self.book.observe(("camera_offline", None), silent_s >= cfg.offline_after_s,
+                                   media_time, end_s=0.0)
+        if ("stream_unstable", None) in self.book.open_keys():
+            unstable = since_drop_s is not None and since_drop_s < u.quiet_s
+        else:
+            unstable = recent_drops >= u.drops
+        events += self.book.observe(("stream_unstable", None), unstable, media_time,
+                                    end_s=0.0)
         self._count(events)
         return events
 
@@ -352,6 +364,7 @@ class CameraPipeline:
     _encoding: int = 0
 
     max_encoding = 2  # snapshots being encoded at once; a burst beyond is counted, not queued
+    watch_s = 0.25  # how often the stream's health is looked at
 
     @classmethod
     def build(cls, node: str, name: str, cfg: CameraConfig, outbox: Outbox | None = None, *,
@@ -368,7 +381,7 @@ class CameraPipeline:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self.camera.run(), name=f"ingest-{self.name}")
                 tg.create_task(self._analyze(), name=f"analyze-{self.name}")
-                tg.create_task(self._watch_offline(), name=f"offline-{self.name}")
+                tg.create_task(self._watch_stream(), name=f"stream-{self.name}")
         finally:  # stopping or reloading: no alert is left open at the command center
             t = self.last_media_time + time.monotonic() - self.last_frame_at
             self._emit(self.analysis.finish(t))
@@ -423,9 +436,23 @@ class CameraPipeline:
             return
         self.outbox.put_snapshot(alert_id, jpeg)
 
-    async def _watch_offline(self) -> None:
+    async def _watch_stream(self) -> None:
+        """Looks at the stream's health a few times a second (so camera_offline ends within
+        a moment of the first frame back) and logs why a camera went offline."""
+        started, st = time.monotonic(), self.camera.status
+        window = self.config.stream_unstable.window_s
         while True:
-            await asyncio.sleep(1.0)
-            down = self.camera.state in (CameraState.STALLED, CameraState.BACKING_OFF)
-            t = self.last_media_time + time.monotonic() - self.last_frame_at
-            self._emit(self.analysis.offline(down, t))
+            await asyncio.sleep(self.watch_s)
+            now = time.monotonic()
+            t = self.last_media_time + now - self.last_frame_at
+            silent_s = now - max(self.camera.sampler.last_frame_at, started)
+            events = self.analysis.stream(t, silent_s, st.drops_since(now - window),
+                                          now - st.drops[-1] if st.drops else None)
+            for e in events:
+                if e.phase == "start" and e.type == "camera_offline":
+                    log.warning("camera %s: offline, no frame for %.0f s (%s)", self.name,
+                                silent_s, st.last_error or st.state.value)
+                elif e.phase == "start" and e.type == "stream_unstable":
+                    log.warning("camera %s: unstable, its stream was lost %d times in %.0f s",
+                                self.name, st.drops_since(now - window), window)
+            self._emit(events)

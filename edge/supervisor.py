@@ -41,7 +41,7 @@ from edge.snapshot import encode_snapshot
 from ingest import CameraStream, redact
 
 log = logging.getLogger("edge.supervisor")
-FAULTS = QUALITY_TYPES | {"camera_offline"}
+FAULTS = QUALITY_TYPES | {"camera_offline", "stream_unstable"}
 LOCK_FILE = "edge.lock"
 MQTT_TASK = "mqtt"
 

@@ -12,7 +12,7 @@ import logging
 import random
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -66,6 +66,12 @@ class CameraStatus:
     transitions: Counter[str] = field(default_factory=Counter)
     last_error: str | None = None
     info: StreamInfo | None = None
+    # when streaming sessions were lost (time.monotonic()), the newest last: a camera that
+    # keeps dropping its stream and regaining it is unstable even if never offline long
+    drops: deque[float] = field(default_factory=lambda: deque(maxlen=1000))
+
+    def drops_since(self, t0: float) -> int:
+        return sum(1 for t in reversed(self.drops) if t >= t0) if self.drops else 0
 
 
 class CameraStream:
@@ -121,6 +127,9 @@ class CameraStream:
                 streamed_s, outcome = await self._session()
                 if outcome is None and not self.settings.restart_at_end:
                     return
+                # a live stream lost; a file camera's end is only its loop
+                if streamed_s > 0 and (outcome is not None or not self.settings.source.is_file):
+                    self.status.drops.append(time.monotonic())
                 if streamed_s >= self.steady_s:
                     attempt = 0  # a stream that worked gets its first retry quickly
                 delay = self.settings.backoff.delay(attempt)

@@ -29,6 +29,10 @@ class SourceOptions:
     realtime: bool = False  # files only: pace at the clip's own rate, as a camera would
     threads: int = 0  # decoder threads; 0 lets libav pick one per core
 
+    @property
+    def is_file(self) -> bool:
+        return not self.url.startswith(("rtsp://", "rtsps://"))
+
 
 @dataclass(frozen=True, slots=True)
 class StreamInfo:
@@ -205,6 +209,6 @@ class FileSource(VideoSource):
 
 def open_source(options: SourceOptions, stats: DecodeStats | None = None) -> VideoSource:
     """The source class for ``options.url``: rtsp(s):// or a file."""
-    if options.url.startswith(("rtsp://", "rtsps://")):
+    if not options.is_file:
         return RtspSource(options, stats)
     return FileSource(options, stats)

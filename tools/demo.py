@@ -4,8 +4,9 @@ demo cameras (the GStreamer RTSP server the tests use, generated clips, a passwo
   -> `edge run` -> Mosquitto -> `edge-center run` -> the console in a browser.
 
 Prints the console's URL and a login, a camera table every few seconds, and the alerts as
-they come. Half-way through, one camera's server is killed and restarted so the reconnect
-and its camera_offline alert show. Ctrl-C stops it; DEMO_SECONDS=N stops it after N s.
+they come. Half-way through, one camera's server is killed for 14 s and restarted, so its
+camera_offline alert (10 s after its last frame) and the reconnect show. Ctrl-C stops it;
+DEMO_SECONDS=N stops it after N s.
 """
 
 from __future__ import annotations
@@ -114,19 +115,22 @@ Ctrl-C stops the demo.
 
         signal.signal(signal.SIGTERM, interrupt)
         started = time.monotonic()
-        faulted = False
+        faulted, back_at = False, None
         shown: set[tuple[str, int]] = set()
         try:
             while edge.poll() is None:
                 time.sleep(3)
                 elapsed = time.monotonic() - started
                 if not faulted and elapsed > (seconds or 40) / 2:
-                    print("\n>>> killing the gate camera's RTSP server; restarting it in 3 s",
-                          flush=True)
+                    print("\n>>> killing the gate camera's RTSP server for 14 s: "
+                          "camera_offline starts 10 s after its last frame (a shorter blip "
+                          "raises nothing)", flush=True)
                     cam1.kill()
-                    time.sleep(3)
+                    faulted, back_at = True, elapsed + 14
+                elif back_at is not None and elapsed >= back_at:
+                    print("\n>>> the gate camera is back", flush=True)
                     cam1.restart()
-                    faulted = True
+                    back_at = None
                 try:
                     print(f"\n[{elapsed:5.0f} s]\n{table(token)}", flush=True)
                 except OSError as exc:

@@ -43,7 +43,8 @@ def test_prometheus_scrapes_a_running_edge(camera_server, tmp_path):
     edge_port, prom_port = free_port(), free_port()
     cfg = write_config(tmp_path / "edge.yaml", {
         "gate": {"url": env_url(camera_server, "cam1")},
-        "gone": {"url": f"rtsp://127.0.0.1:{free_port()}/x", "open_timeout_s": 1},
+        "gone": {"url": f"rtsp://127.0.0.1:{free_port()}/x", "open_timeout_s": 1,
+                 "offline_after_s": 1},  # its camera_offline alert comes at once
     }, edge_port)
     broker = Broker(tmp_path)
     broker.start()
