@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import signal
 import sqlite3
 import sys
 import time
@@ -19,10 +20,17 @@ from aiomqtt import MqttError
 from alerts.event import AlertEvent
 from alerts.event import json_schema as alert_json_schema
 from alerts.publisher import check_broker, explain
-from edge.config import ConfigError, EdgeConfig, json_schema, load_config, unencoded_password
-from edge.inference import build_detector
+from edge.config import (
+    CameraConfig,
+    ConfigError,
+    EdgeConfig,
+    json_schema,
+    load_config,
+    unencoded_password,
+)
+from edge.inference import InferenceWorker, build_detector
 from edge.logs import setup_logging
-from edge.pipeline import Analysis, camera_settings
+from edge.pipeline import Analysis, CameraPipeline, camera_settings
 from edge.report import Row, write_report
 from edge.starter import starter
 from edge.supervisor import Supervisor, mqtt_settings
@@ -191,6 +199,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         _say(exc)
         return EXIT_INVALID
+    if args.source.startswith(("rtsp://", "rtsps://")):
+        return _follow(config, name, cfg, detector, args)
     detect = None if detector is None else _safe(detector)
     analysis = Analysis(config.node.id, name, cfg, config.alerts, config.detector)
     settings = camera_settings(name, cfg, live=False)
@@ -235,6 +245,46 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             progress.done()
     if args.report:
         write_report(Path(args.report), args.source, name, rows, events)
+    return EXIT_OK
+
+
+def _follow(config: EdgeConfig, name: str, cfg: CameraConfig, detector: Detector | None,
+            args: argparse.Namespace) -> int:
+    """A live stream, followed as ``edge run`` follows a camera (reconnecting, raising and
+    ending camera_offline by the same rule) until ``--duration`` seconds or SIGINT."""
+    out = sys.stdout if args.out in (None, "-") else open(args.out, "w")  # noqa: SIM115
+
+    def write(events: list[AlertEvent]) -> None:
+        for event in events:
+            out.write(event.to_json() + "\n")
+        out.flush()
+
+    worker = None if detector is None else InferenceWorker(detector,
+                                                           config.detector.max_wait_s)
+    pipeline = CameraPipeline.build(config.node.id, name, cfg, alerts=config.alerts,
+                                    detector=config.detector, worker=worker)
+    pipeline.sink = write
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        running = asyncio.create_task(pipeline.run())
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait([running, stopping], timeout=args.duration,
+                           return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        running.cancel()  # the pipeline ends its open alerts on the way out
+        await asyncio.gather(running, return_exceptions=True)
+
+    try:
+        asyncio.run(main())
+    finally:
+        if worker is not None:
+            worker.stop()
+        if out is not sys.stdout:
+            out.close()
     return EXIT_OK
 
 
@@ -356,7 +406,8 @@ def parser() -> argparse.ArgumentParser:
     an.add_argument("--config", required=True)
     an.add_argument("--camera", help="the camera whose zones, lines and masks apply")
     an.add_argument("--out", help="file for the alert events (default: stdout)")
-    an.add_argument("--duration", type=float, help="stop after this many seconds of media")
+    an.add_argument("--duration", type=float, help="stop after this many seconds of media "
+                    "(a file), or of following the stream through outages (rtsp://)")
     an.add_argument("--report", help="also write an HTML timeline of motion, sharpness, "
                     "brightness and alerts here, for tuning thresholds")
     an.set_defaults(func=cmd_analyze)

@@ -361,6 +361,7 @@ class CameraPipeline:
     snapshots_dropped: Counter[str] = field(default_factory=Counter)  # reason -> count
     worker: InferenceWorker | None = None  # the node's shared detector
     latest: Frame | None = None  # the newest analysed frame (the API's snapshot.jpg)
+    sink: Callable[[list[AlertEvent]], None] | None = None  # also told every event
     _encoding: int = 0
 
     max_encoding = 2  # snapshots being encoded at once; a burst beyond is counted, not queued
@@ -390,6 +391,8 @@ class CameraPipeline:
         """Commits the events to the outbox (from there the publisher delivers them)."""
         if not events:
             return
+        if self.sink is not None:
+            self.sink(events)
         payloads = [e.to_json() for e in events]
         if self.outbox is not None:
             self.outbox.put(OutboxItem(self.name, e.severity, p, e)

@@ -87,3 +87,37 @@ def test_people_on_a_real_plaza(tmp_path):
     starts = [e for e in events if e["phase"] == "start"]
     assert starts and {e["rule"] for e in starts} == {"walkway"}
     assert starts[0]["media_time"] < 3.0
+
+
+@pytest.mark.rtsp
+def test_a_live_stream_is_followed_through_an_outage_until_the_duration(open_server,
+                                                                       tmp_path):
+    """As `edge run` follows a camera: the server goes away and comes back; analyze raises
+    and ends camera_offline and goes on until --duration."""
+    import time
+    cfg = tmp_path / "edge.yaml"
+    cfg.write_text(yaml.safe_dump({"node": {"id": "n1"}, "cameras": {"gate": {
+        "url": "unused", "offline_after_s": 2.0, "detect": {"enabled": False},
+        "backoff": {"initial_s": 0.2, "max_s": 1.0}}}}))
+    out = tmp_path / "alerts.jsonl"
+    started = time.monotonic()
+    proc = subprocess.Popen([str(ROOT / ".venv/bin/edge"), "analyze", open_server.url("live"),
+                             "--config", str(cfg), "--out", str(out), "--duration", "16"],
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(5)
+        open_server.kill()  # away for 5 s: offline after 2 s without a frame
+        time.sleep(5)
+        open_server.restart()
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    took = time.monotonic() - started
+    assert proc.returncode == 0, err
+    assert 15.5 <= took <= 25, took
+    events = [json.loads(line) for line in out.read_text().splitlines()]
+    offline = [e["phase"] for e in events if e["type"] == "camera_offline"
+               and e["phase"] != "update"]
+    assert offline == ["start", "end"], (events, err)
+    for event in events:
+        VALIDATOR.validate(event)
