@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 
-from edge.config import Strict, read_yaml, validate
+from common.config import Strict, read_yaml, validate
 
 
 class CenterMqttConfig(Strict):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
 import logging
 import os
@@ -27,13 +28,15 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from center import retention
+from center.auth import MAX_NAME, MAX_PASSWORD, valid_name
 from center.config import CenterConfig, load_center_config
 from center.http import Api, Hub, make_app
 from center.ingest import REJECT_REASONS, Ingest
 from center.store import ROLES, Store, StoreError, open_store
+from common.config import ConfigError
+from common.logs import setup_logging
+from common.redact import redact
 from common.tasks import Tasks
-from edge.config import ConfigError
-from edge.logs import setup_logging
 
 log = logging.getLogger("center")
 
@@ -181,10 +184,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_user(args: argparse.Namespace) -> int:
     """Adds a user, or sets a user's role and password (EDGE_CENTER_PASSWORD, or asked);
     a changed user's sessions end."""
-    import contextlib
-
-    from center.auth import MAX_NAME, MAX_PASSWORD, valid_name
-
     config = _config(args.config)
     if config is None:
         return 2
@@ -204,10 +203,8 @@ def cmd_user(args: argparse.Namespace) -> int:
     secrets = config.secrets() | {password}
 
     def one_line(exc: Exception) -> str:  # no secret, no traceback
-        text = (str(exc).strip().splitlines() or [""])[0]
-        for secret in secrets:
-            text = text.replace(secret, "***")
-        return f"{type(exc).__name__}: {text}"
+        return redact(f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0]}",
+                      secrets)
 
     try:
         store = open_store(config.storage.url)

@@ -20,9 +20,9 @@ from aiomqtt import MqttError
 from alerts.event import AlertEvent
 from alerts.event import json_schema as alert_json_schema
 from alerts.publisher import check_broker, explain
+from common.config import ConfigError
 from edge.config import (
     CameraConfig,
-    ConfigError,
     EdgeConfig,
     json_schema,
     load_config,

@@ -18,7 +18,8 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edge.config import ConfigError, DetectorConfig
+from common.config import ConfigError
+from edge.config import DetectorConfig
 from models.detector import BUILTIN_LABELS, BUILTIN_MODEL, Detections, Detector, ModelError
 from models.detector import Request as DetectRequest
 

@@ -23,11 +23,11 @@ from urllib.parse import urlsplit
 from alerts.event import rfc3339
 from alerts.outbox import Outbox, OutboxItem
 from alerts.publisher import MqttSettings, Publisher
+from common.config import ConfigError
 from common.tasks import Tasks
 from edge.config import (
     AlertsConfig,
     CameraConfig,
-    ConfigError,
     EdgeConfig,
     MqttConfig,
     load_config,

@@ -1,10 +1,11 @@
-"""Sources and decoding: RTSP and files in, luma frames out. Imports nothing of ours."""
+"""Sources and decoding: RTSP and files in, luma frames out. Imports nothing of ours but
+the shared leaf `common`."""
 
+from common.redact import redact, url_password
 from ingest.camera import Backoff, CameraSettings, CameraState, CameraStatus, CameraStream
 from ingest.errors import SourceError
 from ingest.frame import Frame, luma_view
 from ingest.probe import ProbeResult, probe
-from ingest.redact import redact, url_password
 from ingest.sampler import FrameSampler
 from ingest.source import (
     DecodeStats,

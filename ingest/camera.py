@@ -17,9 +17,9 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from common.redact import redact, url_password
 from ingest.errors import SourceError
 from ingest.frame import Frame
-from ingest.redact import redact, url_password
 from ingest.sampler import FrameSampler
 from ingest.source import DecodeStats, SourceOptions, StreamInfo, open_source
 

@@ -7,7 +7,7 @@ import os
 
 import av
 
-from ingest.redact import redact, url_password
+from common.redact import redact, url_password
 
 # kind -> the words an installer reads
 KINDS = {

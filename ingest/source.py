@@ -16,8 +16,8 @@ from typing import Literal
 
 import av
 
+from common.redact import redact
 from ingest.errors import SourceError, source_error
-from ingest.redact import redact
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from edge.config import ConfigError, json_schema, load_config, parse_config
+from common.config import ConfigError
+from edge.config import json_schema, load_config, parse_config
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "config" / "edge.example.yaml"

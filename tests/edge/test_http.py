@@ -12,8 +12,8 @@ from contextlib import asynccontextmanager
 import aiohttp
 import pytest
 
+from common.logs import JsonFormatter, RedactingFormatter
 from edge.http import make_app, serve
-from edge.logs import JsonFormatter, RedactingFormatter
 from edge.metrics import make_registry
 from ingest import Backoff, CameraSettings, CameraStream, SourceOptions, url_password
 from tests.conftest import wait_for
