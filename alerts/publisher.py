@@ -24,6 +24,7 @@ from typing import Any
 import aiomqtt
 
 from alerts.outbox import Outbox
+from common.mqtt import tls_context
 
 log = logging.getLogger("alerts.publisher")
 _CLIENT_LOG = logging.getLogger("alerts.publisher.client")
@@ -48,12 +49,7 @@ class MqttSettings:
 
 
 def _tls_context(s: MqttSettings) -> ssl.SSLContext | None:
-    if not s.tls:
-        return None
-    tls = ssl.create_default_context(cafile=s.ca_file)
-    if s.cert_file:
-        tls.load_cert_chain(s.cert_file, s.key_file)
-    return tls
+    return tls_context(s.ca_file, s.cert_file, s.key_file) if s.tls else None
 
 
 def explain(exc: aiomqtt.MqttError) -> str:

@@ -10,15 +10,12 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator
 
 from common.config import Strict, read_yaml, validate
+from common.mqtt import BrokerConfig
 
 
-class CenterMqttConfig(Strict):
-    url: str = Field(pattern=r"^mqtts?://", description="The county broker")
-    username: str | None = None
-    password: str | None = None
-    ca_file: str | None = None
-    cert_file: str | None = None
-    key_file: str | None = None
+class CenterMqttConfig(BrokerConfig):
+    """The county broker the edges publish to."""
+
     instance: str = Field("center-1", pattern=r"^[A-Za-z0-9_-]+$", description="This "
                           "instance's MQTT client id; unique per instance")
     group: str = Field("center", pattern=r"^[A-Za-z0-9_-]+$", description="Instances of one "

@@ -18,13 +18,11 @@ import asyncio
 import logging
 import random
 import re
-import ssl
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 import fastjsonschema
 
@@ -92,15 +90,10 @@ class Ingest:
 
     def _subscriber(self) -> Subscriber:
         c = self.cfg
-        tls = None
-        if c.url.startswith("mqtts://"):
-            tls = ssl.create_default_context(cafile=c.ca_file)
-            if c.cert_file:
-                tls.load_cert_chain(c.cert_file, c.key_file)
-        url = urlsplit(c.url)
+        host, port = c.address()
         link = Subscriber(
-            url.hostname or "127.0.0.1", url.port or (8883 if tls else 1883),
-            client_id=c.instance, username=c.username, password=c.password, tls=tls,
+            host, port, client_id=c.instance, username=c.username, password=c.password,
+            tls=c.tls_context(),
             # the broker keeps this instance's queue for a day while it is away, and may
             # have two batches awaiting our PUBACK (we acknowledge after the commit)
             session_expiry_s=86_400, receive_maximum=2 * self.batch,

@@ -41,3 +41,18 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
         else:
             text = re.sub(rf"(?<![A-Za-z0-9]){re.escape(secret)}(?![A-Za-z0-9])", MASK, text)
     return text
+
+
+_ENCODED = {"/": "%2F", "?": "%3F", "#": "%23"}
+
+
+def unencoded_password(url: str) -> str | None:
+    """libav ends a URL's authority at the first '/', '?' or '#', so a password holding one
+    unencoded could never log in: what to say about it, without showing the password."""
+    raw = raw_url_password(url) or ""
+    found = [c for c in _ENCODED if c in raw]
+    if not found:
+        return None
+    return (f"the password holds {' and '.join(repr(c) for c in found)}, which ends the "
+            "address there for the camera's software: write it percent-encoded ("
+            + ", ".join(f"{c} as {_ENCODED[c]}" for c in found) + ")")

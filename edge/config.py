@@ -7,7 +7,6 @@ needs at least 3 points``) and ``${VAR}`` in a string value comes from the envir
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -21,7 +20,8 @@ from pydantic import (
 
 from alerts.event import TYPES
 from common.config import Strict, read_yaml, validate
-from common.redact import raw_url_password
+from common.mqtt import BrokerConfig
+from common.redact import raw_url_password, unencoded_password
 from ingest import url_password
 
 # Bounds on what a config may hold: far above what any installer writes, low enough that
@@ -190,21 +190,6 @@ class BackoffConfig(Strict):
         return self
 
 
-_ENCODED = {"/": "%2F", "?": "%3F", "#": "%23"}
-
-
-def unencoded_password(url: str) -> str | None:
-    """libav ends a URL's authority at the first '/', '?' or '#', so a password holding one
-    unencoded could never log in: what to say about it, without showing the password."""
-    raw = raw_url_password(url) or ""
-    found = [c for c in _ENCODED if c in raw]
-    if not found:
-        return None
-    return (f"the password holds {' and '.join(repr(c) for c in found)}, which ends the "
-            "address there for the camera's software: write it percent-encoded ("
-            + ", ".join(f"{c} as {_ENCODED[c]}" for c in found) + ")")
-
-
 def _password_encoded(url: str) -> None:
     if problem := unencoded_password(url):
         raise ValueError(problem)
@@ -260,35 +245,9 @@ class CameraConfig(Strict):
         return v
 
 
-class MqttConfig(Strict):
-    url: str = Field(pattern=r"^mqtts?://", max_length=MAX_URL, description="mqtt:// or "
-                     "mqtts:// (TLS)")
-    username: Secret | None = None
-    password: Secret | None = None
-    ca_file: Path_ | None = Field(None, description="CA that signed the broker's certificate "
-                                  "(mqtts://); the system CAs when unset")
-    cert_file: Path_ | None = Field(None, description="Client certificate, if the broker asks")
-    key_file: Path_ | None = Field(None, description="Key of the client certificate")
+class MqttConfig(BrokerConfig):
     health_interval_s: float = Field(30.0, ge=1.0, le=3600.0, description="How often a "
                                      "health summary goes to edge/<node>/health")
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, v: str) -> str:
-        _password_encoded(v)  # the host would be read from the password's tail
-        return v
-
-    @model_validator(mode="after")
-    def _tls_files(self) -> MqttConfig:
-        files = {k: v for k in ("ca_file", "cert_file", "key_file") if (v := getattr(self, k))}
-        if files and not self.url.startswith("mqtts://"):
-            raise ValueError(f"{' and '.join(files)} need{'s' * (len(files) == 1)} an "
-                             "mqtts:// url")
-        for key, path in files.items():  # found now, not at the first connection
-            if not os.access(path, os.R_OK):
-                raise ValueError(f"{key}: cannot read {path}" + (
-                    "" if os.path.exists(path) else " (no such file)"))
-        return self
 
 
 class OutboxConfig(Strict):

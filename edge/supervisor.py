@@ -18,7 +18,6 @@ import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from alerts.event import rfc3339
 from alerts.outbox import Outbox, OutboxItem
@@ -83,10 +82,9 @@ def _process(pid: str) -> str:
 
 
 def mqtt_settings(cfg: MqttConfig, node: str) -> MqttSettings:
-    url = urlsplit(cfg.url)
-    tls = url.scheme == "mqtts"
-    return MqttSettings(host=url.hostname or "127.0.0.1", port=url.port or (8883 if tls else 1883),
-                        node=node, username=cfg.username, password=cfg.password, tls=tls,
+    host, port = cfg.address()
+    return MqttSettings(host=host, port=port,
+                        node=node, username=cfg.username, password=cfg.password, tls=cfg.tls,
                         ca_file=cfg.ca_file, cert_file=cfg.cert_file, key_file=cfg.key_file,
                         health_interval_s=cfg.health_interval_s)
 
