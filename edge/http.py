@@ -4,27 +4,27 @@ but /healthz need ``Authorization: Bearer <token>``."""
 from __future__ import annotations
 
 import hmac
-import time
 from collections.abc import Awaitable, Callable, Iterable
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
 
 from edge.metrics import exposition
-from ingest import CameraState, CameraStream
+from ingest import CameraState, CameraStats, CameraStream
 
 
-def camera_summary(cam: CameraStream) -> dict[str, object]:
-    st, info = cam.status, cam.status.info
+def camera_summary(cam: CameraStats) -> dict[str, object]:
+    info = cam.info
     return {
-        "state": st.state.value,
-        "since_s": round(time.monotonic() - st.since, 1),
-        "reconnects": st.reconnects,
-        "last_error": st.last_error,
-        "frames_decoded": cam.sampler.decoded,
-        "frames_analyzed": cam.sampler.analyzed,
-        "frames_dropped": cam.sampler.dropped,
-        "decode_errors": cam.decode.decode_errors,
+        "state": cam.state.value,
+        "since_s": round(cam.state_for_s, 1),
+        "reconnects": cam.reconnects,
+        "streams_lost": cam.streams_lost,
+        "last_error": cam.last_error,
+        "frames_decoded": cam.frames_decoded,
+        "frames_analyzed": cam.frames_analyzed,
+        "frames_dropped": cam.frames_dropped,
+        "decode_errors": cam.decode_errors,
         "stream": None if info is None else {
             "codec": info.codec, "width": info.width, "height": info.height, "fps": info.fps},
     }
@@ -85,7 +85,7 @@ def make_app(cameras: Callable[[], Iterable[CameraStream]], registry: CollectorR
     async def api_cameras(_: web.Request) -> web.Response:
         return web.json_response({cam.name: {**camera_summary(cam),
                                              "faults": faults(cam.name) if faults else []}
-                                  for cam in cameras()})
+                                  for cam in (c.stats() for c in cameras())})
 
     async def api_snapshot(request: web.Request) -> web.Response:
         """The camera's newest analysed frame as a JPEG, privacy masks applied."""

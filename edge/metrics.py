@@ -7,7 +7,6 @@ only when Prometheus scrapes keeps the hot path free of metric locks.
 from __future__ import annotations
 
 import platform
-import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -182,6 +181,9 @@ class CameraCollector(Collector):
             "reconnects": CounterMetricFamily("edge_camera_reconnects",
                                               "Reconnections after a disconnect or stall",
                                               labels=["camera"]),
+            "lost": CounterMetricFamily("edge_camera_streams_lost", "Streams lost after "
+                                        "frames had come (a blip, a stall, an ended session)",
+                                        labels=["camera"]),
             "errors": CounterMetricFamily(
                 "edge_decode_errors", "Packets rejected or frames flagged corrupt by the decoder",
                 labels=["camera"]),
@@ -193,22 +195,21 @@ class CameraCollector(Collector):
                                 labels=["camera"])
         stall = GaugeMetricFamily("edge_camera_stall_seconds", "Seconds since the newest "
                                   "decoded frame", labels=["camera"])
-        now = time.monotonic()
-        for cam in self.cameras():
-            name, st = cam.name, cam.status
-            up.add_metric([name], 1.0 if st.state == CameraState.STREAMING else 0.0)
-            if st.info is not None and st.info.fps:
-                fps.add_metric([name], st.info.fps)
-            last = cam.sampler.last_frame_at
-            stall.add_metric([name], now - last if last else now - st.since)
+        for cam in (c.stats() for c in self.cameras()):
+            name = cam.name
+            up.add_metric([name], 1.0 if cam.state == CameraState.STREAMING else 0.0)
+            if cam.info is not None and cam.info.fps:
+                fps.add_metric([name], cam.info.fps)
+            stall.add_metric([name], cam.since_frame_s)
             for s in CameraState:
-                state.add_metric([name, s.value], 1.0 if st.state == s else 0.0)
-                transitions.add_metric([name, s.value], float(st.transitions[s.value]))
-            counters["decoded"].add_metric([name], cam.sampler.decoded)
-            counters["analyzed"].add_metric([name], cam.sampler.analyzed)
-            counters["dropped"].add_metric([name], cam.sampler.dropped)
-            counters["reconnects"].add_metric([name], st.reconnects)
-            counters["errors"].add_metric([name], cam.decode.decode_errors)
+                state.add_metric([name, s.value], 1.0 if cam.state == s else 0.0)
+                transitions.add_metric([name, s.value], float(cam.transitions.get(s.value, 0)))
+            counters["decoded"].add_metric([name], cam.frames_decoded)
+            counters["analyzed"].add_metric([name], cam.frames_analyzed)
+            counters["dropped"].add_metric([name], cam.frames_dropped)
+            counters["reconnects"].add_metric([name], cam.reconnects)
+            counters["lost"].add_metric([name], cam.streams_lost)
+            counters["errors"].add_metric([name], cam.decode_errors)
         yield up
         yield fps
         yield stall

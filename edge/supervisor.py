@@ -217,9 +217,9 @@ class Supervisor:
         """The summary sent to edge/<node>/health: what a command center's board shows."""
         cameras = {}
         for name, p in self.pipelines.items():
-            st = p.camera.status
-            cameras[name] = {"state": st.state.value, "frames_decoded": p.camera.sampler.decoded,
-                             "reconnects": st.reconnects, "faults": self.faults(name),
+            cam = p.camera.stats()
+            cameras[name] = {"state": cam.state.value, "frames_decoded": cam.frames_decoded,
+                             "reconnects": cam.reconnects, "faults": self.faults(name),
                              "tracks": len(p.analysis.tracker)}
         return {"node": self.config.node.id, "at": rfc3339(time.time()),
                 "uptime_s": round(time.time() - self.started, 1),

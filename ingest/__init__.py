@@ -2,7 +2,14 @@
 the shared leaf `common`."""
 
 from common.redact import redact, url_password
-from ingest.camera import Backoff, CameraSettings, CameraState, CameraStatus, CameraStream
+from ingest.camera import (
+    Backoff,
+    CameraSettings,
+    CameraState,
+    CameraStats,
+    CameraStatus,
+    CameraStream,
+)
 from ingest.errors import SourceError
 from ingest.frame import Frame, luma_view
 from ingest.probe import ProbeResult, probe
@@ -21,6 +28,7 @@ __all__ = [
     "Backoff",
     "CameraSettings",
     "CameraState",
+    "CameraStats",
     "CameraStatus",
     "CameraStream",
     "DecodeStats",

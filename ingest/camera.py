@@ -74,6 +74,25 @@ class CameraStatus:
         return sum(1 for t in reversed(self.drops) if t >= t0) if self.drops else 0
 
 
+@dataclass(frozen=True, slots=True)
+class CameraStats:
+    """One camera at one moment: what metrics, the API and the health summary show."""
+
+    name: str
+    state: CameraState
+    state_for_s: float  # in this state for
+    since_frame_s: float  # since the newest decoded frame (or, before any, the state began)
+    reconnects: int
+    streams_lost: int
+    transitions: dict[str, int]  # entries into each state
+    last_error: str | None
+    info: StreamInfo | None
+    frames_decoded: int
+    frames_analyzed: int
+    frames_dropped: int
+    decode_errors: int
+
+
 class CameraStream:
     """Supervises one camera. ``run()`` is its task; ``frames()`` yields the newest frames."""
 
@@ -97,6 +116,14 @@ class CameraStream:
     @property
     def state(self) -> CameraState:
         return self.status.state
+
+    def stats(self) -> CameraStats:
+        now, st, sampler = time.monotonic(), self.status, self.sampler
+        last = sampler.last_frame_at
+        return CameraStats(self.name, st.state, now - st.since, now - (last or st.since),
+                           st.reconnects, len(st.drops), dict(st.transitions), st.last_error,
+                           st.info, sampler.decoded, sampler.analyzed, sampler.dropped,
+                           self.decode.decode_errors)
 
     def _frame_ready(self) -> None:  # decode thread
         if self._loop is not None:
