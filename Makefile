@@ -12,7 +12,7 @@ APT_PACKAGES := python3 python3-venv python3-gi ffmpeg curl procps openssl mosqu
 	gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly \
 	gstreamer1.0-libav
 
-.PHONY: all deps venv test lint demo bench bench-check schema model clean
+.PHONY: all deps venv test lint demo bench bench-check schema model clean eval-data quality-eval
 
 all: test
 
@@ -62,6 +62,32 @@ $(PHOTOS):
 	mv .cache/data/deb/usr/share/darknet/data/person.jpg .cache/data/
 	mv .cache/data/deb/usr/share/darknet/data/dog.jpg $@
 	rm -rf .cache/data/deb
+
+# Real footage and photos for the video-quality evaluation (benchmarks/quality_eval.py),
+# also from Debian's opencv-doc package: tree.avi (a tree behind a window, 320x240),
+# box.mp4 and cup.mp4 (hands moving objects before fixed cameras, 640x480), leuvenA.jpg (a
+# street) and building.jpg; only those files are kept.
+EVAL_DATA := .cache/data/tree.avi
+EVAL_FILES := examples/data/tree.avi examples/data/leuvenA.jpg examples/data/building.jpg \
+	opencv4/html/box.mp4.gz opencv4/html/cup.mp4.gz
+$(EVAL_DATA):
+	mkdir -p .cache/data/deb-eval
+	cd .cache/data/deb-eval && (apt-get download opencv-doc 2>/dev/null || \
+		(apt-get update -qq && apt-get download opencv-doc))
+	dpkg-deb --fsys-tarfile .cache/data/deb-eval/opencv-doc_*.deb | tar -x -C .cache/data/deb-eval \
+		$(addprefix ./usr/share/doc/opencv-doc/,$(EVAL_FILES))
+	cd .cache/data/deb-eval/usr/share/doc/opencv-doc && gunzip -f opencv4/html/*.mp4.gz && \
+		mv opencv4/html/box.mp4 opencv4/html/cup.mp4 examples/data/leuvenA.jpg \
+		examples/data/building.jpg $(CURDIR)/.cache/data/ && \
+		mv examples/data/tree.avi $(CURDIR)/$@
+	rm -rf .cache/data/deb-eval
+
+eval-data: $(VTEST) $(EVAL_DATA)
+
+# Video-quality detection on faults injected into footage nobody tuned it for (~10-15 min
+# on 2 cores the first time; clips are cached in .cache/eval).
+quality-eval: venv eval-data
+	$(BIN)/python benchmarks/quality_eval.py --set all
 
 # The default detector, rebuilt from its npm source (needs network; the result is
 # committed, with its SHA-256): see tools/nanodet_to_onnx.py.

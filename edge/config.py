@@ -23,6 +23,7 @@ from common.config import Strict, read_yaml, validate
 from common.mqtt import BrokerConfig
 from common.redact import raw_url_password, unencoded_password
 from ingest import url_password
+from models.quality import QualityThresholds
 
 # Bounds on what a config may hold: far above what any installer writes, low enough that
 # a config cannot make validation or the per-frame work slow (a 10,000-point polygon took
@@ -91,15 +92,35 @@ class MotionConfig(Strict):
     masks: Polygons = Field(default_factory=list, description="Polygons ignored by motion")
 
 
+HEALTH_TYPES = ("video_frozen", "video_blurred", "video_too_dark", "video_too_bright",
+                "color_cast", "video_noisy")  # the camera's picture is failing
+TAMPER_TYPES = ("video_occluded", "scene_changed")  # someone covered or moved the camera
+QualityType = Literal[HEALTH_TYPES + TAMPER_TYPES]  # type: ignore[valid-type]
+Seconds = Annotated[float, Field(ge=0.0, le=3600.0)]
+
+
+class Hold(Strict):
+    start_s: Seconds | None = Field(None, description="The fault must hold this long before "
+                                    "its alert starts")
+    end_s: Seconds | None = Field(None, description="... and be gone this long before it ends")
+
+
 class QualityConfig(Strict):
     """Video quality diagnosis. Thresholds on sharpness, noise and the reference view are
     relative to what this camera's own picture looked like while healthy."""
 
     enabled: bool = Field(True, description="Video quality diagnosis")
-    start_s: float = Field(10.0, ge=0.0, le=3600.0, description="A fault must hold this long "
-                           "before its alert starts")
-    end_s: float = Field(10.0, ge=0.0, le=3600.0, description="... and be gone this long "
-                         "before it ends")
+    start_s: Seconds = Field(10.0, description="A camera-health fault (frozen, blurred, too "
+                             "dark or bright, colour cast, noisy) must hold this long before "
+                             "its alert starts")
+    end_s: Seconds = Field(10.0, description="... and be gone this long before it ends")
+    tamper_start_s: Seconds = Field(3.0, description="Tampering (video_occluded, "
+                                    "scene_changed) must hold this long before its alert "
+                                    "starts")
+    tamper_end_s: Seconds = Field(10.0, description="... and be gone this long before it ends")
+    holds: dict[QualityType, Hold] = Field(
+        default_factory=dict, description="Per fault type: start_s and end_s instead of the "
+        "defaults above, e.g. {video_occluded: {start_s: 5}}")
     dark_below: float = Field(35.0, ge=0.0, le=255.0, description="Mean grey level")
     bright_above: float = Field(215.0, ge=0.0, le=255.0, description="Mean grey level")
     frozen_below: float = Field(0.25, ge=0.0, le=50.0, description="Mean change between "
@@ -110,10 +131,41 @@ class QualityConfig(Strict):
                                "of the camera's baseline")
     cast_above: float = Field(20.0, gt=0.0, le=127.0, description="Mean chroma offset from "
                               "neutral")
-    similar_below: float = Field(0.45, gt=0.0, lt=1.0, description="Correlation with the "
-                                 "learned reference view below which the scene changed")
+    occluded_share: float = Field(0.65, gt=0.0, le=1.0, description="video_occluded: this "
+                                  "share of the view (masks left out) covered by something "
+                                  "flat or featureless")
+    moved_shift: float = Field(0.025, gt=0.0, le=1.0, description="scene_changed: the view "
+                               "moved this share of its width against the learned view ...")
+    moved_angle: float = Field(1.0, gt=0.0, le=90.0, description="... or turned this many "
+                               "degrees ...")
+    moved_zoom: float = Field(0.06, gt=0.0, le=1.0, description="... or was zoomed by this "
+                              "share")
+    matched_below: float = Field(0.2, gt=0.0, lt=1.0, description="scene_changed also "
+                                 "when, with no cover, less than this share of the view's "
+                                 "textured parts still shows its pattern where it was (the "
+                                 "camera looks elsewhere)")
     relearn_s: float = Field(120.0, gt=0.0, le=86400.0, description="A changed scene becomes "
                              "the new reference after this long")
+
+    def hold(self, kind: str) -> tuple[float, float]:
+        """(start_s, end_s) for a quality alert type."""
+        tamper = kind in TAMPER_TYPES
+        own = self.holds.get(kind, Hold())  # type: ignore[call-overload]
+        start = self.tamper_start_s if tamper else self.start_s
+        end = self.tamper_end_s if tamper else self.end_s
+        return (start if own.start_s is None else own.start_s,
+                end if own.end_s is None else own.end_s)
+
+    def thresholds(self) -> QualityThresholds:
+        """The analysis core's thresholds, named one by one: a field renamed on either side
+        fails here, not silently."""
+        return QualityThresholds(
+            dark_below=self.dark_below, bright_above=self.bright_above,
+            frozen_below=self.frozen_below, blur_ratio=self.blur_ratio,
+            noise_ratio=self.noise_ratio, cast_above=self.cast_above,
+            occluded_share=self.occluded_share, moved_shift=self.moved_shift,
+            moved_angle=self.moved_angle, moved_zoom=self.moved_zoom,
+            matched_below=self.matched_below)
 
 
 class DetectConfig(Strict):

@@ -16,21 +16,29 @@ import os
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from alerts.book import AlertBook
 from alerts.event import AlertEvent, DetectedObject
 from alerts.outbox import Outbox, OutboxItem
-from edge.config import AlertsConfig, CameraConfig, DetectorConfig, RuleConfig, SnapshotConfig
+from edge.config import (
+    HEALTH_TYPES,
+    TAMPER_TYPES,
+    AlertsConfig,
+    CameraConfig,
+    DetectorConfig,
+    RuleConfig,
+    SnapshotConfig,
+)
 from edge.inference import InferenceWorker
 from edge.snapshot import encode_snapshot
 from ingest import Backoff, CameraSettings, CameraStream, Frame, SourceOptions
 from models.blobs import BlobTracker
 from models.detector import Detections, Request
 from models.motion import MotionDetector, MotionResult, downscale, mask_image
-from models.quality import QualityMeter, QualitySample, QualityThresholds, diagnose
+from models.quality import QualityMeter, QualitySample, diagnose
 from models.regions import Plan, RegionPlanner
 from models.rules import DwellZone, ObjectFilter, Schedule
 from models.still import StillChangeDetector, StillChanges
@@ -39,8 +47,7 @@ from models.zones import LineZone
 
 log = logging.getLogger("edge.alerts")
 EPS = 1e-6  # media times are sums of float frame steps
-QUALITY_TYPES = frozenset({"video_frozen", "video_occluded", "video_blurred", "video_too_dark",
-                           "video_too_bright", "scene_changed", "color_cast", "video_noisy"})
+QUALITY_TYPES = frozenset(HEALTH_TYPES + TAMPER_TYPES)
 
 
 def decode_threads(cfg: CameraConfig, cameras: int) -> int:
@@ -120,9 +127,11 @@ class Analysis:
         self.motion = MotionDetector(masks=[*cfg.motion.masks, *cfg.privacy_masks]) if (
             cfg.motion.enabled) else None
         q = cfg.quality
-        self.thresholds = QualityThresholds(**{
-            f.name: getattr(q, f.name) for f in fields(QualityThresholds) if hasattr(q, f.name)})
-        self.quality = QualityMeter(self.thresholds, cfg.motion.masks) if q.enabled else None
+        self.thresholds = q.thresholds()
+        # masked areas say nothing about a cover or a move: trees sway, privacy is hidden
+        self.quality = QualityMeter(self.thresholds, [*cfg.motion.masks, *cfg.privacy_masks]
+                                    ) if q.enabled else None
+        self._holds = {kind: q.hold(kind) for kind in sorted(QUALITY_TYPES)}
         self._privacy: np.ndarray | None = None  # True where hidden, at the detect size
         self.zones = {n: DwellZone(z.polygon) for n, z in cfg.zones.items()}
         self.lines = {n: LineZone(*ln.points) for n, ln in cfg.lines.items()}
@@ -319,9 +328,9 @@ class Analysis:
         if not found and not {k[0] for k in self.book.open_keys()} & QUALITY_TYPES:
             self.quality.learn()  # baselines follow the healthy picture only
         events: list[AlertEvent] = []
-        for kind in sorted(QUALITY_TYPES):
-            events += self.book.observe((kind, None), kind in found, t, start_s=q.start_s,
-                                        end_s=q.end_s, score=found.get(kind, 0.0))
+        for kind, (start_s, end_s) in self._holds.items():
+            events += self.book.observe((kind, None), kind in found, t, start_s=start_s,
+                                        end_s=end_s, score=found.get(kind, 0.0))
         if self.book.open_for(("scene_changed", None), t) > q.relearn_s:
             self.quality.relearn_reference()  # the new view is the normal one now
         return events

@@ -4,10 +4,29 @@
 sample of the chroma planes) and learns this camera's own baselines online, so one config
 fits day and night cameras. ``diagnose`` turns one measurement into a condition per fault
 type; the alert book adds the hysteresis (hold to start, clear to end).
+
+Tampering is judged on the view at 160 px wide against a reference view learned while the
+picture is healthy:
+
+- cover (``CoverMeter``): the view in cells of 5x5 px, looked at through windows of 2x2
+  cells. A window is covered when it went flat (its grey-level spread within the sensor's
+  own frame-to-frame noise plus ``flat_level``) and lost its pattern (correlation with the
+  reference window under 0.4), or when its contrast fell under a third and most of its
+  pattern went (a smeared lens). A window that was flat already (sky, a wall) is covered
+  only if its level changed. A cell is covered when half the windows over it are, and the
+  cells along a cover's edge count half (the edge runs through them). The share is of the
+  cells that can tell, masked cells left out.
+- move (``MoveMeter``): the view's edges against the reference's, cross-correlated through
+  the DFT. The whole view at 64 px wide gives the shift; four 64x32 tiles, offset by that
+  shift, give local shifts, and one similarity transform (shift, rotation, zoom) is fitted
+  to them. Edges, not grey levels: an IR switch or a light changes levels, even inverts
+  them, and leaves the edges where they were. A view that kept hardly any window's pattern
+  where it was, with no cover, is another view (the camera was turned away).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -22,14 +41,34 @@ class QualityThresholds:
     dark_below: float = 35.0  # mean grey level
     bright_above: float = 215.0
     frozen_below: float = 0.25  # mean absolute change between analysed frames, grey levels
-    flat_below: float = 12.0  # grey-level spread of a covered view
+    occluded_share: float = 0.65  # share of the view covered by something flat
+    flat_level: float = 3.0  # grey-level spread of a flat window, beyond the sensor's noise
     blur_ratio: float = 0.45  # sharpness below this share of the camera's baseline
     noise_ratio: float = 2.5  # noise above this multiple of the baseline ...
     noise_above: float = 6.0  # ... and above this absolute level
     cast_above: float = 20.0  # mean chroma offset from neutral, 0..127
-    similar_below: float = 0.45  # correlation with the reference view
+    matched_below: float = 0.2  # less than this share of the view's textured windows kept
+    # their pattern, and no cover: the camera looks elsewhere
+    moved_shift: float = 0.025  # the view moved this share of its width ...
+    moved_angle: float = 1.0  # ... or turned this many degrees ...
+    moved_zoom: float = 0.06  # ... or was scaled by this share
     learn_rate: float = 0.02  # baseline update per analysed frame while the picture is healthy
     warmup_frames: int = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """The view against the reference view."""
+
+    shift: float  # how far it moved, share of its width
+    angle: float  # rotation, degrees
+    zoom: float  # scale, 1.0 unchanged
+    agree: bool  # the tiles' shifts fit one motion of the whole view: the numbers hold
+    similarity: float  # best correlation of the view's edges with the reference's, any shift
+
+    @staticmethod
+    def none() -> Move:
+        return Move(0.0, 0.0, 1.0, True, 1.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,14 +80,25 @@ class QualitySample:
     sharpness: float  # mean absolute Laplacian
     noise: float  # mean absolute residual after a small blur, in flat areas
     change: float  # mean absolute difference to the previous analysed frame
-    similarity: float  # correlation of edges with the learned reference view
+    covered: float  # share of the view covered by something flat
+    matched: float  # share of the view's textured windows still showing their pattern
+    move: Move
     chroma_offset: float  # largest mean offset of U or V from neutral; 0 without chroma
     sharpness_base: float
     noise_base: float
     warm: bool
 
 
-STRUCTURE_SIZE = (80, 45)
+VIEW_WIDTH = 160  # cover and move are judged on the view at this width
+CELL = 5  # px of a cell at VIEW_WIDTH; a window is 2x2 cells
+
+
+def tamper_view(small: np.ndarray) -> np.ndarray:
+    """The uint8 view that cover and move look at: ``small`` at 160 px wide, its height a
+    whole number of cells."""
+    h, w = small.shape
+    rows = max(8, round(VIEW_WIDTH * h / w / CELL))  # tiles need 40 px
+    return cv2.resize(small, (VIEW_WIDTH, rows * CELL), interpolation=cv2.INTER_AREA)
 
 
 class QualityMeter:
@@ -56,24 +106,26 @@ class QualityMeter:
 
     def __init__(self, thresholds: QualityThresholds | None = None,
                  masks: Sequence[Polygon] = ()) -> None:
-        """``masks``: areas that move by nature (trees, a clock) and so say nothing about
-        whether the camera moved."""
+        """``masks``: areas that move by nature (trees, a clock) or are hidden (privacy):
+        they say nothing about a cover or a move."""
         self.t = thresholds or QualityThresholds()
-        self.masks = list(masks)
+        self.cover = CoverMeter(self.t.flat_level, masks)
+        self.mover = MoveMeter(masks)
         self.reset()
 
     def reset(self) -> None:
         self._prev: np.ndarray | None = None
-        self._reference: np.ndarray | None = None
-        self._keep: np.ndarray | None = None
-        self._pending: tuple[float, float, np.ndarray] | None = None
+        self._pending: tuple[float, float, float] | None = None
         self._sharpness = 0.0
         self._noise = 0.0
         self._frames = 0
+        self.cover.reset()
+        self.mover.reset()
 
     def relearn_reference(self) -> None:
         """Accept the current view as the reference (after a scene change was reported)."""
-        self._reference = None
+        self.cover.reset()
+        self.mover.reset()
 
     def measure(self, small: np.ndarray, chroma: tuple[np.ndarray, np.ndarray] | None = None
                 ) -> QualitySample:
@@ -93,54 +145,349 @@ class QualityMeter:
         noise = cv2.sumElems(residual)[0] / max(1, cv2.countNonZero(flat))
         change = float(cv2.mean(cv2.absdiff(small, self._prev))[0]) if (
             self._prev is not None) else 255.0
-        # The view's coarse structure (80x45): unmoved by noise, blur or exposure, moved by
-        # a move. Areas that move by nature are left out.
-        structure = cv2.resize(small, STRUCTURE_SIZE, interpolation=cv2.INTER_AREA).astype(
-            np.float32)
-        if self._keep is None or self._prev is None:
-            self._keep = cv2.resize(mask_image(small.shape, self.masks), STRUCTURE_SIZE,
-                                    interpolation=cv2.INTER_AREA) > 250
-        if self._reference is None:
-            self._reference = structure
-        similarity = _correlation(structure[self._keep], self._reference[self._keep])
+        view = tamper_view(small)
+        covered, matched = self.cover.measure(view)
+        move = self.mover.measure(view)
         chroma_offset = 0.0
         if chroma is not None:
             chroma_offset = max(abs(float(np.mean(c)) - 128.0) for c in chroma)
         self._frames += 1
         self._prev = small
-        self._pending = (sharpness, noise, structure)
+        self._pending = (sharpness, noise)
         if self._frames == 1:
             self._sharpness, self._noise = sharpness, noise
         return QualitySample(float(mean[0, 0]), float(std[0, 0]), sharpness, noise, change,
-                             similarity, chroma_offset, self._sharpness, self._noise,
-                             self._frames > self.t.warmup_frames)
+                             covered, matched, move, chroma_offset, self._sharpness,
+                             self._noise, self._frames > self.t.warmup_frames)
 
     def learn(self) -> None:
         """Folds the last measured frame into the baselines and the reference view: fast
         over the warm-up, then slowly (shadows, seasons, day and night)."""
-        if self._pending is None or self._reference is None:
+        if self._pending is None:
             return
-        sharpness, noise, structure = self._pending
+        sharpness, noise = self._pending
         warm = self._frames > self.t.warmup_frames
         rate = self.t.learn_rate if warm else 1.0 / self._frames
         self._sharpness += rate * (sharpness - self._sharpness)
         self._noise += rate * (noise - self._noise)
-        cv2.accumulateWeighted(structure, self._reference, rate / 4 if warm else rate)
+        view_rate = self.t.learn_rate / 4 if warm else rate  # the view itself changes slowly
+        self.cover.learn(view_rate)
+        self.mover.learn(view_rate)
         self._pending = None
 
 
-def _correlation(a: np.ndarray, b: np.ndarray) -> float:
-    a = a - a.mean()
-    b = b - b.mean()
-    denom = float(np.sqrt((a * a).sum() * (b * b).sum()))
-    return float((a * b).sum() / denom) if denom > 1e-6 else 0.0
+def _votes(windows: np.ndarray) -> np.ndarray:
+    """For each cell, how many of the given windows (bool, (h, w)) hold it: (h+1, w+1)."""
+    padded = cv2.copyMakeBorder(windows.view(np.uint8), 0, 1, 0, 1, cv2.BORDER_CONSTANT)
+    return cv2.boxFilter(padded, -1, (2, 2), normalize=False, borderType=cv2.BORDER_CONSTANT)
+
+
+_CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
+
+
+class CoverMeter:
+    """The share of the view covered by something flat (tape, paint, a hand, cloth, spray,
+    a smear), window by window against the reference view."""
+
+    pattern_lost = 0.4  # correlation with the reference window below this: its pattern went
+    pattern_kept = 0.6  # ... at least this: it is still there
+    faded = 0.35  # contrast below this share of the reference's ...
+    faded_pattern = 0.6  # ... with correlation below this: a smear
+    level_step = 20.0  # grey levels: a flat window that was flat already changed its level
+
+    def __init__(self, flat_level: float = 3.0, masks: Sequence[Polygon] = ()) -> None:
+        self.flat_level = flat_level
+        self.masks = list(masks)
+        self.reset()
+
+    def reset(self) -> None:
+        self._ref: np.ndarray | None = None  # float32 view, centred on 128
+        self._prev: np.ndarray | None = None
+        self._view: np.ndarray | None = None
+        self._noise = 0.0
+        self._learned = 0
+
+    def _setup(self, view: np.ndarray) -> None:
+        h, w = view.shape
+        self._grid = (w // CELL, h // CELL)
+        self._ref = view.copy()
+        self._prev = view
+        self._noise = 0.0
+        keep = cv2.resize(mask_image((h, w), self.masks), self._grid,
+                          interpolation=cv2.INTER_AREA)
+        self._cells = keep >= 128  # at least half of the cell unmasked
+        self._kept = self._means(self._cells.astype(np.float32)) == 1.0  # all its cells
+        self._kept_votes = _votes(self._kept)
+        self._cell_count = int(np.count_nonzero(self._cells))
+        self._refresh()
+
+    def _means(self, img: np.ndarray) -> np.ndarray:
+        """Window means: cell means, then the mean of each 2x2 of cells: (h-1, w-1) cells."""
+        cells = cv2.resize(img, self._grid, interpolation=cv2.INTER_AREA)
+        return cv2.blur(cells, (2, 2))[1:, 1:]
+
+    def _refresh(self) -> None:
+        """A snapshot of the learning reference and its window statistics: the correlation
+        must use the very reference its statistics came from."""
+        assert self._ref is not None
+        r = self._snap = self._ref.copy()
+        mr = self._means(r)
+        sd = np.sqrt(np.maximum(self._means(r * r) - mr * mr, 0.0))
+        self._ref_stats = (mr, sd, sd * sd)
+
+    def measure(self, view: np.ndarray) -> tuple[float, float]:
+        """``view``: ``tamper_view`` of the frame. The share of the view covered, and the
+        share of its textured windows whose pattern is still there (0..1 each)."""
+        g = view.astype(np.float32)
+        g -= 128.0  # centred: float32 keeps more of a variance
+        if self._ref is None or self._ref.shape != g.shape:
+            self._setup(g)
+        assert self._prev is not None
+        d = g - self._prev
+        self._prev = self._view = g
+        mean = self._means
+        mg, gg, gr = mean(g), mean(g * g), mean(g * self._snap)
+        md, dd = mean(d), mean(d * d)
+        mr, sd_r, var_r = self._ref_stats
+        var_g = np.maximum(gg - mg * mg, 0.0)
+        ncc = (gr - mg * mr) / np.sqrt(var_g * var_r + 1e-3)
+        # The sensor's noise, from the change between frames where most windows are still;
+        # the smaller of two frames, as a light switching or an IR flip changes one pair.
+        var_d = (dd - md * md).ravel()
+        noise = math.sqrt(max(0.0, float(np.partition(var_d, var_d.size // 2)[var_d.size // 2])
+                              ) / 2)
+        noise, self._noise = min(noise, self._noise or noise), noise
+        flat = math.hypot(2.0 * noise, self.flat_level)
+        sd_g = np.sqrt(var_g)
+        textured = (sd_r >= flat) & self._kept  # windows that can tell by their pattern
+        lost = ((sd_g < flat) & (ncc < self.pattern_lost)) | (
+            (sd_g < self.faded * sd_r) & (ncc < self.faded_pattern))
+        covered = textured & lost
+        covered |= (self._kept & (sd_g < flat) & (sd_r < flat)
+                    & (np.abs(mg - mr) > self.level_step))
+        matched = np.count_nonzero(textured & (ncc >= self.pattern_kept)) / max(
+            1, np.count_nonzero(textured))
+        # a cell is covered when half the windows over it are; unmasked cells only
+        half = self._kept_votes
+        cells = (2 * _votes(covered) >= half) & self._cells
+        known = (2 * _votes(covered | textured) >= half) & self._cells
+        edge = cv2.dilate(cells.view(np.uint8), _CROSS).view(bool) & ~cells & self._cells
+        self.cells = (cells, edge, known)  # for a look at what was covered
+        # untold cells (flat before and now, same level) are left out, but the share is
+        # never taken of less than a third of the view
+        told = max(np.count_nonzero(known | edge), 0.3 * self._cell_count, 1.0)
+        share = (np.count_nonzero(cells) + 0.5 * np.count_nonzero(edge)) / told
+        return min(1.0, float(share)), float(matched)
+
+    def learn(self, rate: float) -> None:
+        if self._ref is None or self._view is None:
+            return
+        cv2.accumulateWeighted(self._view, self._ref, rate)
+        self._learned += 1
+        if rate > 0.05 or self._learned % 4 == 0:  # the reference moves slowly when warm
+            self._refresh()
+
+
+TILE = (64, 32)  # w, h of the tiles whose shifts give rotation and zoom
+GLOBAL_WIDTH = 64  # the whole view's shift is measured at this width
+
+
+class _Window:
+    """A taper (Hann, times 0 over masked areas) and its sum."""
+
+    __slots__ = ("taper", "total")
+
+    def __init__(self, taper: np.ndarray) -> None:
+        self.taper = taper
+        self.total = max(float(taper.sum()), 1e-6)
+
+
+class _Spectrum:
+    """A tapered patch's DFT (CCS packed) and energy, its weighted mean taken out (so a
+    masked area is no pattern of its own)."""
+
+    __slots__ = ("dft", "energy")
+
+    def __init__(self, patch: np.ndarray, window: _Window) -> None:
+        p = cv2.multiply(patch, window.taper)
+        p = cv2.scaleAdd(window.taper, -cv2.sumElems(p)[0] / window.total, p)
+        self.dft = cv2.dft(p)
+        self.energy = float(cv2.norm(p, cv2.NORM_L2SQR))
+
+
+def _subpixel(a: float, b: float, c: float) -> float:
+    d = a - 2.0 * b + c
+    return 0.5 * (a - c) / d if d < -1e-12 else 0.0
+
+
+def _correlate(a: _Spectrum, b: _Spectrum) -> tuple[float, float, float, float]:
+    """Circular cross-correlation of two patches: the shift of ``a`` against ``b`` (px,
+    subpixel), the normalised correlation there and at no shift."""
+    corr = cv2.idft(cv2.mulSpectrums(a.dft, b.dft, 0, conjB=True),
+                    flags=cv2.DFT_SCALE | cv2.DFT_REAL_OUTPUT)
+    h, w = corr.shape
+    _, top, _, (x, y) = cv2.minMaxLoc(corr)
+    dx = x + _subpixel(corr[y, x - 1], top, corr[y, (x + 1) % w])
+    dy = y + _subpixel(corr[y - 1, x], top, corr[(y + 1) % h, x])
+    norm = math.sqrt(a.energy * b.energy) + 1e-9
+    return (dx - w if dx > w / 2 else dx, dy - h if dy > h / 2 else dy, top / norm,
+            float(corr[0, 0]) / norm)
+
+
+def _edges(view: np.ndarray) -> np.ndarray:
+    """float32 edge strength: |dx| + |dy| of forward differences, (h-1, w-1)."""
+    fx = cv2.absdiff(view[:-1, 1:], view[:-1, :-1])
+    fy = cv2.absdiff(view[1:, :-1], view[:-1, :-1])
+    return cv2.add(fx, fy).astype(np.float32)
+
+
+@dataclass(frozen=True, slots=True)
+class _Fit:
+    dx: float
+    dy: float
+    angle: float
+    zoom: float
+    agree: bool
+
+
+def fit_similarity(centres: np.ndarray, shifts: np.ndarray, weights: np.ndarray) -> _Fit:
+    """The shift (at the centre), rotation and zoom that best move the points ``centres``
+    (n, 2; relative to the view's centre) by ``shifts`` (n, 2), weighted least squares in
+    closed form; ``agree`` when every point is within 1 px, or 40 % of how far rotation and
+    zoom moved it, of the fit."""
+    w = weights / max(float(weights.sum()), 1e-9)
+    c0, d0 = w @ centres, w @ shifts
+    c, d = centres - c0, shifts - d0
+    spread = float(w @ (c * c).sum(axis=1))
+    a = float(w @ (c * d).sum(axis=1)) / spread  # scale - 1, along
+    b = float(w @ (c[:, 0] * d[:, 1] - c[:, 1] * d[:, 0])) / spread  # ... and across
+    linear = np.array([[a, -b], [b, a]])
+    t = d0 - linear @ c0
+    turned = centres @ linear.T
+    off = np.hypot(*(t + turned - shifts).T)
+    agree = bool((off <= 1.0 + 0.4 * np.hypot(*turned.T)).all())
+    return _Fit(float(t[0]), float(t[1]), math.degrees(math.atan2(b, 1.0 + a)),
+                math.hypot(1.0 + a, b), agree)
+
+
+class MoveMeter:
+    """How the view moved, turned or zoomed against the reference view."""
+
+    clear_peak = 0.3  # the whole view's correlation at its best shift at least this ...
+    clear_gain = 0.15  # ... and this much above its correlation at no shift
+    tile_floor = 0.1  # a tile whose best correlation is below this says nothing
+
+    def __init__(self, masks: Sequence[Polygon] = ()) -> None:
+        self.masks = list(masks)
+        self.reset()
+
+    def reset(self) -> None:
+        self._ref: np.ndarray | None = None  # float32 edges
+        self._edges: np.ndarray | None = None
+        self._learned = 0
+
+    def _setup(self, edges: np.ndarray, view_shape: tuple[int, int]) -> None:
+        h, w = edges.shape
+        self._ref = edges.copy()
+        # masked areas, and the edges a privacy fill draws round them, weigh nothing
+        keep = np.ones((h, w), np.float32)
+        if self.masks:
+            hidden = cv2.dilate(255 - mask_image(view_shape, self.masks),
+                                np.ones((5, 5), np.uint8))
+            keep = (255 - hidden[:h, :w]).astype(np.float32) / 255
+        gh = max(16, round(GLOBAL_WIDTH * h / w / 4) * 4)
+        self._global_size = (GLOBAL_WIDTH, gh)
+        self._global_window = _Window(
+            cv2.createHanningWindow(self._global_size, cv2.CV_32F)
+            * cv2.resize(keep, self._global_size, interpolation=cv2.INTER_AREA))
+        self._scale = (w / GLOBAL_WIDTH, h / gh)  # global px -> edge px
+        tw, th = TILE
+        mx, my = (w - 2 * tw) // 3, max(0, (h - 2 * th) // 3)
+        self._tiles = [(x, y) for y in (my, h - th - my) for x in (mx, w - tw - mx)]
+        self._centres = np.array([(x + tw / 2 - w / 2, y + th / 2 - h / 2)
+                                  for x, y in self._tiles])
+        hann = cv2.createHanningWindow(TILE, cv2.CV_32F)
+        self._tile_windows = [_Window(hann * keep[y:y + th, x:x + tw]) for x, y in self._tiles]
+        # a tile looked for elsewhere (the view shifted) is weighed by a plain taper
+        self._tile_window = _Window(hann)
+        self._width = float(w)
+        self._refresh()
+
+    def _whole(self, edges: np.ndarray) -> _Spectrum:
+        return _Spectrum(cv2.resize(edges, self._global_size, interpolation=cv2.INTER_AREA),
+                         self._global_window)
+
+    def _refresh(self) -> None:
+        assert self._ref is not None
+        tw, th = TILE
+        self._ref_whole = self._whole(self._ref)
+        self._ref_tiles = [_Spectrum(self._ref[y:y + th, x:x + tw], win)
+                           for (x, y), win in zip(self._tiles, self._tile_windows, strict=True)]
+
+    def measure(self, view: np.ndarray) -> Move:
+        """``view``: ``tamper_view`` of the frame."""
+        edges = _edges(view)
+        if self._ref is None or self._ref.shape != edges.shape:
+            self._setup(edges, view.shape)
+        self._edges = edges
+        gx, gy, peak, still = _correlate(self._whole(edges), self._ref_whole)
+        sx, sy = self._scale
+        ox, oy = round(gx * sx), round(gy * sy)  # edge px: where the tiles are looked for
+        h, w = edges.shape
+        tw, th = TILE
+        shifts = np.empty((len(self._tiles), 2))
+        weights = np.empty(len(self._tiles))
+        for i, ((x, y), ref, win) in enumerate(zip(self._tiles, self._ref_tiles,
+                                                    self._tile_windows, strict=True)):
+            xs, ys = min(max(x + ox, 0), w - tw), min(max(y + oy, 0), h - th)
+            win = win if (xs, ys) == (x, y) else self._tile_window
+            dx, dy, ncc, _ = _correlate(_Spectrum(edges[ys:ys + th, xs:xs + tw], win), ref)
+            shifts[i] = (xs - x + dx, ys - y + dy)
+            weights[i] = max(ncc, 0.0)
+        f = self._fit(shifts, weights)
+        if f is not None:
+            return Move(math.hypot(f.dx, f.dy) / w, f.angle, f.zoom, True, peak)
+        if peak >= self.clear_peak and peak - still >= self.clear_gain:
+            # the tiles disagree, the whole view does not: a plain shift (or a large one)
+            return Move(math.hypot(gx * sx, gy * sy) / w, 0.0, 1.0, True, peak)
+        return Move(0.0, 0.0, 1.0, False, peak)
+
+    def _fit(self, shifts: np.ndarray, weights: np.ndarray) -> _Fit | None:
+        """One motion that all tiles agree on, or all but one (a repeating pattern fooled
+        it, or someone walks through it); None if there is none."""
+        good = weights >= self.tile_floor
+        if good.all():
+            f = fit_similarity(self._centres, shifts, weights * weights)
+            if f.agree:
+                return f
+        def size(f: _Fit) -> float:  # roughly: 1 % of the width ~ 0.5 degrees ~ 2 % zoom
+            return math.hypot(f.dx, f.dy) / self._width + abs(f.angle) / 50 + abs(f.zoom - 1) / 2
+
+        best: _Fit | None = None  # of those that agree, the smallest motion
+        for i in range(len(weights)):
+            rest = np.arange(len(weights)) != i
+            if good[rest].all():
+                f = fit_similarity(self._centres[rest], shifts[rest], weights[rest] ** 2)
+                if f.agree and (best is None or size(f) < size(best)):
+                    best = f
+        return best
+
+    def learn(self, rate: float) -> None:
+        if self._ref is None or self._edges is None:
+            return
+        cv2.accumulateWeighted(self._edges, self._ref, rate)
+        self._learned += 1
+        if rate > 0.05 or self._learned % 4 == 0:
+            self._refresh()
 
 
 def diagnose(s: QualitySample, t: QualityThresholds) -> dict[str, float]:
     """The fault types that hold in this sample, each with a score in 0..1.
 
     The order matters: a dark or covered picture also looks blurred and unlike the
-    reference, so those explain it first.
+    reference, so those explain it first. A cover also explains a dark, bright or tinted
+    picture, as long as some of the view is left to show it is a cover: a view dark or
+    bright all over is reported as such.
     """
     found: dict[str, float] = {}
     if s.brightness < t.dark_below:
@@ -150,17 +497,31 @@ def diagnose(s: QualitySample, t: QualityThresholds) -> dict[str, float]:
     if s.change < t.frozen_below:
         found["video_frozen"] = 1.0 - s.change / t.frozen_below
     if not s.warm:
-        return found
-    covered = s.spread < t.flat_below and s.similarity < t.similar_below
-    if covered and not found.keys() & {"video_too_dark", "video_too_bright"}:
-        found["video_occluded"] = 1.0 - s.spread / t.flat_below
-    if not found.keys() & {"video_too_dark", "video_too_bright", "video_occluded"}:
-        if s.sharpness < t.blur_ratio * s.sharpness_base:
+        return _scores(found)
+    exposure = found.keys() & {"video_too_dark", "video_too_bright"}
+    if s.covered >= t.occluded_share and (s.covered < 0.98 or not exposure):
+        for kind in exposure:
+            del found[kind]
+        found["video_occluded"] = s.covered
+    elif not exposure:
+        blurred = s.sharpness < t.blur_ratio * s.sharpness_base
+        if blurred:
             found["video_blurred"] = 1.0 - s.sharpness / (t.blur_ratio * s.sharpness_base)
-        elif s.similarity < t.similar_below:
-            found["scene_changed"] = 1.0 - s.similarity / t.similar_below
-        if s.noise > max(t.noise_ratio * s.noise_base, t.noise_above):
+        noisy = s.noise > max(t.noise_ratio * s.noise_base, t.noise_above)
+        if noisy:
             found["video_noisy"] = min(1.0, s.noise / (2 * t.noise_ratio * s.noise_base))
-    if s.chroma_offset > t.cast_above:
+        m = s.move
+        moved = max(m.shift / t.moved_shift, abs(m.angle) / t.moved_angle,
+                    abs(m.zoom - 1.0) / t.moved_zoom) if m.agree else 0.0
+        if moved >= 1.0:
+            found["scene_changed"] = 0.5 * moved
+        elif s.matched < t.matched_below and not blurred and not noisy:
+            # another view: hardly a window of the old one shows its pattern where it was
+            found["scene_changed"] = 1.0 - s.matched / t.matched_below
+    if s.chroma_offset > t.cast_above and "video_occluded" not in found:
         found["color_cast"] = min(1.0, s.chroma_offset / 64.0)
+    return _scores(found)
+
+
+def _scores(found: dict[str, float]) -> dict[str, float]:
     return {k: float(min(1.0, max(0.0, v))) for k, v in found.items()}

@@ -130,16 +130,45 @@ def test_check_exit_codes(tmp_path):
     assert run_check("--config", str(tmp_path / "missing.yaml")).returncode == 2
 
 
-def test_quality_defaults_match_the_analysis_core():
+def test_quality_thresholds_reach_the_analysis_core():
     from dataclasses import fields
 
     from edge.config import QualityConfig
     from models.quality import QualityThresholds
 
-    config, core = QualityConfig(), QualityThresholds()
     shared = [f.name for f in fields(QualityThresholds) if f.name in QualityConfig.model_fields]
-    assert len(shared) == 7
-    assert {n: getattr(config, n) for n in shared} == {n: getattr(core, n) for n in shared}
+    assert len(shared) == 11
+    default = QualityConfig()
+    assert {n: getattr(default, n) for n in shared} == {
+        n: getattr(QualityThresholds(), n) for n in shared}
+    # every configured value arrives, not only the defaults
+    changed = QualityConfig(**{n: getattr(default, n) * 0.9 for n in shared})
+    assert {n: getattr(changed.thresholds(), n) for n in shared} == {
+        n: getattr(changed, n) for n in shared}
+
+
+def test_quality_holds_tamper_short_health_long_and_each_type_its_own():
+    from edge.config import QualityConfig
+
+    q = QualityConfig()
+    assert q.hold("video_occluded") == q.hold("scene_changed") == (3.0, 10.0)
+    assert q.hold("video_blurred") == q.hold("video_frozen") == (10.0, 10.0)
+    q = QualityConfig(start_s=20, tamper_start_s=1,
+                      holds={"video_occluded": {"start_s": 5}, "video_too_dark": {"end_s": 60}})
+    assert q.hold("video_occluded") == (5.0, 10.0) and q.hold("scene_changed") == (1.0, 10.0)
+    assert q.hold("video_too_dark") == (20.0, 60.0) and q.hold("video_noisy") == (20.0, 10.0)
+
+
+@pytest.mark.parametrize(("holds", "where"), [
+    ({"face_match": {"start_s": 1}}, "cameras.gate.quality.holds.face_match (name)"),
+    ({"camera_offline": {"start_s": 1}}, "cameras.gate.quality.holds.camera_offline (name)"),
+    ({"video_occluded": {"start": 1}}, "cameras.gate.quality.holds.video_occluded.start: "
+     "unknown key"),
+    ({"video_occluded": {"start_s": -1}}, "cameras.gate.quality.holds.video_occluded.start_s"),
+])
+def test_bad_holds_name_their_key_path(holds, where):
+    assert any(p.startswith(where) for p in problems_of(with_("cameras.gate.quality",
+                                                              {"holds": holds})))
 
 
 def problems_of(data: object) -> list[str]:

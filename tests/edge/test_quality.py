@@ -8,8 +8,8 @@ import pytest
 from tests.edge.test_analyze import FOLIAGE_MASK, SCENES, analyze
 from tools.scenes import Scene, make_scene
 
-HOLD = 2.0  # quality.start_s and end_s in these tests
-QUALITY = {"start_s": HOLD, "end_s": HOLD}
+HOLD = 2.0  # every quality hold (health and tamper, to start and to end) in these tests
+QUALITY = {"start_s": HOLD, "end_s": HOLD, "tamper_start_s": HOLD, "tamper_end_s": HOLD}
 
 
 def quality_alerts(tmp_path, scene: Scene, name: str) -> list[dict]:
