@@ -41,6 +41,13 @@ class QualityThresholds:
     dark_below: float = 35.0  # mean grey level
     bright_above: float = 215.0
     frozen_below: float = 0.25  # mean absolute change between analysed frames, grey levels
+    still_below: float = 0.001  # ... or this share of pixels changed by more than 2 levels
+    clipped_above: float = 0.5  # ... or this share of the view blown out to white
+    rest_moved: float = 40.0  # grey levels: the part of the view no cover hides moved too
+    washed_below: float = 0.5  # the best-kept part of the view has less than this share of
+    # its learned contrast: the whole view faded together (exposure), not a cover
+    exposure_step: float = 0.5  # ... and its level fell to this share of the learned level, or
+    # rose this share of the way to white: too dark or too bright
     occluded_share: float = 0.65  # share of the view covered by something flat
     flat_level: float = 3.0  # grey-level spread of a flat window, beyond the sensor's noise
     blur_ratio: float = 0.45  # sharpness below this share of the camera's baseline
@@ -80,8 +87,13 @@ class QualitySample:
     sharpness: float  # mean absolute Laplacian
     noise: float  # mean absolute residual after a small blur, in flat areas
     change: float  # mean absolute difference to the previous analysed frame
+    changed: float  # share of pixels that changed by more than 2 grey levels
+    clipped: float  # share of pixels blown out to (near) white
     covered: float  # share of the view covered by something flat
     matched: float  # share of the view's textured windows still showing their pattern
+    contrast: float  # contrast kept by the best-kept part of the view, share of the learned
+    rest_shift: float  # grey levels the uncovered part of the view moved
+    level_base: float  # mean grey level of the learned view
     move: Move
     chroma_offset: float  # largest mean offset of U or V from neutral; 0 without chroma
     sharpness_base: float
@@ -143,10 +155,17 @@ class QualityMeter:
         # a masked cv2.mean costs ~70 us here; and + sum + count costs ~5 us
         residual = cv2.bitwise_and(cv2.absdiff(small, smooth), flat)
         noise = cv2.sumElems(residual)[0] / max(1, cv2.countNonZero(flat))
-        change = float(cv2.mean(cv2.absdiff(small, self._prev))[0]) if (
-            self._prev is not None) else 255.0
+        # blown out: near white (a limited-range picture clips at 235)
+        clipped = cv2.countNonZero(cv2.compare(small, 230, cv2.CMP_GE)) / small.size
+        change, changed = 255.0, 1.0
+        if self._prev is not None:
+            diff = cv2.absdiff(small, self._prev)
+            change = float(cv2.mean(diff)[0])
+            # the share of pixels that changed by more than an encoder's rounding: a frozen
+            # picture re-encoded at each keyframe changes by a grey level or two everywhere
+            changed = cv2.countNonZero(cv2.compare(diff, 2, cv2.CMP_GT)) / diff.size
         view = tamper_view(small)
-        covered, matched = self.cover.measure(view)
+        cover = self.cover.measure(view)
         move = self.mover.measure(view)
         chroma_offset = 0.0
         if chroma is not None:
@@ -157,7 +176,9 @@ class QualityMeter:
         if self._frames == 1:
             self._sharpness, self._noise = sharpness, noise
         return QualitySample(float(mean[0, 0]), float(std[0, 0]), sharpness, noise, change,
-                             covered, matched, move, chroma_offset, self._sharpness,
+                             changed, clipped, cover.covered, cover.matched, cover.contrast,
+                             cover.rest_shift,
+                             cover.level_base, move, chroma_offset, self._sharpness,
                              self._noise, self._frames > self.t.warmup_frames)
 
     def learn(self) -> None:
@@ -183,6 +204,16 @@ def _votes(windows: np.ndarray) -> np.ndarray:
 
 
 _CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
+
+
+@dataclass(frozen=True, slots=True)
+class CoverReading:
+    covered: float  # share of the view covered by something flat, 0..1
+    matched: float  # share of its textured windows whose pattern is still there
+    contrast: float  # contrast of the best-kept windows (97th percentile), share of the
+    # learned view's: a cover leaves some at ~1, a failing exposure takes it everywhere
+    rest_shift: float  # grey levels the uncovered windows moved from the learned view
+    level_base: float  # mean grey level of the learned view
 
 
 class CoverMeter:
@@ -235,9 +266,8 @@ class CoverMeter:
         sd = np.sqrt(np.maximum(self._means(r * r) - mr * mr, 0.0))
         self._ref_stats = (mr, sd, sd * sd)
 
-    def measure(self, view: np.ndarray) -> tuple[float, float]:
-        """``view``: ``tamper_view`` of the frame. The share of the view covered, and the
-        share of its textured windows whose pattern is still there (0..1 each)."""
+    def measure(self, view: np.ndarray) -> CoverReading:
+        """``view``: ``tamper_view`` of the frame."""
         g = view.astype(np.float32)
         g -= 128.0  # centred: float32 keeps more of a variance
         if self._ref is None or self._ref.shape != g.shape:
@@ -277,7 +307,16 @@ class CoverMeter:
         # never taken of less than a third of the view
         told = max(np.count_nonzero(known | edge), 0.3 * self._cell_count, 1.0)
         share = (np.count_nonzero(cells) + 0.5 * np.count_nonzero(edge)) / told
-        return min(1.0, float(share)), float(matched)
+        # what a cover leaves keeps its contrast; a failing exposure takes it everywhere
+        ratios = (sd_g / np.maximum(sd_r, 1e-3))[textured]
+        contrast = float(np.percentile(ratios, 97)) if ratios.size else 1.0
+        # ... and a cover leaves the rest at its level: the windows clear of it (not next to
+        # one covered, where its soft edge runs) that kept their pattern
+        near = cv2.dilate(covered.view(np.uint8), np.ones((3, 3), np.uint8)).view(bool)
+        rest = textured & ~near & (ncc >= self.pattern_kept)
+        shift = float(np.median((mg - mr)[rest])) if rest.any() else 0.0
+        return CoverReading(min(1.0, float(share)), float(matched), contrast, shift,
+                            float(mr[self._kept].mean()) + 128.0 if self._kept.any() else 128.0)
 
     def learn(self, rate: float) -> None:
         if self._ref is None or self._view is None:
@@ -492,14 +531,26 @@ def diagnose(s: QualitySample, t: QualityThresholds) -> dict[str, float]:
     found: dict[str, float] = {}
     if s.brightness < t.dark_below:
         found["video_too_dark"] = 1.0 - s.brightness / t.dark_below
-    elif s.brightness > t.bright_above:
-        found["video_too_bright"] = (s.brightness - t.bright_above) / (255 - t.bright_above)
-    if s.change < t.frozen_below:
-        found["video_frozen"] = 1.0 - s.change / t.frozen_below
+    elif s.brightness > t.bright_above or s.clipped > t.clipped_above:
+        found["video_too_bright"] = max(s.clipped, (s.brightness - t.bright_above) / (
+            255 - t.bright_above))
+    if s.change < t.frozen_below or s.changed < t.still_below:
+        found["video_frozen"] = max(1.0 - s.change / t.frozen_below, 0.5)
     if not s.warm:
         return _scores(found)
+    # The whole view lost its contrast together, or what a cover would have left moved in
+    # level too: the exposure failed, as a cover leaves the rest of the view as it was. A
+    # faded view is also judged against the learned level, so a bright scene gone dim is
+    # too dark before it reaches the absolute limit.
+    washed = s.contrast < t.washed_below
+    if washed and not found.keys() & {"video_too_dark", "video_too_bright"}:
+        if s.brightness < t.exposure_step * s.level_base:
+            found["video_too_dark"] = 1.0 - s.brightness / (t.exposure_step * s.level_base)
+        elif s.brightness > s.level_base + t.exposure_step * (235.0 - s.level_base):
+            found["video_too_bright"] = 0.5
     exposure = found.keys() & {"video_too_dark", "video_too_bright"}
-    if s.covered >= t.occluded_share and (s.covered < 0.98 or not exposure):
+    if s.covered >= t.occluded_share and not (
+            exposure and (washed or abs(s.rest_shift) > t.rest_moved)):
         for kind in exposure:
             del found[kind]
         found["video_occluded"] = s.covered
