@@ -27,6 +27,7 @@ picture is healthy:
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -42,6 +43,8 @@ class QualityThresholds:
     bright_above: float = 215.0
     frozen_below: float = 0.25  # mean absolute change between analysed frames, grey levels
     still_below: float = 0.001  # ... or this share of pixels changed by more than 2 levels
+    frozen_share: float = 0.8  # frozen: that many of the last 10 analysed frames were still
+    # (an encoder refreshing a frozen picture at each keyframe changes one in a while)
     clipped_above: float = 0.5  # ... or this share of the view blown out to white
     rest_moved: float = 40.0  # grey levels: the part of the view no cover hides moved too
     washed_below: float = 0.5  # the best-kept part of the view has less than this share of
@@ -88,6 +91,7 @@ class QualitySample:
     noise: float  # mean absolute residual after a small blur, in flat areas
     change: float  # mean absolute difference to the previous analysed frame
     changed: float  # share of pixels that changed by more than 2 grey levels
+    still: float  # share of the last STILL_FRAMES analysed frames that were still
     clipped: float  # share of pixels blown out to (near) white
     covered: float  # share of the view covered by something flat
     matched: float  # share of the view's textured windows still showing their pattern
@@ -101,6 +105,7 @@ class QualitySample:
     warm: bool
 
 
+STILL_FRAMES = 10
 VIEW_WIDTH = 160  # cover and move are judged on the view at this width
 CELL = 5  # px of a cell at VIEW_WIDTH; a window is 2x2 cells
 
@@ -127,6 +132,7 @@ class QualityMeter:
 
     def reset(self) -> None:
         self._prev: np.ndarray | None = None
+        self._still: deque[bool] = deque(maxlen=STILL_FRAMES)
         self._pending: tuple[float, float, float] | None = None
         self._sharpness = 0.0
         self._noise = 0.0
@@ -172,11 +178,13 @@ class QualityMeter:
             chroma_offset = max(abs(float(np.mean(c)) - 128.0) for c in chroma)
         self._frames += 1
         self._prev = small
+        self._still.append(change < self.t.frozen_below or changed < self.t.still_below)
+        still = sum(self._still) / STILL_FRAMES
         self._pending = (sharpness, noise)
         if self._frames == 1:
             self._sharpness, self._noise = sharpness, noise
         return QualitySample(float(mean[0, 0]), float(std[0, 0]), sharpness, noise, change,
-                             changed, clipped, cover.covered, cover.matched, cover.contrast,
+                             changed, still, clipped, cover.covered, cover.matched, cover.contrast,
                              cover.rest_shift,
                              cover.level_base, move, chroma_offset, self._sharpness,
                              self._noise, self._frames > self.t.warmup_frames)
@@ -534,8 +542,8 @@ def diagnose(s: QualitySample, t: QualityThresholds) -> dict[str, float]:
     elif s.brightness > t.bright_above or s.clipped > t.clipped_above:
         found["video_too_bright"] = max(s.clipped, (s.brightness - t.bright_above) / (
             255 - t.bright_above))
-    if s.change < t.frozen_below or s.changed < t.still_below:
-        found["video_frozen"] = max(1.0 - s.change / t.frozen_below, 0.5)
+    if s.still >= t.frozen_share:
+        found["video_frozen"] = s.still
     if not s.warm:
         return _scores(found)
     # The whole view lost its contrast together, or what a cover would have left moved in
