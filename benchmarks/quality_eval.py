@@ -11,7 +11,8 @@ from Debian's opencv-doc into .cache/data). Clips are cached in .cache/eval/clip
 their parameters; analysis always runs afresh.
 
 The sets (every parameter drawn from a seeded RNG, `tools/faults.py:draw_case`):
-- hold-out: seeds 50000+ (round 3; rounds 1 and 2 used 10000+ and 30000+, see RESULTS.md); backgrounds a procedural street (640x360, 768x432, 768x576:
+- hold-out: seeds 50000+ (round 3; rounds 1 and 2 used 10000+ and 30000+, see
+  RESULTS.md); backgrounds a procedural street (640x360, 768x432, 768x576:
   facades, windows, road, trees, cars; nothing like the tuning's blurred-noise texture),
   two real photos brought to life (leuvenA.jpg, a street; building.jpg) with sensor noise
   1.5-3.5, slow lighting drift 2-6 % and synthetic walkers, and vtest.avi; an on-screen
@@ -26,7 +27,8 @@ The sets (every parameter drawn from a seeded RNG, `tools/faults.py:draw_case`):
   1 +- 0.35-0.7 toward magenta, green, blue, orange, yellow, red; frozen: the same frame
   (with a recorder's clock still ticking on half of them). Tamper faults last 12-20 s,
   camera-health faults 30 s, after a healthy 20-30 s; 15 s healthy after.
-- real: seeds 60000+ (rounds 1 and 2: 20000+, 40000+); the real clips vtest.avi (768x576 plaza, people), tree.avi
+- real: seeds 60000+ (rounds 1 and 2: 20000+, 40000+); the real clips vtest.avi (768x576
+  plaza, people), tree.avi
   (320x240, a tree behind a window, ~2.3 distinct frames/s), box.mp4 (640x480, a hand moves
   a box over a table), looped forward/backward (never a jump), with the same kinds and
   ranges; cup.mp4 (640x480, a hand and a cup before a plain wall) as a negative only.

@@ -303,8 +303,9 @@ class CoverMeter:
         covered = textured & lost
         covered |= (self._kept & (sd_g < flat) & (sd_r < flat)
                     & (np.abs(mg - mr) > self.level_step))
-        matched = np.count_nonzero(textured & (ncc >= self.pattern_kept)) / max(
-            1, np.count_nonzero(textured))
+        # a view with no textured window (all masked, or featureless) cannot tell: kept
+        told = np.count_nonzero(textured)
+        matched = np.count_nonzero(textured & (ncc >= self.pattern_kept)) / told if told else 1.0
         # a cell is covered when half the windows over it are; unmasked cells only
         half = self._kept_votes
         cells = (2 * _votes(covered) >= half) & self._cells
@@ -317,12 +318,15 @@ class CoverMeter:
         share = (np.count_nonzero(cells) + 0.5 * np.count_nonzero(edge)) / told
         # what a cover leaves keeps its contrast; a failing exposure takes it everywhere
         ratios = (sd_g / np.maximum(sd_r, 1e-3))[textured]
-        contrast = float(np.percentile(ratios, 97)) if ratios.size else 1.0
+        contrast = float(np.partition(ratios, int(0.97 * (ratios.size - 1)))[
+            int(0.97 * (ratios.size - 1))]) if ratios.size else 1.0
         # ... and a cover leaves the rest at its level: the windows clear of it (not next to
         # one covered, where its soft edge runs) that kept their pattern
         near = cv2.dilate(covered.view(np.uint8), np.ones((3, 3), np.uint8)).view(bool)
         rest = textured & ~near & (ncc >= self.pattern_kept)
-        shift = float(np.median((mg - mr)[rest])) if rest.any() else 0.0
+        moved = (mg - mr)[rest]
+        shift = float(np.partition(moved, moved.size // 2)[moved.size // 2]) if moved.size \
+            else 0.0
         return CoverReading(min(1.0, float(share)), float(matched), contrast, shift,
                             float(mr[self._kept].mean()) + 128.0 if self._kept.any() else 128.0)
 
