@@ -68,6 +68,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from edge.config import HEALTH_TYPES, TAMPER_TYPES  # noqa: E402
 from tools.faults import (  # noqa: E402
     EXPECTED,
     HEALTH,
@@ -78,8 +79,7 @@ from tools.faults import (  # noqa: E402
     measured,
 )
 
-QUALITY_TYPES = ("video_frozen", "video_occluded", "video_blurred", "video_too_dark",
-                 "video_too_bright", "scene_changed", "color_cast", "video_noisy")
+QUALITY_TYPES = HEALTH_TYPES + TAMPER_TYPES
 WATCHED = (*QUALITY_TYPES, "camera_offline", "stream_unstable")  # never expected here
 ALLOWED_S = {"tamper": 5.0, "health": 15.0}
 GRACE_S = 1.0  # an expected alert starting this soon after the fault's end still counts

@@ -311,7 +311,6 @@ class CoverMeter:
         cells = (2 * _votes(covered) >= half) & self._cells
         known = (2 * _votes(covered | textured) >= half) & self._cells
         edge = cv2.dilate(cells.view(np.uint8), _CROSS).view(bool) & ~cells & self._cells
-        self.cells = (cells, edge, known)  # for a look at what was covered
         # untold cells (flat before and now, same level) are left out, but the share is
         # never taken of less than a third of the view
         told = max(np.count_nonzero(known | edge), 0.3 * self._cell_count, 1.0)
@@ -537,8 +536,8 @@ def diagnose(s: QualitySample, t: QualityThresholds) -> dict[str, float]:
 
     The order matters: a dark or covered picture also looks blurred and unlike the
     reference, so those explain it first. A cover also explains a dark, bright or tinted
-    picture, as long as some of the view is left to show it is a cover: a view dark or
-    bright all over is reported as such.
+    picture when the rest of the view kept its contrast and level; a view that faded or
+    moved in level all over is an exposure fault.
     """
     found: dict[str, float] = {}
     if s.brightness < t.dark_below:
