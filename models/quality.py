@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -426,6 +426,7 @@ class MoveMeter:
     clear_peak = 0.3  # the whole view's correlation at its best shift at least this ...
     clear_gain = 0.15  # ... and this much above its correlation at no shift
     tile_floor = 0.1  # a tile whose best correlation is below this says nothing
+    steady_shift, steady_angle, steady_zoom = 0.01, 0.5, 0.02  # frame to frame
 
     def __init__(self, masks: Sequence[Polygon] = ()) -> None:
         self.masks = list(masks)
@@ -434,6 +435,7 @@ class MoveMeter:
     def reset(self) -> None:
         self._ref: np.ndarray | None = None  # float32 edges
         self._edges: np.ndarray | None = None
+        self._last: Move | None = None
         self._learned = 0
 
     def _setup(self, edges: np.ndarray, view_shape: tuple[int, int]) -> None:
@@ -475,7 +477,18 @@ class MoveMeter:
                            for (x, y), win in zip(self._tiles, self._tile_windows, strict=True)]
 
     def measure(self, view: np.ndarray) -> Move:
-        """``view``: ``tamper_view`` of the frame."""
+        """``view``: ``tamper_view`` of the frame. A motion holds only when the frame
+        before found the same one: a moved camera stays moved, while the tiles following
+        someone close to the lens find another motion each frame."""
+        move = self._register(view)
+        last, self._last = self._last, move
+        steady = last is not None and last.agree and (
+            abs(move.shift - last.shift) <= self.steady_shift
+            and abs(move.angle - last.angle) <= self.steady_angle
+            and abs(move.zoom - last.zoom) <= self.steady_zoom)
+        return move if steady or not move.agree else replace(move, agree=False)
+
+    def _register(self, view: np.ndarray) -> Move:
         edges = _edges(view)
         if self._ref is None or self._ref.shape != edges.shape:
             self._setup(edges, view.shape)
@@ -545,10 +558,8 @@ def diagnose(s: QualitySample, t: QualityThresholds) -> dict[str, float]:
     elif s.brightness > t.bright_above or s.clipped > t.clipped_above:
         found["video_too_bright"] = max(s.clipped, (s.brightness - t.bright_above) / (
             255 - t.bright_above))
-    if s.still >= t.frozen_share:
-        found["video_frozen"] = s.still
     if not s.warm:
-        return _scores(found)
+        return _scores(_frozen(found, s, t))
     # The whole view lost its contrast together, or what a cover would have left moved in
     # level too: the exposure failed, as a cover leaves the rest of the view as it was. A
     # faded view is also judged against the learned level, so a bright scene gone dim is
@@ -582,7 +593,16 @@ def diagnose(s: QualitySample, t: QualityThresholds) -> dict[str, float]:
             found["scene_changed"] = 1.0 - s.matched / t.matched_below
     if s.chroma_offset > t.cast_above and "video_occluded" not in found:
         found["color_cast"] = min(1.0, s.chroma_offset / 64.0)
-    return _scores(found)
+    return _scores(_frozen(found, s, t))
+
+
+def _frozen(found: dict[str, float], s: QualitySample, t: QualityThresholds
+            ) -> dict[str, float]:
+    """A still picture is frozen, unless it is black or blown out: that shows no change
+    whether the camera is live or not, and the exposure fault is what to fix."""
+    if s.still >= t.frozen_share and not found.keys() & {"video_too_dark", "video_too_bright"}:
+        found["video_frozen"] = s.still
+    return found
 
 
 def _scores(found: dict[str, float]) -> dict[str, float]:
