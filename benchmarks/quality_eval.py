@@ -188,7 +188,8 @@ def score(events: Iterable[dict[str, Any]], kind: str, onset: float, end: float
     else:
         assert allowed is not None and delay is not None
         status = "detected" if delay <= allowed + 1e-6 else "late"
-    return {"status": status, "delay": delay, "false": false, "flaps": flaps,
+    return {"status": status, "delay": delay, "hit": None if hit is None else hit["type"],
+            "false": false, "flaps": flaps,
             "raised": [{"type": a["type"], "start": a["start"], "end": a["end"]}
                        for a in watched]}
 
@@ -411,7 +412,7 @@ def details(outcomes: list[dict[str, Any]]) -> str:
                 f"{m.get('chroma_before')} → {m.get('chroma_fault')}"
                 + (f", covered {m['share']:.0%}" if "share" in m else "") + "]") if m else ""
         if o["status"] == "late":
-            lines.append(f"{head}{meas} — late: {o['expected'][0]} at +{o['delay']:.1f} s")
+            lines.append(f"{head}{meas} — late: {o['hit']} at +{o['delay']:.1f} s")
         else:
             lines.append(f"{head}{meas} — missed; raised (from onset): "
                          f"{_alerts(o['raised'], o['onset'])}")

@@ -125,12 +125,14 @@ class QualityConfig(Strict):
     bright_above: float = Field(215.0, ge=0.0, le=255.0, description="Mean grey level")
     frozen_below: float = Field(0.25, ge=0.0, le=50.0, description="Mean change between "
                                 "analysed frames, grey levels; a live sensor always has noise")
-    blur_ratio: float = Field(0.45, gt=0.0, lt=1.0, description="Sharpness below this share "
+    blur_ratio: float = Field(0.65, gt=0.0, lt=1.0, description="Sharpness below this share "
                               "of the camera's baseline")
     noise_ratio: float = Field(2.5, gt=1.0, le=100.0, description="Noise above this multiple "
                                "of the camera's baseline")
     cast_above: float = Field(20.0, gt=0.0, le=127.0, description="Mean chroma offset from "
                               "neutral")
+    cast_shift: float = Field(15.0, gt=0.0, le=255.0, description="... or the mean colour "
+                              "moved this far from the camera's learned colour")
     occluded_share: float = Field(0.65, gt=0.0, le=1.0, description="video_occluded: this "
                                   "share of the view (masks left out) covered by something "
                                   "flat or featureless")
@@ -163,6 +165,7 @@ class QualityConfig(Strict):
             dark_below=self.dark_below, bright_above=self.bright_above,
             frozen_below=self.frozen_below, blur_ratio=self.blur_ratio,
             noise_ratio=self.noise_ratio, cast_above=self.cast_above,
+            cast_shift=self.cast_shift,
             occluded_share=self.occluded_share, moved_shift=self.moved_shift,
             moved_angle=self.moved_angle, moved_zoom=self.moved_zoom,
             matched_below=self.matched_below)

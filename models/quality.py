@@ -22,6 +22,12 @@ picture is healthy:
   to them. Edges, not grey levels: an IR switch or a light changes levels, even inverts
   them, and leaves the edges where they were. A view that kept hardly any window's pattern
   where it was, with no cover, is another view (the camera was turned away).
+- smear: the detail gone (sharpness far under the baseline) and a veil over what is left
+  (the window means' spread under the reference's), where a defocus keeps the coarse
+  pattern and a dimmer picture loses detail and contrast alike.
+
+Noise is what changes between two frames at the finest scale (``temporal_noise``): a
+scene's texture is the same in both, so a busy view does not read as noisy.
 """
 
 from __future__ import annotations
@@ -53,10 +59,15 @@ class QualityThresholds:
     # rose this share of the way to white: too dark or too bright
     occluded_share: float = 0.65  # share of the view covered by something flat
     flat_level: float = 3.0  # grey-level spread of a flat window, beyond the sensor's noise
-    blur_ratio: float = 0.45  # sharpness below this share of the camera's baseline
+    blur_ratio: float = 0.65  # sharpness below this share of the camera's baseline
+    smeared_ratio: float = 0.35  # sharpness below this share of the baseline ...
+    hazed_below: float = 0.91  # ... and coarse contrast below this share of the learned: a
+    # veil over the lens (a smear), where a defocus keeps the coarse pattern
     noise_ratio: float = 2.5  # noise above this multiple of the baseline ...
-    noise_above: float = 6.0  # ... and above this absolute level
+    noise_above: float = 4.0  # ... and above this level (grey levels, sigma)
     cast_above: float = 20.0  # mean chroma offset from neutral, 0..127
+    cast_shift: float = 15.0  # ... or the colour moved this far from the learned colour
+    cast_kept: float = 10.0  # ... and the picture kept this much colour (IR takes it all)
     matched_below: float = 0.2  # less than this share of the view's textured windows kept
     # their pattern, and no cover: the camera looks elsewhere
     moved_shift: float = 0.025  # the view moved this share of its width ...
@@ -88,7 +99,7 @@ class QualitySample:
     brightness: float
     spread: float  # grey-level standard deviation
     sharpness: float  # mean absolute Laplacian
-    noise: float  # mean absolute residual after a small blur, in flat areas
+    noise: float  # the sensor's noise: sigma of the finest-scale change between frames
     change: float  # mean absolute difference to the previous analysed frame
     changed: float  # share of pixels that changed by more than 2 grey levels
     still: float  # share of the last STILL_FRAMES analysed frames that were still
@@ -98,14 +109,46 @@ class QualitySample:
     contrast: float  # contrast kept by the best-kept part of the view, share of the learned
     rest_shift: float  # grey levels the uncovered part of the view moved
     level_base: float  # mean grey level of the learned view
+    coarse: float  # spread of the view's coarse pattern, share of the learned view's
     move: Move
     chroma_offset: float  # largest mean offset of U or V from neutral; 0 without chroma
+    chroma_shift: float  # distance of the mean (U, V) from the learned; 0 without chroma
     sharpness_base: float
     noise_base: float
     warm: bool
 
 
 STILL_FRAMES = 10
+RECENT_FRAMES = 5  # noise and veil are judged over the last second (5 analysed frames)
+
+
+def _median(values: deque[float]) -> float:
+    return sorted(values)[len(values) // 2]
+# Unit gain on white noise (its weights' squares sum to 1); zero on flat and on linear ramps,
+# so a light or exposure change between two frames leaves it (nearly) untouched.
+_FINEST = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32) / 6.0
+NOISE_WINDOW = 8  # px of the detect image
+
+
+def temporal_noise(a: np.ndarray, b: np.ndarray) -> float:
+    """The sensor's noise (sigma, grey levels) from two frames of a camera: the finest-scale
+    change between them, typical (median) over the least textured quarter of the windows.
+    Noise is new in every frame, where the scene's texture is not, so a textured view does
+    not read as noisy; a camera shaking on its pole changes the textured windows, not the
+    plain ones; things that move change few windows, and the median leaves them out."""
+    h, w = a.shape
+    size = (max(1, w // NOISE_WINDOW), max(1, h // NOISE_WINDOW))
+
+    def energy(img: np.ndarray) -> np.ndarray:
+        fine = cv2.filter2D(img, cv2.CV_32F, _FINEST)
+        return cv2.resize(cv2.multiply(fine, fine), size, interpolation=cv2.INTER_AREA).ravel()
+
+    change = energy(cv2.subtract(a, b, dtype=cv2.CV_16S))
+    texture = energy(a)
+    k = max(1, texture.size // 4)
+    plain = change[np.argpartition(texture, k - 1)[:k]]
+    typical = float(np.partition(plain, plain.size // 2)[plain.size // 2])
+    return math.sqrt(typical / 2)  # the difference of two frames carries the noise twice
 VIEW_WIDTH = 160  # cover and move are judged on the view at this width
 CELL = 5  # px of a cell at VIEW_WIDTH; a window is 2x2 cells
 
@@ -133,9 +176,11 @@ class QualityMeter:
     def reset(self) -> None:
         self._prev: np.ndarray | None = None
         self._still: deque[bool] = deque(maxlen=STILL_FRAMES)
-        self._pending: tuple[float, float, float] | None = None
-        self._sharpness = 0.0
-        self._noise = 0.0
+        self._noises: deque[float] = deque(maxlen=RECENT_FRAMES)
+        self._coarse: deque[float] = deque(maxlen=RECENT_FRAMES)
+        self._pending: tuple[float, float, np.ndarray | None] | None = None
+        self._sharpness = self._noise = 0.0
+        self._colour: np.ndarray | None = None  # learned mean (U, V) offset from neutral
         self._frames = 0
         self.cover.reset()
         self.mover.reset()
@@ -153,18 +198,16 @@ class QualityMeter:
             self.reset()  # a new stream size: new baselines
         mean, std = cv2.meanStdDev(small)
         # Sensor noise would dominate a raw Laplacian: measure detail on a lightly smoothed
-        # picture, and noise as what the smoothing took away where the picture is flat.
+        # picture.
         smooth = cv2.blur(small, (3, 3))
         lap = cv2.absdiff(smooth, cv2.blur(smooth, (3, 3)))  # a Laplacian-like detail map
         sharpness = float(cv2.mean(lap)[0])
-        flat = cv2.compare(lap, max(2.0, sharpness), cv2.CMP_LT)
-        # a masked cv2.mean costs ~70 us here; and + sum + count costs ~5 us
-        residual = cv2.bitwise_and(cv2.absdiff(small, smooth), flat)
-        noise = cv2.sumElems(residual)[0] / max(1, cv2.countNonZero(flat))
         # blown out: near white (a limited-range picture clips at 235)
         clipped = cv2.countNonZero(cv2.compare(small, 230, cv2.CMP_GE)) / small.size
-        change, changed = 255.0, 1.0
+        change, changed, noise = 255.0, 1.0, self._noise
         if self._prev is not None:
+            self._noises.append(temporal_noise(small, self._prev))
+            noise = _median(self._noises)
             diff = cv2.absdiff(small, self._prev)
             change = float(cv2.mean(diff)[0])
             # the share of pixels that changed by more than an encoder's rounding: a frozen
@@ -172,33 +215,43 @@ class QualityMeter:
             changed = cv2.countNonZero(cv2.compare(diff, 2, cv2.CMP_GT)) / diff.size
         view = tamper_view(small)
         cover = self.cover.measure(view)
+        self._coarse.append(cover.coarse)
         move = self.mover.measure(view)
-        chroma_offset = 0.0
+        chroma_offset = chroma_shift = 0.0
+        colour = None
         if chroma is not None:
-            chroma_offset = max(abs(float(np.mean(c)) - 128.0) for c in chroma)
+            colour = np.array([float(np.mean(c)) - 128.0 for c in chroma])
+            chroma_offset = float(np.abs(colour).max())
+            if self._colour is None:
+                self._colour = colour
+            chroma_shift = float(np.hypot(*(colour - self._colour)))
         self._frames += 1
         self._prev = small
         self._still.append(change < self.t.frozen_below or changed < self.t.still_below)
         still = sum(self._still) / STILL_FRAMES
-        self._pending = (sharpness, noise)
+        self._pending = (sharpness, noise, colour)
         if self._frames == 1:
-            self._sharpness, self._noise = sharpness, noise
+            self._sharpness = sharpness
+        elif self._frames == 2:
+            self._noise = noise  # the first frame has no noise: nothing to compare it with
         return QualitySample(float(mean[0, 0]), float(std[0, 0]), sharpness, noise, change,
                              changed, still, clipped, cover.covered, cover.matched, cover.contrast,
-                             cover.rest_shift,
-                             cover.level_base, move, chroma_offset, self._sharpness,
-                             self._noise, self._frames > self.t.warmup_frames)
+                             cover.rest_shift, cover.level_base, _median(self._coarse), move,
+                             chroma_offset, chroma_shift, self._sharpness, self._noise,
+                             self._frames > self.t.warmup_frames)
 
     def learn(self) -> None:
         """Folds the last measured frame into the baselines and the reference view: fast
         over the warm-up, then slowly (shadows, seasons, day and night)."""
         if self._pending is None:
             return
-        sharpness, noise = self._pending
+        sharpness, noise, colour = self._pending
         warm = self._frames > self.t.warmup_frames
         rate = self.t.learn_rate if warm else 1.0 / self._frames
         self._sharpness += rate * (sharpness - self._sharpness)
         self._noise += rate * (noise - self._noise)
+        if colour is not None and self._colour is not None:
+            self._colour = self._colour + rate * (colour - self._colour)
         view_rate = self.t.learn_rate / 4 if warm else rate  # the view itself changes slowly
         self.cover.learn(view_rate)
         self.mover.learn(view_rate)
@@ -222,6 +275,8 @@ class CoverReading:
     # learned view's: a cover leaves some at ~1, a failing exposure takes it everywhere
     rest_shift: float  # grey levels the uncovered windows moved from the learned view
     level_base: float  # mean grey level of the learned view
+    coarse: float  # spread of the window means, share of the learned view's: a veil over
+    # the lens (a smear) lowers it, a defocus keeps it
 
 
 class CoverMeter:
@@ -326,8 +381,13 @@ class CoverMeter:
         moved = (mg - mr)[rest]
         shift = float(np.partition(moved, moved.size // 2)[moved.size // 2]) if moved.size \
             else 0.0
-        return CoverReading(min(1.0, float(share)), float(matched), contrast, shift,
-                            float(mr[self._kept].mean()) + 128.0 if self._kept.any() else 128.0)
+        if self._kept.any():
+            level = float(mr[self._kept].mean()) + 128.0
+            coarse = float(mg[self._kept].std()) / max(float(mr[self._kept].std()), 1e-3)
+        else:
+            level, coarse = 128.0, 1.0
+        return CoverReading(min(1.0, float(share)), float(matched), contrast, shift, level,
+                            coarse)
 
     def learn(self, rate: float) -> None:
         if self._ref is None or self._view is None:
@@ -571,18 +631,30 @@ def diagnose(s: QualitySample, t: QualityThresholds) -> dict[str, float]:
         elif s.brightness > s.level_base + t.exposure_step * (235.0 - s.level_base):
             found["video_too_bright"] = 0.5
     exposure = found.keys() & {"video_too_dark", "video_too_bright"}
-    if s.covered >= t.occluded_share and not (
+    sharp = s.sharpness / max(s.sharpness_base, 1e-6)
+    # A veil took the coarse contrast and the detail went with it, beyond what the contrast
+    # lost explains (a dimmer picture loses both alike): a smeared lens, which is tampering;
+    # a defocus keeps the coarse pattern.
+    smeared = sharp < t.smeared_ratio and s.coarse < t.hazed_below and sharp < 0.5 * s.coarse
+    # noise that drowns the view's pattern also makes its windows look flat and unlike the
+    # reference: that is a noisy picture, not a cover
+    noisy = s.noise > max(t.noise_ratio * s.noise_base, t.noise_above)
+    if s.covered >= t.occluded_share and not noisy and not (
             exposure and (washed or abs(s.rest_shift) > t.rest_moved)):
         for kind in exposure:
             del found[kind]
         found["video_occluded"] = s.covered
+    elif smeared and not exposure:
+        found["video_occluded"] = 1.0 - sharp
     elif not exposure:
-        blurred = s.sharpness < t.blur_ratio * s.sharpness_base
+        # detail lost beyond what the contrast lost (rain, an IR switch, a dimmer view)
+        detail = sharp / min(1.0, max(s.coarse, 0.05))
+        blurred = detail < t.blur_ratio
         if blurred:
-            found["video_blurred"] = 1.0 - s.sharpness / (t.blur_ratio * s.sharpness_base)
-        noisy = s.noise > max(t.noise_ratio * s.noise_base, t.noise_above)
+            found["video_blurred"] = 1.0 - detail / t.blur_ratio
         if noisy:
-            found["video_noisy"] = min(1.0, s.noise / (2 * t.noise_ratio * s.noise_base))
+            found["video_noisy"] = s.noise / (2 * max(t.noise_ratio * s.noise_base,
+                                                      t.noise_above))
         m = s.move
         moved = max(m.shift / t.moved_shift, abs(m.angle) / t.moved_angle,
                     abs(m.zoom - 1.0) / t.moved_zoom) if m.agree else 0.0
@@ -591,8 +663,12 @@ def diagnose(s: QualitySample, t: QualityThresholds) -> dict[str, float]:
         elif s.matched < t.matched_below and not blurred and not noisy:
             # another view: hardly a window of the old one shows its pattern where it was
             found["scene_changed"] = 1.0 - s.matched / t.matched_below
-    if s.chroma_offset > t.cast_above and "video_occluded" not in found:
-        found["color_cast"] = min(1.0, s.chroma_offset / 64.0)
+    # a tint too strong for any scene, or one this camera's picture never had; an IR switch
+    # takes the colour away rather than moving it
+    cast = s.chroma_offset > t.cast_above or (s.chroma_shift > t.cast_shift
+                                              and s.chroma_offset > t.cast_kept)
+    if cast and "video_occluded" not in found:
+        found["color_cast"] = min(1.0, max(s.chroma_offset, s.chroma_shift) / 64.0)
     return _scores(_frozen(found, s, t))
 
 

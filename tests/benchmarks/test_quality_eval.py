@@ -68,6 +68,11 @@ def test_a_start_just_after_the_end_still_counts_within_the_grace():
     assert o["status"] == "late" and o["false"] == []
 
 
+def test_a_smear_names_the_type_it_raised():
+    o = score(alert("video_blurred", 40.0), "smear", 30.0, 45.0)
+    assert o["status"] == "late" and o["hit"] == "video_blurred"
+
+
 def test_repeats_of_the_expected_alert_are_flaps_not_false():
     events = alert("video_occluded", 23.0, 26.0) + alert("video_occluded", 28.0)
     o = score(events, "cover", 20.0, 35.0)

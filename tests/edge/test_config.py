@@ -137,7 +137,7 @@ def test_quality_thresholds_reach_the_analysis_core():
     from models.quality import QualityThresholds
 
     shared = [f.name for f in fields(QualityThresholds) if f.name in QualityConfig.model_fields]
-    assert len(shared) == 11
+    assert len(shared) == 12
     default = QualityConfig()
     assert {n: getattr(default, n) for n in shared} == {
         n: getattr(QualityThresholds(), n) for n in shared}

@@ -125,3 +125,53 @@ def test_similarity_fit_recovers_shift_rotation_and_zoom():
     assert f.angle == pytest.approx(2.0, abs=1e-6) and f.zoom == pytest.approx(1.1)
     moved[0] += (6.0, 6.0)  # one tile fooled: they no longer agree on one motion
     assert not fit_similarity(centres, moved, np.ones(4)).agree
+
+
+@pytest.mark.parametrize(("health", "kind"), [("blurred", "video_blurred"),
+                                              ("noisy", "video_noisy")])
+def test_a_defocus_or_a_noisy_sensor_is_camera_health_never_a_cover(health, kind):
+    found = conditions(case(source="street", seed=15, health=health, noise=2.0, walkers=2))
+    assert share_during(found, kind) > 0.9
+    assert not any("video_occluded" in k for _, k in found)
+
+
+def test_noise_is_what_changes_between_frames_not_the_scene_texture():
+    import numpy as np
+
+    from models.quality import temporal_noise
+
+    rng = np.random.default_rng(3)
+    texture = np.tile(np.linspace(60, 160, 320), (180, 1))  # a wall, and on half the view
+    texture[:, :200] = rng.uniform(40, 215, (180, 200))  # as busy as a scene gets
+
+    def frame(gain: float = 1.0, sigma: float = 0.0, shake: int = 0) -> np.ndarray:
+        img = np.roll(texture, shake, axis=1) * gain + rng.normal(0, sigma, texture.shape)
+        return np.clip(img, 0, 255).astype(np.uint8)
+
+    assert temporal_noise(frame(sigma=4.0), frame(sigma=4.0)) == pytest.approx(4.0, rel=0.15)
+    assert temporal_noise(frame(), frame()) < 0.5
+    # an exposure step changes every pixel in proportion; a camera shaking on its pole
+    # changes the busy part of the view, not the plain
+    assert temporal_noise(frame(), frame(gain=1.05)) < 1.0
+    assert temporal_noise(frame(), frame(shake=1)) < 1.0
+
+
+def test_a_cast_the_camera_never_had_is_a_cast_and_an_ir_switch_is_not():
+    import numpy as np
+
+    meter, t = QualityMeter(), QualityThresholds()
+    rng = np.random.default_rng(4)
+    texture = rng.uniform(60, 200, (180, 320))
+
+    def found(u: float, v: float) -> set[str]:
+        y = np.clip(texture + rng.normal(0, 2.0, texture.shape), 0, 255).astype(np.uint8)
+        planes = (np.full((23, 40), u, np.uint8), np.full((23, 40), v, np.uint8))
+        kinds = set(diagnose(meter.measure(y, planes), t))
+        if not kinds:
+            meter.learn()
+        return kinds
+
+    for _ in range(20):  # a scene with a colour of its own: 15 toward blue-green
+        assert found(113, 128) == set()
+    assert "color_cast" in found(130, 142)  # 14 from neutral, but 22 from its own colour
+    assert "color_cast" not in found(128, 128)  # IR: the colour gone
