@@ -27,8 +27,8 @@ The sets (every parameter drawn from a seeded RNG, `tools/faults.py:draw_case`):
   1 +- 0.35-0.7 toward magenta, green, blue, orange, yellow, red; frozen: the same frame
   (with a recorder's clock still ticking on half of them). Tamper faults last 12-20 s,
   camera-health faults 30 s, after a healthy 20-30 s; 15 s healthy after.
-- real: seeds 100000+ (rounds 1-4: 20000+, 40000+, 60000+, 80000+); the real clips vtest.avi (768x576
-  plaza, people), tree.avi
+- real: seeds 100000+ (rounds 1-4: 20000+, 40000+, 60000+, 80000+); the real clips
+  vtest.avi (768x576 plaza, people), tree.avi
   (320x240, a tree behind a window, ~2.3 distinct frames/s), box.mp4 (640x480, a hand moves
   a box over a table), looped forward/backward (never a jump), with the same kinds and
   ranges; cup.mp4 (640x480, a hand and a cup before a plain wall) as a negative only.

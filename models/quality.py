@@ -120,13 +120,12 @@ class QualitySample:
 
 STILL_FRAMES = 10
 RECENT_FRAMES = 5  # noise and veil are judged over the last second (5 analysed frames)
-
-
-def _median(values: deque[float]) -> float:
-    return sorted(values)[len(values) // 2]
-# Unit gain on white noise (its weights' squares sum to 1); zero on flat and on linear ramps,
-# so a light or exposure change between two frames leaves it (nearly) untouched.
-_FINEST = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32) / 6.0
+VIEW_WIDTH = 160  # cover and move are judged on the view at this width
+CELL = 5  # px of a cell at VIEW_WIDTH; a window is 2x2 cells
+# [1 -2 1] across and down: unit gain on white noise (the 3x3 weights' squares sum to 1 after
+# the 1/6), zero on flat and on linear ramps, so a light or exposure change between two
+# frames leaves it (nearly) untouched. Separable: a third of a 3x3 filter's cost.
+_FINEST = np.array([1, -2, 1], np.float32) / math.sqrt(6.0)
 NOISE_WINDOW = 8  # px of the detect image
 
 
@@ -138,9 +137,11 @@ def temporal_noise(a: np.ndarray, b: np.ndarray) -> float:
     plain ones; things that move change few windows, and the median leaves them out."""
     h, w = a.shape
     size = (max(1, w // NOISE_WINDOW), max(1, h // NOISE_WINDOW))
+    # whole windows only: an area resize by an exact factor is ~6x faster
+    rows, cols = size[1] * NOISE_WINDOW, size[0] * NOISE_WINDOW
 
     def energy(img: np.ndarray) -> np.ndarray:
-        fine = cv2.filter2D(img, cv2.CV_32F, _FINEST)
+        fine = cv2.sepFilter2D(img, cv2.CV_32F, _FINEST, _FINEST)[:rows, :cols]
         return cv2.resize(cv2.multiply(fine, fine), size, interpolation=cv2.INTER_AREA).ravel()
 
     change = energy(cv2.subtract(a, b, dtype=cv2.CV_16S))
@@ -149,8 +150,10 @@ def temporal_noise(a: np.ndarray, b: np.ndarray) -> float:
     plain = change[np.argpartition(texture, k - 1)[:k]]
     typical = float(np.partition(plain, plain.size // 2)[plain.size // 2])
     return math.sqrt(typical / 2)  # the difference of two frames carries the noise twice
-VIEW_WIDTH = 160  # cover and move are judged on the view at this width
-CELL = 5  # px of a cell at VIEW_WIDTH; a window is 2x2 cells
+
+
+def _median(values: deque[float]) -> float:
+    return sorted(values)[len(values) // 2]
 
 
 def tamper_view(small: np.ndarray) -> np.ndarray:
