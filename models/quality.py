@@ -60,7 +60,8 @@ class QualityThresholds:
     occluded_share: float = 0.65  # share of the view covered by something flat
     flat_level: float = 3.0  # grey-level spread of a flat window, beyond the sensor's noise
     blur_ratio: float = 0.65  # sharpness below this share of the camera's baseline
-    smeared_ratio: float = 0.35  # sharpness below this share of the baseline ...
+    smeared_ratio: float = 0.45  # sharpness below this share of the baseline (what a view
+    # keeps when ~65 % of it is smeared and the rest keeps its own) ...
     hazed_below: float = 0.91  # ... and coarse contrast below this share of the learned: a
     # veil over the lens (a smear), where a defocus keeps the coarse pattern
     noise_ratio: float = 2.5  # noise above this multiple of the baseline ...
@@ -638,7 +639,7 @@ def diagnose(s: QualitySample, t: QualityThresholds) -> dict[str, float]:
     # A veil took the coarse contrast and the detail went with it, beyond what the contrast
     # lost explains (a dimmer picture loses both alike): a smeared lens, which is tampering;
     # a defocus keeps the coarse pattern.
-    smeared = sharp < t.smeared_ratio and s.coarse < t.hazed_below and sharp < 0.5 * s.coarse
+    smeared = sharp < t.smeared_ratio and s.coarse < t.hazed_below and sharp < 0.6 * s.coarse
     # noise that drowns the view's pattern also makes its windows look flat and unlike the
     # reference: that is a noisy picture, not a cover
     noisy = s.noise > max(t.noise_ratio * s.noise_base, t.noise_above)
