@@ -130,26 +130,33 @@ _FINEST = np.array([1, -2, 1], np.float32) / math.sqrt(6.0)
 NOISE_WINDOW = 8  # px of the detect image
 
 
-def temporal_noise(a: np.ndarray, b: np.ndarray) -> float:
-    """The sensor's noise (sigma, grey levels) from two frames of a camera: the finest-scale
-    change between them, typical (median) over the least textured quarter of the windows.
-    Noise is new in every frame, where the scene's texture is not, so a textured view does
-    not read as noisy; a camera shaking on its pole changes the textured windows, not the
-    plain ones; things that move change few windows, and the median leaves them out."""
-    h, w = a.shape
+def _fine_energy(img: np.ndarray) -> np.ndarray:
+    """Mean finest-scale energy of each whole 8x8 window, flattened."""
+    h, w = img.shape
     size = (max(1, w // NOISE_WINDOW), max(1, h // NOISE_WINDOW))
     # whole windows only: an area resize by an exact factor is ~6x faster
-    rows, cols = size[1] * NOISE_WINDOW, size[0] * NOISE_WINDOW
+    fine = cv2.sepFilter2D(img, cv2.CV_32F, _FINEST, _FINEST)[:size[1] * NOISE_WINDOW,
+                                                             :size[0] * NOISE_WINDOW]
+    return cv2.resize(cv2.multiply(fine, fine), size, interpolation=cv2.INTER_AREA).ravel()
 
-    def energy(img: np.ndarray) -> np.ndarray:
-        fine = cv2.sepFilter2D(img, cv2.CV_32F, _FINEST, _FINEST)[:rows, :cols]
-        return cv2.resize(cv2.multiply(fine, fine), size, interpolation=cv2.INTER_AREA).ravel()
 
-    change = energy(cv2.subtract(a, b, dtype=cv2.CV_16S))
-    texture = energy(a)
+def plain_windows(img: np.ndarray) -> np.ndarray:
+    """Indices of the least textured quarter of ``img``'s 8x8 windows."""
+    texture = _fine_energy(img)
     k = max(1, texture.size // 4)
-    plain = change[np.argpartition(texture, k - 1)[:k]]
-    typical = float(np.partition(plain, plain.size // 2)[plain.size // 2])
+    return np.argpartition(texture, k - 1)[:k]
+
+
+def temporal_noise(a: np.ndarray, b: np.ndarray, plain: np.ndarray | None = None) -> float:
+    """The sensor's noise (sigma, grey levels) from two frames of a camera: the finest-scale
+    change between them, typical (median) over the plain windows (``plain_windows(a)``
+    unless given). Noise is new in every frame, where the scene's texture is not, so a
+    textured view does not read as noisy; a camera shaking on its pole changes the textured
+    windows, not the plain ones; things that move change few windows, and the median
+    leaves them out."""
+    change = _fine_energy(cv2.subtract(a, b, dtype=cv2.CV_16S))
+    quiet = change[plain_windows(a) if plain is None else plain]
+    typical = float(np.partition(quiet, quiet.size // 2)[quiet.size // 2])
     return math.sqrt(typical / 2)  # the difference of two frames carries the noise twice
 
 
@@ -181,6 +188,7 @@ class QualityMeter:
         self._prev: np.ndarray | None = None
         self._still: deque[bool] = deque(maxlen=STILL_FRAMES)
         self._noises: deque[float] = deque(maxlen=RECENT_FRAMES)
+        self._plain: np.ndarray | None = None  # the plainest windows, ranked once a second
         self._coarse: deque[float] = deque(maxlen=RECENT_FRAMES)
         self._pending: tuple[float, float, np.ndarray | None] | None = None
         self._sharpness = self._noise = 0.0
@@ -210,7 +218,9 @@ class QualityMeter:
         clipped = cv2.countNonZero(cv2.compare(small, 230, cv2.CMP_GE)) / small.size
         change, changed, noise = 255.0, 1.0, self._noise
         if self._prev is not None:
-            self._noises.append(temporal_noise(small, self._prev))
+            if self._plain is None or self._frames % RECENT_FRAMES == 0:
+                self._plain = plain_windows(small)  # the scene's texture changes slowly
+            self._noises.append(temporal_noise(small, self._prev, self._plain))
             noise = _median(self._noises)
             diff = cv2.absdiff(small, self._prev)
             change = float(cv2.mean(diff)[0])
@@ -224,7 +234,7 @@ class QualityMeter:
         chroma_offset = chroma_shift = 0.0
         colour = None
         if chroma is not None:
-            colour = np.array([float(np.mean(c)) - 128.0 for c in chroma])
+            colour = np.array([cv2.mean(c)[0] - 128.0 for c in chroma])
             chroma_offset = float(np.abs(colour).max())
             if self._colour is None:
                 self._colour = colour
@@ -316,6 +326,7 @@ class CoverMeter:
         self._cells = keep >= 128  # at least half of the cell unmasked
         self._kept = self._means(self._cells.astype(np.float32)) == 1.0  # all its cells
         self._kept_votes = _votes(self._kept)
+        self._kept_mask = self._kept.view(np.uint8)  # for cv2's masked statistics
         self._cell_count = int(np.count_nonzero(self._cells))
         self._refresh()
 
@@ -332,6 +343,10 @@ class CoverMeter:
         mr = self._means(r)
         sd = np.sqrt(np.maximum(self._means(r * r) - mr * mr, 0.0))
         self._ref_stats = (mr, sd, sd * sd)
+        # the learned view's level and coarse spread, over the windows that are all unmasked
+        level, spread = cv2.meanStdDev(mr, mask=self._kept_mask)
+        self._ref_level = float(level[0, 0]) + 128.0 if self._kept.any() else 128.0
+        self._ref_spread = float(spread[0, 0])
 
     def measure(self, view: np.ndarray) -> CoverReading:
         """``view``: ``tamper_view`` of the frame."""
@@ -385,13 +400,10 @@ class CoverMeter:
         moved = (mg - mr)[rest]
         shift = float(np.partition(moved, moved.size // 2)[moved.size // 2]) if moved.size \
             else 0.0
-        if self._kept.any():
-            level = float(mr[self._kept].mean()) + 128.0
-            coarse = float(mg[self._kept].std()) / max(float(mr[self._kept].std()), 1e-3)
-        else:
-            level, coarse = 128.0, 1.0
-        return CoverReading(min(1.0, float(share)), float(matched), contrast, shift, level,
-                            coarse)
+        coarse = float(cv2.meanStdDev(mg, mask=self._kept_mask)[1][0, 0]) / max(
+            self._ref_spread, 1e-3) if self._kept.any() else 1.0
+        return CoverReading(min(1.0, float(share)), float(matched), contrast, shift,
+                            self._ref_level, coarse)
 
     def learn(self, rate: float) -> None:
         if self._ref is None or self._view is None:
