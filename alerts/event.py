@@ -1,4 +1,5 @@
-"""The alert event, schema ``edge.alert/1`` (CONTRACT.md §3), and an alert's lifecycle.
+"""The alert event, schema ``edge.alert/1`` (published as config/alert.schema.json), and an
+alert's lifecycle.
 
 One alert is a run of messages sharing one ``id``: ``start``, any ``update``s, ``end``.
 """
@@ -157,7 +158,7 @@ def json_schema() -> dict[str, Any]:
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": "https://edge-analytics.invalid/schemas/edge.alert-1.json",
         "title": SCHEMA,
-        "description": "One message of an alert: start, any updates, end (CONTRACT.md section 3).",
+        "description": "One message of an alert: start, any updates (same id), end.",
         "type": "object",
         "additionalProperties": False,
         "required": ["schema", "id", "phase", "seq", "node", "camera", "type", "severity",

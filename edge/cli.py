@@ -1,4 +1,4 @@
-"""``edge``: run, check, probe, analyze (CONTRACT.md §1); init, schema."""
+"""``edge``: run, check, probe, analyze; init, schema (the commands the README documents)."""
 
 from __future__ import annotations
 
