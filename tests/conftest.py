@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tools.broker import Broker
 from tools.camera import RtspCamera, make_clip
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -75,3 +76,26 @@ def no_password_in_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
     caplog.set_level("INFO")
     yield
     assert PASSWORD not in caplog.text
+
+
+def _check_mqtt_mark(item: pytest.Item, before: int) -> None:
+    if Broker.starts != before and item.get_closest_marker("mqtt") is None:
+        pytest.fail(f"{item.nodeid} starts mosquitto but is not marked mqtt", pytrace=False)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    """A test that starts mosquitto (in its fixtures or its body) carries the ``mqtt``
+    mark, so ``-m "not mqtt"`` runs without a broker: checked here, not remembered."""
+    before = Broker.starts
+    result = yield
+    _check_mqtt_mark(item, before)
+    return result
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    before = Broker.starts
+    result = yield
+    _check_mqtt_mark(item, before)
+    return result

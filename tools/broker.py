@@ -18,6 +18,8 @@ def free_port() -> int:
 class Broker:
     """A mosquitto process on a loopback port, with its own config."""
 
+    starts = 0  # in this process, so a test run can tell which tests start one
+
     def __init__(self, tmp: Path, users: dict[str, str] | None = None,
                  tls: Path | None = None, extra: str = "") -> None:
         self.port = free_port()
@@ -41,6 +43,7 @@ class Broker:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
+        Broker.starts += 1
         self.proc = subprocess.Popen(["/usr/sbin/mosquitto", "-c", str(self.conf)],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10

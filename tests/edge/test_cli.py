@@ -158,6 +158,7 @@ def test_check_probe_reports_each_camera(camera_server, tmp_path):
     assert_no_secret(result.stdout, result.stderr)
 
 
+@pytest.mark.mqtt
 def test_check_probe_reports_the_broker(camera_server, tmp_path):
     broker = Broker(tmp_path, users={"edge": PASSWORD})
     broker.start()
@@ -355,6 +356,7 @@ def test_run_refuses_an_unwritable_data_dir_in_one_line(tmp_path):
 DRAIN = 10.0  # with 0 the end stays in the outbox and this test fails, as it should
 
 
+@pytest.mark.mqtt
 def test_sigterm_delivers_the_closing_alerts_before_exit(camera_server, tmp_path):
     """An alert open at SIGTERM is ended, and its end reaches the broker before the process
     exits: nothing stays behind in the outbox."""

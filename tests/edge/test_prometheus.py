@@ -39,6 +39,7 @@ def query(base: str, expr: str) -> list[dict]:
     return body["data"]["result"]
 
 
+@pytest.mark.mqtt
 def test_prometheus_scrapes_a_running_edge(camera_server, tmp_path):
     edge_port, prom_port = free_port(), free_port()
     cfg = write_config(tmp_path / "edge.yaml", {
