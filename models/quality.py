@@ -111,6 +111,8 @@ class QualitySample:
     rest_shift: float  # grey levels the uncovered part of the view moved
     level_base: float  # mean grey level of the learned view
     coarse: float  # spread of the view's coarse pattern, share of the learned view's
+    lost_for: int  # analysed frames the detail has been under ``blur_ratio`` of the baseline
+    veiled_for: int  # ... and the coarse pattern under ``hazed_below`` of the learned
     move: Move
     chroma_offset: float  # largest mean offset of U or V from neutral; 0 without chroma
     chroma_shift: float  # distance of the mean (U, V) from the learned; 0 without chroma
@@ -189,6 +191,7 @@ class QualityMeter:
         self._still: deque[bool] = deque(maxlen=STILL_FRAMES)
         self._noises: deque[float] = deque(maxlen=RECENT_FRAMES)
         self._plain: np.ndarray | None = None  # the plainest windows, ranked once a second
+        self._lost_for = self._veiled_for = 0
         self._coarse: deque[float] = deque(maxlen=RECENT_FRAMES)
         self._pending: tuple[float, float, np.ndarray | None] | None = None
         self._sharpness = self._noise = 0.0
@@ -248,11 +251,15 @@ class QualityMeter:
             self._sharpness = sharpness
         elif self._frames == 2:
             self._noise = noise  # the first frame has no noise: nothing to compare it with
+        coarse = _median(self._coarse)
+        lost = sharpness < self.t.blur_ratio * self._sharpness
+        self._lost_for = self._lost_for + 1 if lost else 0
+        self._veiled_for = self._veiled_for + 1 if coarse < self.t.hazed_below else 0
         return QualitySample(float(mean[0, 0]), float(std[0, 0]), sharpness, noise, change,
                              changed, still, clipped, cover.covered, cover.matched, cover.contrast,
-                             cover.rest_shift, cover.level_base, _median(self._coarse), move,
-                             chroma_offset, chroma_shift, self._sharpness, self._noise,
-                             self._frames > self.t.warmup_frames)
+                             cover.rest_shift, cover.level_base, coarse, self._lost_for,
+                             self._veiled_for, move, chroma_offset, chroma_shift,
+                             self._sharpness, self._noise, self._frames > self.t.warmup_frames)
 
     def learn(self) -> None:
         """Folds the last measured frame into the baselines and the reference view: fast
@@ -650,8 +657,10 @@ def diagnose(s: QualitySample, t: QualityThresholds) -> dict[str, float]:
     sharp = s.sharpness / max(s.sharpness_base, 1e-6)
     # A veil took the coarse contrast and the detail went with it, beyond what the contrast
     # lost explains (a dimmer picture loses both alike): a smeared lens, which is tampering;
-    # a defocus keeps the coarse pattern.
-    smeared = sharp < t.smeared_ratio and s.coarse < t.hazed_below and sharp < 0.6 * s.coarse
+    # a defocus keeps the coarse pattern. Both went at once: a blurred view whose coarse
+    # pattern dips later (the scene changing) is still a blur.
+    smeared = (sharp < t.smeared_ratio and s.coarse < t.hazed_below and sharp < 0.6 * s.coarse
+               and abs(s.lost_for - s.veiled_for) <= RECENT_FRAMES)
     # noise that drowns the view's pattern also makes its windows look flat and unlike the
     # reference: that is a noisy picture, not a cover
     noisy = s.noise > max(t.noise_ratio * s.noise_base, t.noise_above)

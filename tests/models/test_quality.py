@@ -175,3 +175,25 @@ def test_a_cast_the_camera_never_had_is_a_cast_and_an_ir_switch_is_not():
         assert found(113, 128) == set()
     assert "color_cast" in found(130, 142)  # 14 from neutral, but 22 from its own colour
     assert "color_cast" not in found(128, 128)  # IR: the colour gone
+
+
+def test_a_smear_takes_detail_and_contrast_at_once_a_blur_stays_a_blur():
+    from dataclasses import replace
+
+    import numpy as np
+
+    meter, t = QualityMeter(), QualityThresholds()
+    rng = np.random.default_rng(5)
+    texture = rng.uniform(60, 200, (180, 320))
+
+    def frame() -> np.ndarray:  # a live sensor: new noise in every frame
+        return np.clip(texture + rng.normal(0, 2.0, texture.shape), 0, 255).astype(np.uint8)
+
+    for _ in range(t.warmup_frames + 2):
+        meter.measure(frame())
+        meter.learn()
+    healthy = meter.measure(frame())
+    veiled = replace(healthy, sharpness=0.3 * healthy.sharpness_base, coarse=0.8)
+    assert set(diagnose(replace(veiled, lost_for=6, veiled_for=4), t)) == {"video_occluded"}
+    # blurred for 8 s, then the scene's coarse pattern dips: still a blur
+    assert set(diagnose(replace(veiled, lost_for=40, veiled_for=3), t)) == {"video_blurred"}
