@@ -260,6 +260,10 @@ def test_a_huge_polygon_is_refused_before_the_quadratic_check():
     ("cameras", {f"c{i}": {"url": "x"} for i in range(257)}, "cameras", "at most 256"),
     ("cameras", {"c" * 65: {"url": "x"}}, "cameras." + "c" * 65 + " (name)", "at most 64"),
     ("node.id", "n" * 65, "node.id", "at most 64"),
+    ("cameras.gate.quality", {"cast_shift": 1e9}, "cameras.gate.quality.cast_shift",
+     "less than or equal to 255"),
+    ("cameras.gate.quality", {"cast_shift": -5}, "cameras.gate.quality.cast_shift",
+     "greater than 0"),
     ("cameras.gate.zones", {"z" * 65: {"polygon": SQUARE}},
      "cameras.gate.zones." + "z" * 65 + " (name)", "at most 64"),
 ])
