@@ -10,6 +10,12 @@ loopback, storing into SQLite (a file) and into PostgreSQL (Debian's server on l
 2. Latency: a logged-in console's WebSocket; alerts published one at a time at 50/s;
    the time from each publish to its push arriving.
 The publishers, broker and center share the machine's 2 vCPUs.
+
+``--clients ours gmqtt paho paho-batched`` compares the center's MQTT client
+(``center/mqtt.py``) with maintained libraries in the same run (issue 16): the center is
+started afresh with each in turn (``benchmarks/mqtt_clients.py``), the order rotated each
+round, the store on and PUBACKs sent only after the commit; each ratio is the median of the
+rounds' ratios to the first client. ``pip install '.[bench]'`` first.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from operator import truediv
 from pathlib import Path
 
 import aiohttp
@@ -38,6 +45,7 @@ from tools.broker import Broker, free_port  # noqa: E402
 from tools.postgres import Postgres  # noqa: E402
 
 CENTER = str(ROOT / ".venv" / "bin" / "edge-center")
+CLIENTS = ROOT / "benchmarks" / "mqtt_clients.py"
 PASSWORD = "bench-password-1"
 
 
@@ -146,6 +154,8 @@ async def latency(port: int, base: str, n: int, rate: float) -> tuple[float, flo
 
 
 async def bench(backend: str, url: str, tmp: Path, args: argparse.Namespace) -> None:
+    """Each MQTT client in turn (the order rotated each round), the center started afresh
+    with it: one run with the edges publishing, one draining a backlog; then latency."""
     (tmp / backend).mkdir(exist_ok=True)
     # the broker's window of unacknowledged messages per client (mosquitto's default: 20)
     broker = Broker(tmp / backend, extra="max_inflight_messages 1000\n")
@@ -158,36 +168,63 @@ async def bench(backend: str, url: str, tmp: Path, args: argparse.Namespace) -> 
     env = {**os.environ, "EDGE_CENTER_PASSWORD": PASSWORD}
     subprocess.run([CENTER, "user", "bench", "--role", "supervisor", "--config", str(cfg)],
                    check=True, env=env, capture_output=True)
-    def start() -> subprocess.Popen[bytes]:
-        return subprocess.Popen([CENTER, "run", "--config", str(cfg), "--log-level", "WARNING"])
 
-    proc = start()
-    base = f"http://127.0.0.1:{port}"
-    try:
-        await ready(base)
-        live = [await throughput(broker.port, base, args.alerts, tmp / backend)
-                for _ in range(args.repeat)]
-        alone = []
-        for _ in range(args.repeat):
-            rate, proc = await drain(broker.port, base, start, proc, args.alerts)
-            alone.append(rate)
-        p50, p99, worst = await latency(broker.port, base, args.latency_alerts, args.rate)
-        print(f"{backend:>10} {' / '.join(f'{r:,.0f}' for r in live):>22} "
-              f"{statistics.median(live):>7,.0f} {' / '.join(f'{r:,.0f}' for r in alone):>22} "
-              f"{statistics.median(alone):>7,.0f} {p50:>6.1f} {p99:>6.1f} {worst:>6.1f}",
-              flush=True)
-    finally:
+    def starter(client: str) -> Callable[[], subprocess.Popen[bytes]]:
+        # edge-center itself, with the MQTT client chosen (benchmarks/mqtt_clients.py)
+        return lambda: subprocess.Popen([sys.executable, str(CLIENTS), client, "run",
+                                         "--config", str(cfg), "--log-level", "WARNING"])
+
+    def stop(proc: subprocess.Popen[bytes]) -> None:
         proc.terminate()
         proc.wait(timeout=20)
+
+    base = f"http://127.0.0.1:{port}"
+    clients = args.clients
+    live: dict[str, list[float]] = {c: [] for c in clients}
+    alone: dict[str, list[float]] = {c: [] for c in clients}
+    try:
+        for r in range(args.repeat):
+            for client in clients[r % len(clients):] + clients[:r % len(clients)]:
+                start = starter(client)
+                proc = start()
+                try:
+                    await ready(base)
+                    live[client].append(await throughput(broker.port, base, args.alerts,
+                                                         tmp / backend))
+                    rate, proc = await drain(broker.port, base, start, proc, args.alerts)
+                    alone[client].append(rate)
+                finally:
+                    stop(proc)
+        for client in clients:
+            proc = starter(client)()
+            try:
+                await ready(base)
+                p50, p99, worst = await latency(broker.port, base, args.latency_alerts,
+                                                args.rate)
+            finally:
+                stop(proc)
+            # the ratio to the first client: the median of each round's ratio (a round's
+            # runs are minutes apart at most, so a busier machine weighs on both)
+            ref_live, ref_alone = live[clients[0]], alone[clients[0]]
+            mid_live, mid_alone = statistics.median(live[client]), statistics.median(alone[client])
+            print(f"{backend:>10} {client:>12} "
+                  f"{' / '.join(f'{r:,.0f}' for r in live[client]):>22} {mid_live:>7,.0f} "
+                  f"{statistics.median(map(truediv, live[client], ref_live)):>5.0%} "
+                  f"{' / '.join(f'{r:,.0f}' for r in alone[client]):>22} {mid_alone:>7,.0f} "
+                  f"{1e6 / mid_alone:>5.0f} "
+                  f"{statistics.median(map(truediv, alone[client], ref_alone)):>5.0%} "
+                  f"{p50:>6.1f} {p99:>6.1f} {worst:>6.1f}", flush=True)
+    finally:
         broker.kill()
 
 
 async def main_async(args: argparse.Namespace) -> None:
     print(f"{args.alerts} alert messages from 4 edges, {args.repeat} runs; latency over "
           f"{args.latency_alerts} alerts at {args.rate:g}/s")
-    print(f"{'':>10} {'with 4 edges publishing':>30} {'alone (draining a backlog)':>30}")
-    print(f"{'store':>10} {'alerts/s runs':>22} {'median':>7} {'alerts/s runs':>22} "
-          f"{'median':>7} {'p50 ms':>6} {'p99 ms':>6} {'max ms':>6}")
+    print(f"{'':>23} {'with 4 edges publishing':>36} {'alone (draining a backlog)':>42}")
+    print(f"{'store':>10} {'client':>12} {'alerts/s runs':>22} {'median':>7} {'ratio':>5} "
+          f"{'alerts/s runs':>22} {'median':>7} {'us/msg':>5} {'ratio':>5} "
+          f"{'p50 ms':>6} {'p99 ms':>6} {'max ms':>6}")
     with tempfile.TemporaryDirectory() as tmp:
         if "sqlite" in args.stores:
             await bench("sqlite", f"sqlite:///{tmp}/center.db", Path(tmp), args)
@@ -207,6 +244,10 @@ def main() -> int:
     ap.add_argument("--latency-alerts", type=int, default=500)
     ap.add_argument("--rate", type=float, default=50.0)
     ap.add_argument("--stores", nargs="+", default=["sqlite", "postgresql"])
+    ap.add_argument("--clients", nargs="+", default=["ours"],
+                    choices=["ours", "gmqtt", "paho", "paho-batched"],
+                    help="the center's MQTT client (the first is the reference of the ratios; "
+                    "gmqtt and paho: pip install '.[bench]')")
     asyncio.run(main_async(ap.parse_args()))
     return 0
 
