@@ -194,6 +194,7 @@ def run(item: Item, trace: bool = False) -> Outcome:
             print(f"t {t:5.1f} covered {q.covered:.2f} shift {m.shift:.3f} angle "
                   f"{m.angle:+.2f} zoom {m.zoom:.3f} agree {m.agree:d} similarity "
                   f"{m.similarity:.2f} sharpness {q.sharpness:.2f}/{q.sharpness_base:.2f} "
+                  f"coarse {q.coarse:.2f} mid {q.mid:.2f} "
                   f"{[e.type + ' ' + e.phase for e in events]}")
     return Outcome(item, starts, time.perf_counter() - started)
 

@@ -64,6 +64,9 @@ class QualityThresholds:
     # keeps when ~65 % of it is smeared and the rest keeps its own) ...
     hazed_below: float = 0.91  # ... and coarse contrast below this share of the learned: a
     # veil over the lens (a smear), where a defocus keeps the coarse pattern
+    smudged_below: float = 0.5  # ... or mid-scale contrast below this share of what the coarse
+    # contrast kept: light spread over 1-2 % of the width (a smear), where a defocus blurs
+    # less far
     noise_ratio: float = 2.5  # noise above this multiple of the baseline ...
     noise_above: float = 4.0  # ... and above this level (grey levels, sigma)
     cast_above: float = 20.0  # mean chroma offset from neutral, 0..127
@@ -111,6 +114,8 @@ class QualitySample:
     rest_shift: float  # grey levels the uncovered part of the view moved
     level_base: float  # mean grey level of the learned view
     coarse: float  # spread of the view's coarse pattern, share of the learned view's
+    mid: float  # contrast at mid scale, ~1-2 % of the width, share of the learned view's: a
+    # smear spreads light that far and takes it, a defocus blurs less far and mostly keeps it
     lost_for: int  # analysed frames the detail has been under ``blur_ratio`` of the baseline
     veiled_for: int  # ... and the coarse pattern under ``hazed_below`` of the learned
     move: Move
@@ -162,6 +167,12 @@ def temporal_noise(a: np.ndarray, b: np.ndarray, plain: np.ndarray | None = None
     return math.sqrt(typical / 2)  # the difference of two frames carries the noise twice
 
 
+def _mid_band(view: np.ndarray) -> np.ndarray:
+    """The view's mid-scale detail (float32): a band between Gaussians of 1 and 3 px at the
+    view's 160 px width, ~0.6-2 % of the width."""
+    return cv2.GaussianBlur(view, (0, 0), 1.0) - cv2.GaussianBlur(view, (0, 0), 3.0)
+
+
 def _median(values: deque[float]) -> float:
     return sorted(values)[len(values) // 2]
 
@@ -192,18 +203,25 @@ class QualityMeter:
         self._noises: deque[float] = deque(maxlen=RECENT_FRAMES)
         self._plain: np.ndarray | None = None  # the plainest windows, ranked once a second
         self._lost_for = self._veiled_for = 0
-        self._coarse: deque[float] = deque(maxlen=RECENT_FRAMES)
+        # cover readings come every other frame: the last second holds three
+        self._coarse: deque[float] = deque(maxlen=RECENT_FRAMES // 2 + 1)
         self._pending: tuple[float, float, np.ndarray | None] | None = None
+        self._forget_view()
         self._sharpness = self._noise = 0.0
         self._colour: np.ndarray | None = None  # learned mean (U, V) offset from neutral
         self._frames = 0
-        self.cover.reset()
-        self.mover.reset()
 
     def relearn_reference(self) -> None:
         """Accept the current view as the reference (after a scene change was reported)."""
+        self._forget_view()
+
+    def _forget_view(self) -> None:
         self.cover.reset()
         self.mover.reset()
+        self._cover: CoverReading | None = None
+        self._move: Move | None = None
+        self._turns = [0, 0]  # readings taken by the cover and the move meter
+        self._fresh = (False, False)  # ... on the last frame measured
 
     def measure(self, small: np.ndarray, chroma: tuple[np.ndarray, np.ndarray] | None = None
                 ) -> QualitySample:
@@ -230,10 +248,20 @@ class QualityMeter:
             # the share of pixels that changed by more than an encoder's rounding: a frozen
             # picture re-encoded at each keyframe changes by a grey level or two everywhere
             changed = cv2.countNonZero(cv2.compare(diff, 2, cv2.CMP_GT)) / diff.size
+        # The cover and the move meter take turns, each reading every other frame: they
+        # are half of the analysis' cost, and a tamper hold (3 s) is many of their turns.
         view = tamper_view(small)
-        cover = self.cover.measure(view)
-        self._coarse.append(cover.coarse)
-        move = self.mover.measure(view)
+        turn = self._frames % 2
+        self._fresh = (turn == 0 or self._cover is None, turn == 1 or self._move is None)
+        if self._fresh[0]:
+            self._cover = self.cover.measure(view)
+            self._coarse.append(self._cover.coarse)
+            self._turns[0] += 1
+        if self._fresh[1]:
+            self._move = self.mover.measure(view)
+            self._turns[1] += 1
+        cover, move = self._cover, self._move
+        assert cover is not None and move is not None
         chroma_offset = chroma_shift = 0.0
         colour = None
         if chroma is not None:
@@ -257,8 +285,8 @@ class QualityMeter:
         self._veiled_for = self._veiled_for + 1 if coarse < self.t.hazed_below else 0
         return QualitySample(float(mean[0, 0]), float(std[0, 0]), sharpness, noise, change,
                              changed, still, clipped, cover.covered, cover.matched, cover.contrast,
-                             cover.rest_shift, cover.level_base, coarse, self._lost_for,
-                             self._veiled_for, move, chroma_offset, chroma_shift,
+                             cover.rest_shift, cover.level_base, coarse, cover.mid,
+                             self._lost_for, self._veiled_for, move, chroma_offset, chroma_shift,
                              self._sharpness, self._noise, self._frames > self.t.warmup_frames)
 
     def learn(self) -> None:
@@ -273,9 +301,11 @@ class QualityMeter:
         self._noise += rate * (noise - self._noise)
         if colour is not None and self._colour is not None:
             self._colour = self._colour + rate * (colour - self._colour)
-        view_rate = self.t.learn_rate / 4 if warm else rate  # the view itself changes slowly
-        self.cover.learn(view_rate)
-        self.mover.learn(view_rate)
+        # the view itself changes slowly; each meter learns from the frames it read
+        for meter, fresh, turns in zip((self.cover, self.mover), self._fresh, self._turns,
+                                       strict=True):
+            if fresh:
+                meter.learn(self.t.learn_rate / 2 if warm else 1.0 / turns)
         self._pending = None
 
 
@@ -298,6 +328,7 @@ class CoverReading:
     level_base: float  # mean grey level of the learned view
     coarse: float  # spread of the window means, share of the learned view's: a veil over
     # the lens (a smear) lowers it, a defocus keeps it
+    mid: float  # contrast at mid scale (the typical window), share of the learned view's
 
 
 class CoverMeter:
@@ -354,6 +385,11 @@ class CoverMeter:
         level, spread = cv2.meanStdDev(mr, mask=self._kept_mask)
         self._ref_level = float(level[0, 0]) + 128.0 if self._kept.any() else 128.0
         self._ref_spread = float(spread[0, 0])
+        band = _mid_band(r)
+        energy = self._means(band * band).ravel()
+        # windows whose learned view has mid-scale contrast to lose (2 grey levels)
+        self._mid_told = np.flatnonzero((energy > 4.0) & self._kept.ravel())
+        self._ref_mid = energy[self._mid_told]
 
     def measure(self, view: np.ndarray) -> CoverReading:
         """``view``: ``tamper_view`` of the frame."""
@@ -409,8 +445,13 @@ class CoverMeter:
             else 0.0
         coarse = float(cv2.meanStdDev(mg, mask=self._kept_mask)[1][0, 0]) / max(
             self._ref_spread, 1e-3) if self._kept.any() else 1.0
+        mid = 1.0
+        if self._mid_told.size:
+            band = _mid_band(g)
+            kept = mean(band * band).ravel()[self._mid_told] / self._ref_mid
+            mid = math.sqrt(float(np.partition(kept, kept.size // 2)[kept.size // 2]))
         return CoverReading(min(1.0, float(share)), float(matched), contrast, shift,
-                            self._ref_level, coarse)
+                            self._ref_level, coarse, mid)
 
     def learn(self, rate: float) -> None:
         if self._ref is None or self._view is None:
@@ -655,12 +696,17 @@ def diagnose(s: QualitySample, t: QualityThresholds) -> dict[str, float]:
             found["video_too_bright"] = 0.5
     exposure = found.keys() & {"video_too_dark", "video_too_bright"}
     sharp = s.sharpness / max(s.sharpness_base, 1e-6)
-    # A veil took the coarse contrast and the detail went with it, beyond what the contrast
-    # lost explains (a dimmer picture loses both alike): a smeared lens, which is tampering;
-    # a defocus keeps the coarse pattern. Both went at once: a blurred view whose coarse
-    # pattern dips later (the scene changing) is still a blur.
-    smeared = (sharp < t.smeared_ratio and s.coarse < t.hazed_below and sharp < 0.6 * s.coarse
-               and abs(s.lost_for - s.veiled_for) <= RECENT_FRAMES)
+    # A smeared lens, which is tampering: the detail went, and either a veil took the
+    # coarse contrast with it, beyond what the contrast lost explains (a dimmer picture
+    # loses both alike), or the light spread so far that the mid-scale contrast went too.
+    # A defocus keeps the coarse pattern and blurs less far.
+    # The veil and the detail went at once: a blurred view whose coarse pattern dips later
+    # (the scene changing) is still a blur.
+    kept = min(1.0, max(s.coarse, 0.05))
+    smeared = sharp < t.smeared_ratio and (
+        (s.coarse < t.hazed_below and sharp < 0.6 * s.coarse
+         and abs(s.lost_for - s.veiled_for) <= RECENT_FRAMES)
+        or s.mid < t.smudged_below * kept)
     # noise that drowns the view's pattern also makes its windows look flat and unlike the
     # reference: that is a noisy picture, not a cover
     noisy = s.noise > max(t.noise_ratio * s.noise_base, t.noise_above)
@@ -673,7 +719,7 @@ def diagnose(s: QualitySample, t: QualityThresholds) -> dict[str, float]:
         found["video_occluded"] = 1.0 - sharp
     elif not exposure:
         # detail lost beyond what the contrast lost (rain, an IR switch, a dimmer view)
-        detail = sharp / min(1.0, max(s.coarse, 0.05))
+        detail = sharp / kept
         blurred = detail < t.blur_ratio
         if blurred:
             found["video_blurred"] = 1.0 - detail / t.blur_ratio
@@ -699,9 +745,10 @@ def diagnose(s: QualitySample, t: QualityThresholds) -> dict[str, float]:
 
 def _frozen(found: dict[str, float], s: QualitySample, t: QualityThresholds
             ) -> dict[str, float]:
-    """A still picture is frozen, unless it is black or blown out: that shows no change
-    whether the camera is live or not, and the exposure fault is what to fix."""
-    if s.still >= t.frozen_share and not found.keys() & {"video_too_dark", "video_too_bright"}:
+    """A still picture is frozen, unless it is black, blown out or covered: that shows no
+    change whether the camera is live or not, and the exposure or the cover is what to fix."""
+    if s.still >= t.frozen_share and not found.keys() & {"video_too_dark", "video_too_bright",
+                                                         "video_occluded"}:
         found["video_frozen"] = s.still
     return found
 

@@ -197,3 +197,34 @@ def test_a_smear_takes_detail_and_contrast_at_once_a_blur_stays_a_blur():
     assert set(diagnose(replace(veiled, lost_for=6, veiled_for=4), t)) == {"video_occluded"}
     # blurred for 8 s, then the scene's coarse pattern dips: still a blur
     assert set(diagnose(replace(veiled, lost_for=40, veiled_for=3), t)) == {"video_blurred"}
+
+
+def test_a_smear_with_little_haze_is_told_from_a_defocus_by_how_far_the_light_spread():
+    import cv2
+    import numpy as np
+
+    rng = np.random.default_rng(6)
+    # a view with detail at every scale, as scenes have
+    scene = sum(cv2.resize(rng.uniform(-1, 1, (180 // k + 1, 320 // k + 1)), (320, 180),
+                           interpolation=cv2.INTER_CUBIC) * k ** 0.5 for k in (2, 4, 8, 16, 32, 64))
+    scene = 60 + 140 * (scene - scene.min()) / np.ptp(scene)
+
+    def last_found(fault) -> set[str]:
+        meter, t = QualityMeter(), QualityThresholds()
+        kinds: set[str] = set()
+        for i in range(t.warmup_frames + 10):
+            img = fault(scene) if i > t.warmup_frames + 2 else scene
+            y = np.clip(img + rng.normal(0, 1.0, scene.shape), 0, 255).astype(np.uint8)
+            kinds = set(diagnose(meter.measure(y), t))
+            if not kinds:
+                meter.learn()
+        return kinds
+
+    def defocus(img):  # a strong defocus: sharpness to ~30 % of the camera's
+        return cv2.GaussianBlur(img, (0, 0), 2.5)
+
+    def smear(img):  # light spread further, under a veil too thin to take the coarse contrast
+        return 0.97 * cv2.GaussianBlur(img, (0, 0), 6.0) + 0.03 * (img.mean() + 20)
+
+    assert last_found(defocus) == {"video_blurred"}
+    assert last_found(smear) == {"video_occluded"}
