@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.tracker import Tracks
+from models.types import Tracks
 from models.zones import PolygonZone
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
