@@ -28,6 +28,15 @@ class TrackUpdate:
     tracks: Tracks  # confirmed and alive after this update
     started: np.ndarray  # ids confirmed in this update
     ended: np.ndarray  # ids that ended in this update
+    # every box followed, tentative tracks too, and its centre's speed (frame heights per
+    # second): what detection follows or re-checks, what is no still change
+    followed: np.ndarray
+    speeds: np.ndarray
+
+    @staticmethod
+    def empty() -> TrackUpdate:
+        none = np.zeros(0, np.int64)
+        return TrackUpdate(Tracks.empty(), none, none, np.zeros((0, 4)), np.zeros(0))
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -136,15 +145,9 @@ class ObjectTracker:
         c = self.confirmed
         tracks = Tracks(self.ids[c], self.boxes[c].astype(np.float32), self.labels[c],
                         self.scores[c], self.previous[c], self.first_seen[c], seen[c])
-        return TrackUpdate(tracks, started, ended)
-
-    def split_by_speed(self, speed: float) -> tuple[np.ndarray, np.ndarray]:
-        """Boxes of the tracks (tentative ones too) whose centre moves faster than ``speed``
-        (frame heights per second), and of the others: what detection follows, and what
-        it only re-checks."""
-        v = (self.velocity[:, :2] + self.velocity[:, 2:]) / 2
-        fast = np.linalg.norm(v, axis=1) > speed
-        return self.boxes[fast], self.boxes[~fast]
+        speeds = np.linalg.norm((self.velocity[:, :2] + self.velocity[:, 2:]) / 2, axis=1)
+        # a copy: the next update moves these boxes in place
+        return TrackUpdate(tracks, started, ended, self.boxes.copy(), speeds)
 
     def _observe(self, k: int, dets: Detections, d: int, t: float) -> None:
         dt = t - self.last_seen[k]

@@ -1,5 +1,6 @@
 """The values that pass between the analysis stages, as aligned numpy arrays: what detection
-is asked (``Request``) and finds (``Detections``), and what the tracker follows (``Tracks``).
+is asked (``Request``) and finds (``Detections``), what the tracker follows (``Tracks``),
+and what the rules hand the alert book (``Condition``, with the ``Objects`` behind it).
 
 Nothing here runs a model: the tracker and the rules import these without onnxruntime.
 """
@@ -111,3 +112,51 @@ class Tracks:
         z = np.zeros(0)
         return Tracks(np.zeros(0, np.int64), np.zeros((0, 4), np.float32),
                       np.zeros(0, "<U32"), z, np.zeros((0, 2)), z, np.zeros(0, bool))
+
+
+@dataclass(frozen=True, slots=True)
+class Objects:
+    """What stands behind a condition: ``boxes`` (n, 4) normalised, ``labels`` (n,),
+    ``scores`` (n,) and ``ids`` (n,), the track's or the motion blob's, 0 for none (both
+    count from 1)."""
+
+    boxes: np.ndarray
+    labels: np.ndarray
+    scores: np.ndarray
+    ids: np.ndarray
+
+    def __post_init__(self) -> None:
+        _check("Objects", len(self.ids), boxes=(self.boxes, (4,)), labels=(self.labels, ()),
+               scores=(self.scores, ()))
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @staticmethod
+    def tracked(tracks: Tracks) -> Objects:
+        return Objects(tracks.boxes, tracks.labels, tracks.scores, tracks.ids)
+
+    @staticmethod
+    def untracked(label: str, boxes: np.ndarray, ids: np.ndarray | None = None) -> Objects:
+        """Boxes with no detector behind them (motion blobs, still changes): score 1."""
+        n = len(boxes)
+        return Objects(boxes, np.full(n, label), np.ones(n),
+                       np.zeros(n, np.int64) if ids is None else ids)
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """One alert type on one rule (None: the camera's own, a fault) at one media time, as
+    the alert book takes it: ``active`` for ``start_s`` starts the alert, clear for
+    ``end_s`` ends it; an ``instant`` one (a line crossed) starts and ends at once.
+    ``cooldown_s``: the rule's own, None for the configured one."""
+
+    type: str
+    rule: str | None
+    active: bool
+    score: float = 1.0
+    objects: Objects | None = None
+    start_s: float = 0.0
+    end_s: float = 1.0
+    cooldown_s: float | None = None
+    instant: bool = False

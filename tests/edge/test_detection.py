@@ -18,7 +18,7 @@ from edge.config import parse_config
 from edge.inference import InferenceWorker, build_detector
 from edge.pipeline import Analysis
 from models.detector import Detections, Detector, Request
-from tests.edge.test_rules import scene_frames
+from tests.conftest import scene_frames
 from tools.scenes import analysed_frames
 
 ROOT = Path(__file__).resolve().parents[2]
