@@ -118,6 +118,21 @@ def _objects(found: Objects | None) -> tuple[DetectedObject, ...]:
                                          strict=True))
 
 
+@dataclass(frozen=True, slots=True)
+class AnalysisStats:
+    """One camera's analysis at one moment: what metrics, the API and the health summary
+    show."""
+
+    camera: str
+    alerts: Counter[str]  # alerts started, by type
+    suppressed: Counter[str]  # starts held back or instant events dropped by the cooldown
+    open: frozenset[str]  # types of the alerts open now
+    regions: int  # model inputs asked for
+    full_passes: int
+    tracks: int  # confirmed tracks now
+    motion_fraction: float  # share of the view that moved in the last analysed frame
+
+
 class Analysis:
     """Everything one camera's frames go through after decoding; no I/O, no asyncio.
 
@@ -220,9 +235,11 @@ class Analysis:
                 self.alerts[e.type] += 1
         return events
 
-    @property
-    def motion_fraction(self) -> float:
-        return self._motion.fraction
+    def stats(self) -> AnalysisStats:
+        return AnalysisStats(self.book.camera, Counter(self.alerts),
+                             Counter(self.book.suppressed),
+                             frozenset(k[0] for k in self.book.open_keys()), self.inferences,
+                             self.full_passes, len(self._tracked.tracks), self._motion.fraction)
 
     # -- detection and tracks -----------------------------------------------------------------
     def _request(self, frame: Frame) -> Request | None:

@@ -110,7 +110,7 @@ def test_line_crossings_are_spaced_by_the_cooldown():
     lines = {"door": {"points": LINE}}
     a = analysis(lines=lines, cooldown_s=10.0)
     assert len(starts(run(a, two_walkers, 7), "line_crossing")) == 1
-    assert a.book.suppressed["line_crossing"] == 1
+    assert a.stats().suppressed["line_crossing"] == 1
     a = analysis(lines={"door": {"points": LINE, "cooldown_s": 0.0}})
     assert len(starts(run(a, two_walkers, 7), "line_crossing")) == 2
 
