@@ -109,9 +109,7 @@ def scene_rules(cfg: CameraConfig) -> Rules:
     return Rules(zones, lines)
 
 
-def _objects(found: Objects | None) -> tuple[DetectedObject, ...]:
-    if found is None:
-        return ()
+def _objects(found: Objects) -> tuple[DetectedObject, ...]:
     return tuple(DetectedObject(str(lab), round(float(s), 3), tuple(map(float, b)),
                                 int(i) or None)
                  for lab, s, b, i in zip(found.labels, found.scores, found.boxes, found.ids,
@@ -221,9 +219,14 @@ class Analysis:
     def _alert(self, conditions: Iterable[Condition], t: float) -> list[AlertEvent]:
         """Conditions -> the alert book: the one place alerts start, update and end."""
         events: list[AlertEvent] = []
+        shown: dict[int, tuple[DetectedObject, ...]] = {}  # a zone's rules share its objects
         for c in conditions:
             key = (c.type, c.rule)
-            objects = _objects(c.objects) if c.active else ()  # only a held one shows them
+            objects = ()  # only a held condition shows its objects
+            if c.active and c.objects is not None:
+                if id(c.objects) not in shown:
+                    shown[id(c.objects)] = _objects(c.objects)
+                objects = shown[id(c.objects)]
             if c.instant:
                 events += self.book.pulse(key, t, c.score, objects, c.cooldown_s)
             else:

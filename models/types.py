@@ -15,12 +15,11 @@ import numpy as np
 from models.geometry import Box, Polygon, anchors
 
 
-def _check(kind: str, n: int, **arrays: tuple[np.ndarray, tuple[int, ...]]) -> None:
-    """Each array must be (n, *tail): a mismatch would otherwise surface frames later,
-    as a wrong object in an alert."""
-    for name, (a, tail) in arrays.items():
-        if a.shape != (n, *tail):
-            raise ValueError(f"{kind}.{name} must be {(n, *tail)}, got {a.shape}")
+def _misshapen(kind: str, n: int, **arrays: tuple[np.ndarray, tuple[int, ...]]) -> ValueError:
+    """Which array is not (n, *tail). Values are built per frame, so the check itself is
+    one comparison of shapes and this runs only when it fails."""
+    name, (a, tail) = next((k, v) for k, v in arrays.items() if v[0].shape != (n, *v[1]))
+    return ValueError(f"{kind}.{name} must be {(n, *tail)}, got {a.shape}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,9 +33,13 @@ class Detections:
     labels: np.ndarray
 
     def __post_init__(self) -> None:
-        _check("Detections", len(self.scores), boxes=(self.boxes, (4,)),
-               scores=(self.scores, ()), class_ids=(self.class_ids, ()),
-               labels=(self.labels, ()))
+        # a mismatch would otherwise surface frames later, as a wrong object in an alert
+        n = (len(self.scores),)
+        if not (self.boxes.shape == (*n, 4) and self.scores.shape == self.class_ids.shape
+                == self.labels.shape == n):
+            raise _misshapen("Detections", n[0], boxes=(self.boxes, (4,)),
+                             scores=(self.scores, ()), class_ids=(self.class_ids, ()),
+                             labels=(self.labels, ()))
 
     def __len__(self) -> int:
         return len(self.scores)
@@ -91,9 +94,14 @@ class Tracks:
     seen: np.ndarray
 
     def __post_init__(self) -> None:
-        _check("Tracks", len(self.ids), boxes=(self.boxes, (4,)), labels=(self.labels, ()),
-               scores=(self.scores, ()), previous=(self.previous, (2,)),
-               first_seen=(self.first_seen, ()), seen=(self.seen, ()))
+        n = (len(self.ids),)
+        if not (self.boxes.shape == (*n, 4) and self.previous.shape == (*n, 2)
+                and self.ids.shape == self.labels.shape == self.scores.shape
+                == self.first_seen.shape == self.seen.shape == n):
+            raise _misshapen("Tracks", n[0], ids=(self.ids, ()), boxes=(self.boxes, (4,)),
+                             labels=(self.labels, ()), scores=(self.scores, ()),
+                             previous=(self.previous, (2,)),
+                             first_seen=(self.first_seen, ()), seen=(self.seen, ()))
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -126,8 +134,11 @@ class Objects:
     ids: np.ndarray
 
     def __post_init__(self) -> None:
-        _check("Objects", len(self.ids), boxes=(self.boxes, (4,)), labels=(self.labels, ()),
-               scores=(self.scores, ()))
+        n = (len(self.ids),)
+        if not (self.boxes.shape == (*n, 4)
+                and self.ids.shape == self.labels.shape == self.scores.shape == n):
+            raise _misshapen("Objects", n[0], ids=(self.ids, ()), boxes=(self.boxes, (4,)),
+                             labels=(self.labels, ()), scores=(self.scores, ()))
 
     def __len__(self) -> int:
         return len(self.ids)
