@@ -62,6 +62,8 @@ class Schedule:
                                _minutes(end)) for days, start, end in windows]
 
     def armed(self, at: LocalTime) -> bool:
+        if not self.windows:
+            return True
         day, minute = at.weekday, at.minute
         for w in self.windows:
             if w.start_min <= w.end_min:
@@ -70,7 +72,7 @@ class Schedule:
             elif (day in w.days and minute >= w.start_min) or (
                     (day - 1) % 7 in w.days and minute < w.end_min):
                 return True  # the part after midnight belongs to the day it started
-        return not self.windows
+        return False
 
 
 def _minutes(hhmm: str) -> int:
