@@ -33,7 +33,8 @@ from edge.inference import InferenceWorker, build_detector  # noqa: E402
 from edge.pipeline import Analysis, CameraPipeline  # noqa: E402
 from ingest import CameraState  # noqa: E402
 from ingest.frame import Frame, luma_view  # noqa: E402
-from models.detector import Detector, Request  # noqa: E402
+from models.detector import Detector  # noqa: E402
+from models.types import Request  # noqa: E402
 from tools.scenes import FOLIAGE, Scene, analysed_frames, make_scene  # noqa: E402
 
 VTEST = ROOT / ".cache" / "data" / "vtest.avi"
@@ -84,8 +85,9 @@ def gate(seconds: float, detector: Detector, still: Path) -> None:
         a = Analysis("n", "c", cfg.cameras["c"], cfg.alerts, cfg.detector)
         for frame in analysed_frames(path, seconds):
             a.step(frame, lambda r: detector.detect_many([r])[0])
-        print(f"{name:>26} {a.inferences / seconds:>13.2f} {a.full_passes / seconds:>13.2f} "
-              f"{len(a.tracker):>14}", flush=True)
+        st = a.stats()
+        print(f"{name:>26} {st.regions / seconds:>13.2f} {st.full_passes / seconds:>13.2f} "
+              f"{st.tracks:>14}", flush=True)
 
 
 async def live(k: int, window: float, threads: int) -> dict[str, float]:
@@ -106,12 +108,12 @@ async def live(k: int, window: float, threads: int) -> dict[str, float]:
         a0 = [p.camera.sampler.analyzed for p in pipes]
         runs0, drops0, cpu0, t0 = worker.runs, sum(worker.dropped.values()), cpu_seconds(), \
             time.monotonic()
-        inf0 = sum(p.analysis.inferences for p in pipes)
+        inf0 = sum(p.analysis.stats().regions for p in pipes)
         await asyncio.sleep(window)
         elapsed = time.monotonic() - t0
         analysed = [(p.camera.sampler.analyzed - a) / elapsed for p, a in zip(pipes, a0,
                                                                                strict=True)]
-        asked = sum(p.analysis.inferences for p in pipes) - inf0
+        asked = sum(p.analysis.stats().regions for p in pipes) - inf0
         drops = sum(worker.dropped.values()) - drops0
         return {"k": k, "min_fps": min(analysed), "mean_fps": statistics.mean(analysed),
                 "inf_s": asked / elapsed / k, "runs_s": (worker.runs - runs0) / elapsed,

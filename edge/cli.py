@@ -44,7 +44,8 @@ from ingest import (
     redact,
     url_password,
 )
-from models.detector import Detections, Detector, Request
+from models.detector import Detector
+from models.types import Detections, Request
 
 EXIT_OK, EXIT_INVALID, EXIT_UNREACHABLE = 0, 2, 3
 
@@ -228,11 +229,11 @@ def cmd_analyze(args: argparse.Namespace) -> int:
                     out.write(event.to_json() + "\n")
                 if args.report:
                     q = analysis.last_sample
-                    rows.append(Row(t, analysis.motion_fraction, q and q.sharpness,
+                    rows.append(Row(t, analysis.stats().motion_fraction, q and q.sharpness,
                                     q and q.brightness))
                     events += found
                 if progress is not None:
-                    progress.show(t, sum(analysis.alerts.values()))
+                    progress.show(t, sum(analysis.stats().alerts.values()))
         for event in analysis.finish(t):
             out.write(event.to_json() + "\n")
     except SourceError as exc:

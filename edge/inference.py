@@ -20,8 +20,9 @@ from pathlib import Path
 
 from common.config import ConfigError
 from edge.config import DetectorConfig
-from models.detector import BUILTIN_LABELS, BUILTIN_MODEL, Detections, Detector, ModelError
-from models.detector import Request as DetectRequest
+from models.detector import BUILTIN_LABELS, BUILTIN_MODEL, Detector, ModelError
+from models.types import Detections
+from models.types import Request as DetectRequest
 
 log = logging.getLogger("edge.inference")
 # edge_inference_seconds: one model run (all the crops of its batch)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import platform
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _installed
 
@@ -25,6 +24,7 @@ from prometheus_client.registry import Collector
 from alerts.event import TYPES
 from alerts.outbox import Outbox
 from edge.inference import InferenceWorker
+from edge.pipeline import AnalysisStats
 from ingest import CameraState, CameraStream
 
 # busy: encoders all taken; too_large: over max_bytes at the lowest quality; failed:
@@ -49,41 +49,26 @@ BUILD = {"version": _version("edge-analytics"), "python": platform.python_versio
          "onnxruntime": _version("onnxruntime")}
 
 
-@dataclass(frozen=True, slots=True)
-class CameraAnalysis:
-    """What analysis knows of one camera, read at scrape time."""
-
-    camera: str
-    regions: int  # model inputs asked for
-    full_passes: int
-    tracks: int
-    motion_fraction: float
-    faults: tuple[str, ...]  # video-quality faults (and camera_offline) open now
-
-
-DetectionCounts = Callable[[], Iterable[CameraAnalysis]]
+Analyses = Callable[[], Iterable[AnalysisStats]]  # each camera's, read at scrape time
 TaskFailures = Callable[[], Mapping[str, int]]  # task name -> unexpected exceptions
 
 
 class CameraCollector(Collector):
-    def __init__(self, cameras: Callable[[], Iterable[CameraStream]],
-                 alerts: Callable[[], Iterable[tuple[str, Counter[str], Counter[str]]]],
+    def __init__(self, cameras: Callable[[], Iterable[CameraStream]], analyses: Analyses,
                  outbox: Outbox | None = None,
                  snapshot_drops: Callable[[], Counter[str]] | None = None,
-                 detection: DetectionCounts | None = None,
                  worker: InferenceWorker | None = None,
                  mqtt_connected: Callable[[], bool] | None = None,
                  task_failures: TaskFailures | None = None) -> None:
         self.cameras = cameras
-        self.alerts = alerts
+        self.analyses = analyses
         self.outbox = outbox
         self.snapshot_drops = snapshot_drops
-        self.detection = detection
         self.worker = worker
         self.mqtt_connected = mqtt_connected
         self.task_failures = task_failures
 
-    def _inference(self) -> Iterator[Metric]:
+    def _inference(self, analyses: list[AnalysisStats]) -> Iterator[Metric]:
         if self.worker is not None:
             h = self.worker.seconds
             buckets = [(str(le), float(n)) for le, n in zip(h.buckets, h.counts, strict=True)]
@@ -100,28 +85,28 @@ class CameraCollector(Collector):
                                       value=self.worker.errors)
             yield GaugeMetricFamily("edge_inference_queue_depth", "Detection requests "
                                     "waiting for the model", value=self.worker.pending)
-        if self.detection is not None:
-            regions = CounterMetricFamily("edge_detection_regions", "Model inputs asked for "
-                                          "(motion-gated regions and whole views)",
-                                          labels=["camera"])
-            full = CounterMetricFamily("edge_detection_full_passes", "Whole-view detection "
-                                       "passes", labels=["camera"])
-            tracks = GaugeMetricFamily("edge_tracked_objects", "Objects tracked now",
-                                       labels=["camera"])
-            motion = GaugeMetricFamily("edge_motion_fraction", "Share of the view that moved "
-                                       "in the last analysed frame", labels=["camera"])
-            faults = GaugeMetricFamily("edge_video_fault", "1 while a video-quality fault "
-                                       "(or camera_offline) is open", labels=["camera", "kind"])
-            for a in self.detection():
-                regions.add_metric([a.camera], a.regions)
-                full.add_metric([a.camera], a.full_passes)
-                tracks.add_metric([a.camera], a.tracks)
-                motion.add_metric([a.camera], a.motion_fraction)
-                for kind in FAULT_KINDS:
-                    faults.add_metric([a.camera, kind], 1.0 if kind in a.faults else 0.0)
-            yield from (regions, full, tracks, motion, faults)
+        regions = CounterMetricFamily("edge_detection_regions", "Model inputs asked for "
+                                      "(motion-gated regions and whole views)",
+                                      labels=["camera"])
+        full = CounterMetricFamily("edge_detection_full_passes", "Whole-view detection "
+                                   "passes", labels=["camera"])
+        tracks = GaugeMetricFamily("edge_tracked_objects", "Objects tracked now",
+                                   labels=["camera"])
+        motion = GaugeMetricFamily("edge_motion_fraction", "Share of the view that moved "
+                                   "in the last analysed frame", labels=["camera"])
+        faults = GaugeMetricFamily("edge_video_fault", "1 while a video-quality fault "
+                                   "(or camera_offline) is open", labels=["camera", "kind"])
+        for a in analyses:
+            regions.add_metric([a.camera], a.regions)
+            full.add_metric([a.camera], a.full_passes)
+            tracks.add_metric([a.camera], a.tracks)
+            motion.add_metric([a.camera], a.motion_fraction)
+            for kind in FAULT_KINDS:
+                faults.add_metric([a.camera, kind], 1.0 if kind in a.open else 0.0)
+        yield from (regions, full, tracks, motion, faults)
 
     def collect(self) -> Iterator[Metric]:
+        analyses = list(self.analyses())
         info = GaugeMetricFamily("edge_build_info", "The running build", labels=list(BUILD))
         info.add_metric(list(BUILD.values()), 1.0)
         yield info
@@ -135,7 +120,7 @@ class CameraCollector(Collector):
             for task, n in sorted(self.task_failures().items()):
                 failures.add_metric([task], n)
             yield failures
-        yield from self._inference()
+        yield from self._inference(analyses)
         if self.outbox is not None:
             yield GaugeMetricFamily("edge_outbox_pending", "Alert messages not yet delivered",
                                     value=self.outbox.pending())
@@ -159,11 +144,11 @@ class CameraCollector(Collector):
         suppressed = CounterMetricFamily("edge_alerts_suppressed", "Alert starts held back "
                                          "or instant events dropped by the cooldown",
                                          labels=["camera", "type"])
-        for camera, counts, held in self.alerts():
-            for kind, n in sorted(counts.items()):
-                alerts.add_metric([camera, kind], n)
-            for kind, n in sorted(held.items()):
-                suppressed.add_metric([camera, kind], n)
+        for a in analyses:
+            for kind, n in sorted(a.alerts.items()):
+                alerts.add_metric([a.camera, kind], n)
+            for kind, n in sorted(a.suppressed.items()):
+                suppressed.add_metric([a.camera, kind], n)
         yield alerts
         yield suppressed
         up = GaugeMetricFamily("edge_camera_up", "1 while the camera is streaming",
@@ -218,17 +203,15 @@ class CameraCollector(Collector):
         yield transitions
 
 
-def make_registry(cameras: Callable[[], Iterable[CameraStream]],
-                  alerts: Callable[[], Iterable[tuple[str, Counter[str], Counter[str]]]],
+def make_registry(cameras: Callable[[], Iterable[CameraStream]], analyses: Analyses,
                   outbox: Outbox | None = None,
                   snapshot_drops: Callable[[], Counter[str]] | None = None,
-                  detection: DetectionCounts | None = None,
                   worker: InferenceWorker | None = None,
                   mqtt_connected: Callable[[], bool] | None = None,
                   task_failures: TaskFailures | None = None) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(CameraCollector(cameras, alerts, outbox, snapshot_drops, detection,
-                                      worker, mqtt_connected, task_failures))
+    registry.register(CameraCollector(cameras, analyses, outbox, snapshot_drops, worker,
+                                      mqtt_connected, task_failures))
     return registry
 
 

@@ -3,9 +3,10 @@
     source -> frame -> motion/quality -> detection -> tracks -> rules -> alert -> outbox -> MQTT
 
 Ingest (``CameraStream``) decodes in its own thread and hands over only the newest frame due
-for analysis. ``step`` is the synchronous per-frame work and needs no I/O to test. The
-analysis stages join ``step`` as they land (motion and quality, then detection and rules);
-alerts leave through the outbox.
+for analysis. ``Analysis.step`` is the synchronous per-frame work and needs no I/O to test:
+each stage gets the values it needs from the one before (the tracker's boxes and speeds,
+the motion blobs) and the rules (``models.rules``) return conditions, which reach the alert
+book in one place. Alerts leave through the outbox.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import logging
 import os
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -35,18 +36,24 @@ from edge.config import (
 from edge.inference import InferenceWorker
 from edge.snapshot import encode_snapshot
 from ingest import Backoff, CameraSettings, CameraStream, Frame, SourceOptions
-from models.blobs import BlobTracker
-from models.detector import Detections, Request
 from models.motion import MotionDetector, MotionResult, downscale, mask_image
 from models.quality import QualityMeter, QualitySample, diagnose
 from models.regions import Plan, RegionPlanner
-from models.rules import DwellZone, ObjectFilter, Schedule
+from models.rules import (
+    Crowd,
+    LineRule,
+    LocalTime,
+    ObjectFilter,
+    Rules,
+    Scene,
+    Schedule,
+    ZoneRule,
+)
 from models.still import StillChangeDetector, StillChanges
-from models.tracker import ObjectTracker, Tracks
-from models.zones import LineZone
+from models.tracker import ObjectTracker, TrackUpdate
+from models.types import Condition, Detections, Objects, Request
 
 log = logging.getLogger("edge.alerts")
-EPS = 1e-6  # media times are sums of float frame steps
 QUALITY_TYPES = frozenset(HEALTH_TYPES + TAMPER_TYPES)
 
 
@@ -60,26 +67,6 @@ def decode_threads(cfg: CameraConfig, cameras: int) -> int:
     if cameras <= 1:
         return 0
     return max(1, (os.cpu_count() or 1) // cameras)
-
-
-def _filter(rule: RuleConfig) -> ObjectFilter:
-    return ObjectFilter(frozenset(rule.labels), rule.min_score, rule.min_size)
-
-
-def _objects(tracks: Tracks) -> tuple[DetectedObject, ...]:
-    return tuple(DetectedObject(str(lab), round(float(s), 3), tuple(map(float, b)), int(i))
-                 for lab, s, b, i in zip(tracks.labels, tracks.scores, tracks.boxes,
-                                         tracks.ids, strict=True))
-
-
-def _untracked(label: str, boxes: np.ndarray) -> tuple[DetectedObject, ...]:
-    """Boxes with no detector or track behind them: motion blobs, still changes."""
-    return tuple(DetectedObject(label, 1.0, tuple(map(float, b))) for b in boxes)
-
-
-def _wanted(direction: str, a_to_b: np.ndarray, b_to_a: np.ndarray) -> np.ndarray:
-    return a_to_b if direction == "a_to_b" else b_to_a if direction == "b_to_a" else (
-        a_to_b | b_to_a)
 
 
 def camera_settings(name: str, cfg: CameraConfig, *, live: bool = True,
@@ -105,22 +92,63 @@ def camera_settings(name: str, cfg: CameraConfig, *, live: bool = True,
     )
 
 
+def scene_rules(cfg: CameraConfig) -> Rules:
+    """Config -> the rules' plain settings."""
+
+    def shared(r: RuleConfig) -> dict:
+        return {"filter": ObjectFilter(frozenset(r.labels), r.min_score, r.min_size),
+                "schedule": Schedule((w.days, w.start, w.end) for w in r.schedule),
+                "cooldown_s": r.cooldown_s}
+
+    zones = [ZoneRule(n, z.polygon, min_seconds=z.min_seconds, intrusion=z.intrusion,
+                      loitering_s=z.loitering_s, left_removed_s=z.left_removed_s,
+                      crowd=z.crowd and Crowd(z.crowd.min_objects, z.crowd.min_seconds),
+                      **shared(z)) for n, z in cfg.zones.items()]
+    lines = [LineRule(n, *ln.points, direction=ln.direction, **shared(ln))
+             for n, ln in cfg.lines.items()]
+    return Rules(zones, lines)
+
+
+def _objects(found: Objects) -> tuple[DetectedObject, ...]:
+    return tuple(DetectedObject(str(lab), round(float(s), 3), tuple(map(float, b)),
+                                int(i) or None)
+                 for lab, s, b, i in zip(found.labels, found.scores, found.boxes, found.ids,
+                                         strict=True))
+
+
+@dataclass(frozen=True, slots=True)
+class AnalysisStats:
+    """One camera's analysis at one moment: what metrics, the API and the health summary
+    show."""
+
+    camera: str
+    alerts: Counter[str]  # alerts started, by type
+    suppressed: Counter[str]  # starts held back or instant events dropped by the cooldown
+    open: frozenset[str]  # types of the alerts open now
+    regions: int  # model inputs asked for
+    full_passes: int
+    tracks: int  # confirmed tracks now
+    motion_fraction: float  # share of the view that moved in the last analysed frame
+
+
 class Analysis:
     """Everything one camera's frames go through after decoding; no I/O, no asyncio.
 
-    ``look``: quality, motion, and the regions detection should run on (a ``Request``);
-    ``objects``: the detections -> tracks -> zone and line rules. ``step`` does both with a
-    detector at hand (``edge analyze``); the live pipeline awaits the shared inference
-    worker between the two.
+    ``look``: quality, motion, still changes, and the regions detection should run on (a
+    ``Request``); ``objects``: the detections -> tracks -> zone and line rules. ``step``
+    does both with a detector at hand (``edge analyze``); the live pipeline awaits the
+    shared inference worker between the two. Schedules read the local time at
+    ``epoch + media time``: ``epoch`` is the Unix time at media time 0 (None: taken from
+    the wall clock at the first frame; ``edge run`` keeps it on the wall clock).
     """
 
-    zone_end_s = 2.0  # a zone must be empty this long before its alert ends
     moving_speed = 0.02  # frame heights per second; slower tracks count as still
 
     def __init__(self, node: str, name: str, cfg: CameraConfig,
                  alerts: AlertsConfig | None = None,
-                 detector: DetectorConfig | None = None) -> None:
+                 detector: DetectorConfig | None = None, epoch: float | None = None) -> None:
         self.cfg = cfg
+        self.epoch = epoch
         alerts = alerts or AlertsConfig()
         detector = detector or DetectorConfig()
         # Privacy masks hide their areas from every analysis, motion masks from motion.
@@ -133,28 +161,25 @@ class Analysis:
                                     ) if q.enabled else None
         self._holds = {kind: q.hold(kind) for kind in sorted(QUALITY_TYPES)}
         self._privacy: np.ndarray | None = None  # True where hidden, at the detect size
-        self.zones = {n: DwellZone(z.polygon) for n, z in cfg.zones.items()}
-        self.lines = {n: LineZone(*ln.points) for n, ln in cfg.lines.items()}
-        self.filters = {n: _filter(r) for n, r in [*cfg.zones.items(), *cfg.lines.items()]}
-        self.schedules = {n: Schedule((w.days, w.start, w.end) for w in r.schedule)
-                          for n, r in [*cfg.zones.items(), *cfg.lines.items()]}
-        self.blobs = BlobTracker()
+        still_s = [z.left_removed_s for z in cfg.zones.values() if z.left_removed_s]
+        self.still = StillChangeDetector(min(still_s)) if still_s else None
         self.detecting = cfg.detect.enabled
         self.planner = RegionPlanner(detector.full_frame_s, detector.recheck_s)
         self.tracker = ObjectTracker()
         self.track_labels = np.array(sorted(set(cfg.detect.labels)))
+        self.rules = scene_rules(cfg)
         self.book = AlertBook(node, name, alerts.severities(),  # type: ignore[arg-type]
                               alerts.cooldown_s, alerts.cooldowns())
-        self.alerts: Counter[str] = Counter()
+        self.alerts: Counter[str] = Counter()  # started, by type
         self.inferences = 0  # model runs (regions) asked for
         self.full_passes = 0
-        still_s = [z.left_removed_s for z in cfg.zones.values() if z.left_removed_s]
-        self.still = StillChangeDetector(min(still_s)) if still_s else None
+        # what each stage handed on, for the next one
+        self._motion = MotionResult.empty()
         self._still = StillChanges.empty()
-        self._motion: MotionResult = MotionResult.empty()
-        self.last_sample: QualitySample | None = None  # for `edge analyze --report`
+        self._tracked = TrackUpdate.empty()
         self._plan = Plan([], False)
         self._size = (0, 0)
+        self.last_sample: QualitySample | None = None  # for `edge analyze --report`
 
     # -- per frame --------------------------------------------------------------------------
     def step(self, frame: Frame,
@@ -165,42 +190,59 @@ class Analysis:
         return events + self.objects(frame.media_time, dets)
 
     def look(self, frame: Frame) -> tuple[list[AlertEvent], Request | None]:
-        """Quality and motion; returns their events and what detection should look at."""
+        """Quality, motion and still changes; their events and what detection should look
+        at."""
         t = frame.media_time
         self._size = (frame.width, frame.height)
         small = self._hide_private(downscale(frame.y))
-        events: list[AlertEvent] = []
-        if self.quality is not None:
-            events += self._diagnose(small, frame.chroma(), t)
+        events = self._diagnose(small, frame.chroma(), t) if self.quality is not None else []
         if self.motion is not None:
             self._motion = self.motion.detect(small)
-            events += self._motion_lines(self._motion, t)
         if self.still is not None:
             if self._motion.global_change:  # lights, IR: the old reference is no more
                 self.still.reset()
-            self._still = self.still.detect(small, t, self.tracker.boxes)
-        self._count(events)
+            # what is tracked (a person standing) is no still change
+            self._still = self.still.detect(small, t, self._tracked.followed)
         return events, self._request(frame)
 
     def objects(self, t: float, dets: Detections | None) -> list[AlertEvent]:
         """Detections (None: none were run, or they were dropped) -> tracks -> rules."""
-        tracks = self._track(t, dets)
+        self._tracked = self._track(t, dets)
+        scene = Scene(t, self.local_time(t), self._tracked.tracks, self._motion, self._still)
+        return self._alert(self.rules.evaluate(scene), t)
+
+    def local_time(self, t: float) -> LocalTime:
+        if self.epoch is None:  # a clip plays from the moment its analysis starts
+            self.epoch = time.time() - t
+        return LocalTime.at(self.epoch + t)
+
+    def _alert(self, conditions: Iterable[Condition], t: float) -> list[AlertEvent]:
+        """Conditions -> the alert book: the one place alerts start, update and end."""
         events: list[AlertEvent] = []
-        for name, zone in self.zones.items():
-            events += self._zone_rules(name, zone, tracks, t)
-        for name, line in self.lines.items():
-            events += self._line_rule(name, line, tracks, t)
-        self._count(events)
-        return events
-
-    @property
-    def motion_fraction(self) -> float:
-        return self._motion.fraction
-
-    def _count(self, events: list[AlertEvent]) -> None:
+        shown: dict[int, tuple[DetectedObject, ...]] = {}  # a zone's rules share its objects
+        for c in conditions:
+            key = (c.type, c.rule)
+            objects = ()  # only a held condition shows its objects
+            if c.active and c.objects is not None:
+                if id(c.objects) not in shown:
+                    shown[id(c.objects)] = _objects(c.objects)
+                objects = shown[id(c.objects)]
+            if c.instant:
+                events += self.book.pulse(key, t, c.score, objects, c.cooldown_s)
+            else:
+                events += self.book.observe(key, c.active, t, start_s=c.start_s,
+                                            end_s=c.end_s, score=c.score, objects=objects,
+                                            cooldown_s=c.cooldown_s)
         for e in events:
             if e.phase == "start":
                 self.alerts[e.type] += 1
+        return events
+
+    def stats(self) -> AnalysisStats:
+        return AnalysisStats(self.book.camera, Counter(self.alerts),
+                             Counter(self.book.suppressed),
+                             frozenset(k[0] for k in self.book.open_keys()), self.inferences,
+                             self.full_passes, len(self._tracked.tracks), self._motion.fraction)
 
     # -- detection and tracks -----------------------------------------------------------------
     def _request(self, frame: Frame) -> Request | None:
@@ -210,9 +252,10 @@ class Analysis:
         if self.motion is None:  # no motion, no gate: the whole view, every frame
             self._plan = Plan([(0, 0, frame.width, frame.height)], True)
         else:
-            moving, still = self.tracker.split_by_speed(self.moving_speed)
+            followed, moving = self._tracked.followed, self._tracked.speeds > self.moving_speed
             self._plan = self.planner.plan(frame.media_time, frame.width, frame.height,
-                                           self._motion.boxes, moving, still)
+                                           self._motion.boxes, followed[moving],
+                                           followed[~moving])
         if not self._plan.regions:
             return None
         self.inferences += len(self._plan.regions)
@@ -220,95 +263,15 @@ class Analysis:
         y, u, v = frame.planes()
         return Request(y, u, v, self._plan.regions, list(self.cfg.privacy_masks))
 
-    def _track(self, t: float, dets: Detections | None) -> Tracks:
+    def _track(self, t: float, dets: Detections | None) -> TrackUpdate:
         if dets is None:  # nothing was looked at (no detection, or the request dropped):
             # time passes for the rules, no track is missed
-            return self.tracker.update(Detections.empty(), t, looked_at=[]).tracks
+            return self.tracker.update(Detections.empty(), t, looked_at=[])
         dets = dets[np.isin(dets.labels, self.track_labels)]
         looked_at = None if self._plan.full else self._plan.normalised(*self._size)
-        return self.tracker.update(dets, t, looked_at).tracks
+        return self.tracker.update(dets, t, looked_at)
 
-    # -- rules --------------------------------------------------------------------------------
-    def _zone_rules(self, name: str, zone: DwellZone, tracks: Tracks,
-                    t: float) -> list[AlertEvent]:
-        zc = self.cfg.zones[name]
-        armed = self.schedules[name].armed()
-        sel = tracks[self.filters[name](tracks)]
-        inside, dwell = zone.trigger(sel, t)
-        found = sel[inside]
-        objects = _objects(found)
-        events: list[AlertEvent] = []
-        cool = zc.cooldown_s
-        if zc.intrusion:
-            # motion counts as occupancy from the first moment; an object after min_seconds
-            by_motion = ()
-            if "motion" in zc.labels and self.motion is not None:
-                hit = zone.zone.trigger(self._motion.anchors)
-                by_motion = _untracked("motion", self._motion.boxes[hit])
-            occupied = bool(by_motion) or bool((dwell >= zc.min_seconds - EPS).any())
-            start = zc.min_seconds if by_motion else 0.0
-            events += self.book.observe(("intrusion", name), armed and occupied, t,
-                                        start_s=start, end_s=self.zone_end_s,
-                                        objects=objects or by_motion, cooldown_s=cool)
-        if zc.loitering_s is not None:
-            long = dwell >= zc.loitering_s - EPS
-            events += self.book.observe(
-                ("loitering", name), armed and bool(long.any()), t, end_s=self.zone_end_s,
-                score=min(1.0, float(dwell.max(initial=0.0)) / (2 * zc.loitering_s)),
-                objects=_objects(found[long[inside]]), cooldown_s=cool)
-        if zc.left_removed_s is not None:
-            ch = self._still
-            here = zone.zone.trigger(ch.anchors) & (ch.ages >= zc.left_removed_s - EPS) if (
-                len(ch)) else np.zeros(0, bool)
-            for kind, which in (("object_left", ch.left), ("object_removed", ~ch.left)):
-                hit = here & which
-                events += self.book.observe((kind, name), armed and bool(hit.any()), t,
-                                            end_s=self.zone_end_s,
-                                            objects=_untracked("object", ch.boxes[hit]),
-                                            cooldown_s=cool)
-        if zc.crowd is not None:
-            n = len(found)
-            events += self.book.observe(
-                ("crowd", name), armed and n >= zc.crowd.min_objects, t,
-                start_s=zc.crowd.min_seconds, end_s=self.zone_end_s,
-                score=min(1.0, n / (2 * zc.crowd.min_objects)), objects=objects,
-                cooldown_s=cool)
-        return events
-
-    def _line_rule(self, name: str, line: LineZone, tracks: Tracks,
-                   t: float) -> list[AlertEvent]:
-        lc = self.cfg.lines[name]
-        if not self.schedules[name].armed():
-            return []
-        sel = tracks[self.filters[name](tracks) & tracks.seen]
-        a_to_b, b_to_a = line.trigger(sel.previous, sel.anchors)
-        events: list[AlertEvent] = []
-        for i in np.flatnonzero(_wanted(lc.direction, a_to_b, b_to_a)):
-            events += self.book.pulse(("line_crossing", name), t, score=float(sel.scores[i]),
-                                      objects=_objects(sel[i:i + 1]), cooldown_s=lc.cooldown_s)
-        return events
-
-    def _motion_lines(self, motion: MotionResult, t: float) -> list[AlertEvent]:
-        """Lines whose labels include "motion": a moving blob crossing is enough."""
-        names = [n for n, lc in self.cfg.lines.items() if "motion" in lc.labels]
-        if not names:
-            return []
-        anchors = motion.anchors
-        ids, before = self.blobs.update(anchors)
-        events: list[AlertEvent] = []
-        for name in names:
-            lc = self.cfg.lines[name]
-            if not self.schedules[name].armed():
-                continue
-            a_to_b, b_to_a = self.lines[name].trigger(before, anchors)
-            for i in np.flatnonzero(_wanted(lc.direction, a_to_b, b_to_a)):
-                obj = DetectedObject("motion", 1.0, tuple(map(float, motion.boxes[i])),
-                                     int(ids[i]))
-                events += self.book.pulse(("line_crossing", name), t, objects=(obj,),
-                                          cooldown_s=lc.cooldown_s)
-        return events
-
-    # -- quality --------------------------------------------------------------------------------
+    # -- quality and the stream's health -------------------------------------------------------
     def _hide_private(self, small: np.ndarray) -> np.ndarray:
         if not self.cfg.privacy_masks:
             return small
@@ -327,10 +290,9 @@ class Analysis:
         found = diagnose(sample, self.thresholds)
         if not found and not {k[0] for k in self.book.open_keys()} & QUALITY_TYPES:
             self.quality.learn()  # baselines follow the healthy picture only
-        events: list[AlertEvent] = []
-        for kind, (start_s, end_s) in self._holds.items():
-            events += self.book.observe((kind, None), kind in found, t, start_s=start_s,
-                                        end_s=end_s, score=found.get(kind, 0.0))
+        events = self._alert([Condition(kind, None, kind in found, found.get(kind, 0.0),
+                                        start_s=start_s, end_s=end_s)
+                              for kind, (start_s, end_s) in self._holds.items()], t)
         if self.book.open_for(("scene_changed", None), t) > q.relearn_s:
             self.quality.relearn_reference()  # the new view is the normal one now
         return events
@@ -342,16 +304,13 @@ class Analysis:
         stream was lost ``drops`` times within ``window_s`` (``recent_drops``) and has not
         been quiet for ``quiet_s`` since."""
         cfg, u = self.cfg, self.cfg.stream_unstable
-        events = self.book.observe(("camera_offline", None), silent_s >= cfg.offline_after_s,
-                                   media_time, end_s=0.0)
         if ("stream_unstable", None) in self.book.open_keys():
             unstable = since_drop_s is not None and since_drop_s < u.quiet_s
         else:
             unstable = recent_drops >= u.drops
-        events += self.book.observe(("stream_unstable", None), unstable, media_time,
-                                    end_s=0.0)
-        self._count(events)
-        return events
+        return self._alert([
+            Condition("camera_offline", None, silent_s >= cfg.offline_after_s, end_s=0.0),
+            Condition("stream_unstable", None, unstable, end_s=0.0)], media_time)
 
     def finish(self, media_time: float) -> list[AlertEvent]:
         return self.book.close_all(media_time)
@@ -414,6 +373,8 @@ class CameraPipeline:
             async for frame in self.camera.frames():
                 self.last_media_time, self.last_frame_at = frame.media_time, time.monotonic()
                 self.latest = frame
+                # live, schedules follow the box's clock, not the camera's (which drifts)
+                self.analysis.epoch = time.time() - frame.media_time
                 events, request = self.analysis.look(frame)
                 found = None
                 if request is not None and self.worker is not None:

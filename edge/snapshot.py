@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import av
 import cv2
-import numpy as np
 
 from edge.config import Polygon, SnapshotConfig
+from models.geometry import polygon_pixels
 
 QUALITY_STEPS = (0.75, 0.5, 0.3)  # fractions of the configured quality, tried in turn
 
@@ -23,9 +23,8 @@ def encode_snapshot(frame: av.VideoFrame, privacy_masks: list[Polygon],
     height = max(2, round(frame.height * width / frame.width / 2) * 2)
     bgr = frame.reformat(width=width, height=height, format="bgr24").to_ndarray()
     if privacy_masks:
-        scale = np.array([width, height], np.float64)
-        cv2.fillPoly(bgr, [np.round(np.asarray(m) * scale).astype(np.int32)
-                           for m in privacy_masks], (0, 0, 0))
+        cv2.fillPoly(bgr, [polygon_pixels(m, width, height) for m in privacy_masks],
+                     (0, 0, 0))
     for quality in (cfg.quality, *(max(10, int(cfg.quality * f)) for f in QUALITY_STEPS)):
         ok, jpeg = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, quality])
         if ok and jpeg.size <= cfg.max_bytes:

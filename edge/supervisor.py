@@ -34,8 +34,8 @@ from edge.config import (
 from edge.http import make_app, serve
 from edge.inference import InferenceWorker, build_detector
 from edge.logs import add_secrets
-from edge.metrics import CameraAnalysis, make_registry
-from edge.pipeline import QUALITY_TYPES, CameraPipeline
+from edge.metrics import make_registry
+from edge.pipeline import QUALITY_TYPES, AnalysisStats, CameraPipeline
 from edge.snapshot import encode_snapshot
 from ingest import CameraStream, redact
 
@@ -135,8 +135,8 @@ class Supervisor:
         self.worker = InferenceWorker(
             build_detector(config.detector), config.detector.max_wait_s,
             max_queue=max(4, len(enabled(config)))) if detecting else None
-        self.registry = make_registry(self.cameras, self.alert_counts, self.outbox,
-                                      self.snapshot_drops, self.detection_counts, self.worker,
+        self.registry = make_registry(self.cameras, self.analyses, self.outbox,
+                                      self.snapshot_drops, self.worker,
                                       (lambda: self.publisher is not None
                                        and self.publisher.connected) if mqtt else None,
                                       self.task_failures)
@@ -179,15 +179,12 @@ class Supervisor:
     def cameras(self) -> list[CameraStream]:
         return [p.camera for p in self.pipelines.values()]
 
-    def alert_counts(self) -> list[tuple[str, Counter[str], Counter[str]]]:
-        """(camera, alerts started by type, alerts suppressed by the cooldown by type)"""
-        return [(n, p.analysis.alerts, p.analysis.book.suppressed)
-                for n, p in self.pipelines.items()]
+    def analyses(self) -> list[AnalysisStats]:
+        return [p.analysis.stats() for p in self.pipelines.values()]
 
     def faults(self, camera: str) -> list[str]:
         p = self.pipelines.get(camera)
-        return [] if p is None else sorted(k[0] for k in p.analysis.book.open_keys()
-                                           if k[0] in FAULTS)
+        return [] if p is None else sorted(p.analysis.stats().open & FAULTS)
 
     async def snapshot(self, camera: str) -> bytes | None:
         """The newest analysed frame of ``camera``, privacy masks applied (encoded in a
@@ -197,12 +194,6 @@ class Supervisor:
             return None
         return await asyncio.to_thread(encode_snapshot, p.latest.video,
                                        p.config.privacy_masks, self.alerts.snapshots)
-
-    def detection_counts(self) -> list[CameraAnalysis]:
-        return [CameraAnalysis(n, p.analysis.inferences, p.analysis.full_passes,
-                               len(p.analysis.tracker), p.analysis.motion_fraction,
-                               tuple(self.faults(n)))
-                for n, p in self.pipelines.items()]
 
     def snapshot_drops(self) -> Counter[str]:
         drops: Counter[str] = Counter()
@@ -217,10 +208,10 @@ class Supervisor:
         """The summary sent to edge/<node>/health: what a command center's board shows."""
         cameras = {}
         for name, p in self.pipelines.items():
-            cam = p.camera.stats()
+            cam, seen = p.camera.stats(), p.analysis.stats()
             cameras[name] = {"state": cam.state.value, "frames_decoded": cam.frames_decoded,
-                             "reconnects": cam.reconnects, "faults": self.faults(name),
-                             "tracks": len(p.analysis.tracker)}
+                             "reconnects": cam.reconnects, "faults": sorted(seen.open & FAULTS),
+                             "tracks": seen.tracks}
         return {"node": self.config.node.id, "at": rfc3339(time.time()),
                 "uptime_s": round(time.time() - self.started, 1),
                 "outbox": {"pending": self.outbox.pending(),

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import cv2
 import numpy as np
 
 from edge.config import CameraConfig
+from models.geometry import polygon_pixels
 
 ZONE, LINE, MOTION_MASK, PRIVACY = (0, 200, 255), (255, 120, 0), (160, 160, 160), (0, 0, 0)
 _NEAR, _BELOW = np.array((6, -6)), np.array((4, 20))  # label offsets, pixels
-
-
-def _pts(polygon: Sequence[Sequence[float]], w: int, h: int) -> np.ndarray:
-    return np.round(np.asarray(polygon, np.float64) * (w, h)).astype(np.int32)
 
 
 def _text(img: np.ndarray, text: str, org: np.ndarray, font: int, scale: float,
@@ -38,13 +33,13 @@ def draw_zones(bgr: np.ndarray, cfg: CameraConfig) -> bytes:
     thick = max(2, w // 400)
     font, scale = cv2.FONT_HERSHEY_SIMPLEX, max(0.5, w / 1600)
     if cfg.privacy_masks:
-        cv2.fillPoly(img, [_pts(p, w, h) for p in cfg.privacy_masks], PRIVACY)
+        cv2.fillPoly(img, [polygon_pixels(p, w, h) for p in cfg.privacy_masks], PRIVACY)
     for mask in cfg.motion.masks:
         layer = img.copy()
-        cv2.fillPoly(layer, [_pts(mask, w, h)], MOTION_MASK)
+        cv2.fillPoly(layer, [polygon_pixels(mask, w, h)], MOTION_MASK)
         img = cv2.addWeighted(layer, 0.45, img, 0.55, 0)
     for name, zone in cfg.zones.items():
-        pts = _pts(zone.polygon, w, h)
+        pts = polygon_pixels(zone.polygon, w, h)
         layer = img.copy()
         cv2.fillPoly(layer, [pts], ZONE)
         img = cv2.addWeighted(layer, 0.2, img, 0.8, 0)
@@ -52,7 +47,7 @@ def draw_zones(bgr: np.ndarray, cfg: CameraConfig) -> bytes:
         _text(img, f"{name}: {', '.join(zone.labels)}", pts[0] + _BELOW, font, scale, ZONE,
               thick)
     for name, line in cfg.lines.items():
-        a, b = _pts(line.points, w, h)
+        a, b = polygon_pixels(line.points, w, h)
         cv2.line(img, tuple(a), tuple(b), (0, 0, 0), thick + 4, cv2.LINE_AA)  # seen on blue
         cv2.line(img, tuple(a), tuple(b), LINE, thick + 1, cv2.LINE_AA)
         _text(img, "a", a + _NEAR, font, scale, LINE, thick)

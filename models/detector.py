@@ -20,6 +20,9 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
+from models.geometry import Polygon, polygon_pixels
+from models.types import Detections, Request
+
 BUILTIN_DIR = Path(__file__).resolve().parent / "nanodet"
 BUILTIN_MODEL = BUILTIN_DIR / "nanodet-g.onnx"
 BUILTIN_LABELS = BUILTIN_DIR / "coco.txt"
@@ -34,41 +37,6 @@ class ModelError(Exception):
     def __init__(self, key: str, message: str) -> None:
         super().__init__(message)
         self.key = key
-
-
-@dataclass(frozen=True, slots=True)
-class Detections:
-    """N detections as aligned arrays: ``boxes`` (n, 4) x1, y1, x2, y2 normalised to the
-    frame, ``scores`` (n,), ``class_ids`` (n,) and ``labels`` (n,) str."""
-
-    boxes: np.ndarray
-    scores: np.ndarray
-    class_ids: np.ndarray
-    labels: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.scores)
-
-    def __getitem__(self, index: np.ndarray | slice) -> Detections:
-        return Detections(self.boxes[index], self.scores[index], self.class_ids[index],
-                          self.labels[index])
-
-    @staticmethod
-    def empty() -> Detections:
-        return Detections(np.zeros((0, 4), np.float32), np.zeros(0, np.float32),
-                          np.zeros(0, np.int64), np.zeros(0, "<U1"))
-
-    @staticmethod
-    def merge(parts: Sequence[Detections]) -> Detections:
-        if not parts:
-            return Detections.empty()
-        return Detections(*(np.concatenate([getattr(p, f) for p in parts])
-                            for f in ("boxes", "scores", "class_ids", "labels")))
-
-    @property
-    def anchors(self) -> np.ndarray:
-        """(n, 2) bottom centres: where an object stands on the ground."""
-        return np.stack([(self.boxes[:, 0] + self.boxes[:, 2]) / 2, self.boxes[:, 3]], axis=1)
 
 
 # -- model families: input layout and output decoding ---------------------------------------
@@ -196,9 +164,6 @@ class Crop:
     scale: float
 
 
-Polygon = Sequence[Sequence[float]]
-
-
 def crop_bgr(y: np.ndarray, u: np.ndarray | None, v: np.ndarray | None,
              box: tuple[int, int, int, int], size: int,
              hide: Sequence[Polygon] = ()) -> tuple[np.ndarray, Crop]:
@@ -223,9 +188,8 @@ def crop_bgr(y: np.ndarray, u: np.ndarray | None, v: np.ndarray | None,
     canvas[:th, :tw] = bgr
     if hide:
         fh, fw = y.shape
-        pts = [np.round((np.asarray(p, np.float64) * (fw, fh) - (x1, y1)) / scale)
-               .astype(np.int32) for p in hide]
-        cv2.fillPoly(canvas, pts, (114, 114, 114))
+        cv2.fillPoly(canvas, [polygon_pixels(p, fw, fh, (x1, y1), scale) for p in hide],
+                     (114, 114, 114))
     return canvas, Crop(float(x1), float(y1), scale)
 
 
@@ -343,18 +307,6 @@ class Detector:
             h, w = requests[k].y.shape
             found[k].append(self.decode(o, crop, w, h))
         return [nms(Detections.merge(parts), self.nms_iou) for parts in found]
-
-
-@dataclass(frozen=True, slots=True)
-class Request:
-    """One frame's planes (views into the decoder's buffers), the regions to look at and
-    the privacy masks to fill first."""
-
-    y: np.ndarray
-    u: np.ndarray | None
-    v: np.ndarray | None
-    regions: list[tuple[int, int, int, int]]
-    hide: list[Polygon]
 
 
 def nms(d: Detections, iou: float, across_iou: float = 0.7) -> Detections:

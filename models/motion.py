@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-Polygon = Sequence[Sequence[float]]
+from models.geometry import Polygon, anchors, polygon_pixels
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,8 +47,7 @@ class MotionResult:
 
     @property
     def anchors(self) -> np.ndarray:
-        """(n, 2) bottom centres: where a blob stands on the ground."""
-        return np.stack([(self.boxes[:, 0] + self.boxes[:, 2]) / 2, self.boxes[:, 3]], axis=1)
+        return anchors(self.boxes)
 
     @staticmethod
     def empty(fraction: float = 0.0, global_change: bool = False) -> MotionResult:
@@ -68,8 +67,7 @@ def mask_image(shape: tuple[int, int], polygons: Sequence[Polygon]) -> np.ndarra
     h, w = shape
     keep = np.full((h, w), 255, np.uint8)
     if polygons:
-        pts = [np.round(np.asarray(p, np.float64) * (w, h)).astype(np.int32) for p in polygons]
-        cv2.fillPoly(keep, pts, 0)
+        cv2.fillPoly(keep, [polygon_pixels(p, w, h) for p in polygons], 0)
     return keep
 
 

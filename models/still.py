@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from models.geometry import anchors
+
 
 @dataclass(frozen=True, slots=True)
 class StillChanges:
@@ -31,7 +33,7 @@ class StillChanges:
 
     @property
     def anchors(self) -> np.ndarray:
-        return np.stack([(self.boxes[:, 0] + self.boxes[:, 2]) / 2, self.boxes[:, 3]], axis=1)
+        return anchors(self.boxes)
 
     @staticmethod
     def empty() -> StillChanges:

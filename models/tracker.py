@@ -19,36 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.detector import Detections
-
-
-@dataclass(frozen=True, slots=True)
-class Tracks:
-    """Confirmed tracks as aligned arrays, boxes where each was last seen. ``previous``
-    (n, 2) is each anchor (bottom centre) at the sighting before this one, for a track
-    seen in this update (else its anchor): with ``anchors`` it is the step a line crossing
-    is judged on. ``first_seen`` is each track's start, in media seconds;
-    ``seen`` whether it was matched in this update."""
-
-    ids: np.ndarray
-    boxes: np.ndarray
-    labels: np.ndarray
-    scores: np.ndarray
-    previous: np.ndarray
-    first_seen: np.ndarray
-    seen: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def __getitem__(self, index: np.ndarray | slice) -> Tracks:
-        return Tracks(self.ids[index], self.boxes[index], self.labels[index],
-                      self.scores[index], self.previous[index], self.first_seen[index],
-                      self.seen[index])
-
-    @property
-    def anchors(self) -> np.ndarray:
-        return np.stack([(self.boxes[:, 0] + self.boxes[:, 2]) / 2, self.boxes[:, 3]], axis=1)
+from models.geometry import anchors
+from models.types import Detections, Tracks
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +28,15 @@ class TrackUpdate:
     tracks: Tracks  # confirmed and alive after this update
     started: np.ndarray  # ids confirmed in this update
     ended: np.ndarray  # ids that ended in this update
+    # every box followed, tentative tracks too, and its centre's speed (frame heights per
+    # second): what detection follows or re-checks, what is no still change
+    followed: np.ndarray
+    speeds: np.ndarray
+
+    @staticmethod
+    def empty() -> TrackUpdate:
+        none = np.zeros(0, np.int64)
+        return TrackUpdate(Tracks.empty(), none, none, np.zeros((0, 4)), np.zeros(0))
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -119,7 +100,7 @@ class ObjectTracker:
         x1, y1, x2, y2; None: the whole frame)."""
         # where each track should be now; its box stays where it was last seen
         predicted = self.boxes + self.velocity * np.clip(t - self.last_seen, 0.0, None)[:, None]
-        anchors_before = self._anchors(self.boxes)
+        anchors_before = anchors(self.boxes)
         matched_t = np.zeros(len(self.ids), bool)
         matched_d = np.zeros(len(dets), bool)
         strong = dets.scores >= self.high
@@ -150,7 +131,7 @@ class ObjectTracker:
         expired = missing & self.confirmed & (t - self.last_seen > self.max_lost_s)
         ended = self.ids[expired]
         # a step only for tracks seen now: an unseen one did not move as far as rules know
-        self.previous = np.where(matched_t[:, None], anchors_before, self._anchors(self.boxes))
+        self.previous = np.where(matched_t[:, None], anchors_before, anchors(self.boxes))
         keep = ~(unconfirmed_gone | expired)
         self._keep(keep)
         matched_t = matched_t[keep]
@@ -164,15 +145,9 @@ class ObjectTracker:
         c = self.confirmed
         tracks = Tracks(self.ids[c], self.boxes[c].astype(np.float32), self.labels[c],
                         self.scores[c], self.previous[c], self.first_seen[c], seen[c])
-        return TrackUpdate(tracks, started, ended)
-
-    def split_by_speed(self, speed: float) -> tuple[np.ndarray, np.ndarray]:
-        """Boxes of the tracks (tentative ones too) whose centre moves faster than ``speed``
-        (frame heights per second), and of the others: what detection follows, and what
-        it only re-checks."""
-        v = (self.velocity[:, :2] + self.velocity[:, 2:]) / 2
-        fast = np.linalg.norm(v, axis=1) > speed
-        return self.boxes[fast], self.boxes[~fast]
+        speeds = np.linalg.norm((self.velocity[:, :2] + self.velocity[:, 2:]) / 2, axis=1)
+        # a copy: the next update moves these boxes in place
+        return TrackUpdate(tracks, started, ended, self.boxes.copy(), speeds)
 
     def _observe(self, k: int, dets: Detections, d: int, t: float) -> None:
         dt = t - self.last_seen[k]
@@ -205,7 +180,7 @@ class ObjectTracker:
         self.confirmed = np.concatenate([self.confirmed, np.zeros(n, bool)])
         self.last_seen = np.concatenate([self.last_seen, np.full(n, t)])
         self.first_seen = np.concatenate([self.first_seen, np.full(n, t)])
-        self.previous = np.concatenate([self.previous, self._anchors(boxes)])
+        self.previous = np.concatenate([self.previous, anchors(boxes)])
 
     @staticmethod
     def _distance(boxes: np.ndarray, predicted: np.ndarray) -> np.ndarray:
@@ -214,7 +189,3 @@ class ObjectTracker:
         b = (predicted[None, :, :2] + predicted[None, :, 2:]) / 2
         height = np.maximum(predicted[:, 3] - predicted[:, 1], 1e-6)
         return np.linalg.norm(a - b, axis=2) / height[None, :]
-
-    @staticmethod
-    def _anchors(boxes: np.ndarray) -> np.ndarray:
-        return np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, boxes[:, 3]], axis=1)

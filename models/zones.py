@@ -14,13 +14,15 @@ class PolygonZone:
         self.polygon = np.asarray(polygon, np.float64)
         if self.polygon.ndim != 2 or self.polygon.shape[0] < 3 or self.polygon.shape[1] != 2:
             raise ValueError("a zone needs at least 3 [x, y] points")
+        # the edges, once: rolling the polygon per call cost more than the test itself
+        self._x1, self._y1 = self.polygon[:, 0], self.polygon[:, 1]
+        self._x2, self._y2 = np.roll(self._x1, -1), np.roll(self._y1, -1)
 
     def trigger(self, points: np.ndarray) -> np.ndarray:
         """bool (n,): which of the (n, 2) points lie inside (even-odd ray casting)."""
         pts = np.asarray(points, np.float64).reshape(-1, 2)
         x, y = pts[:, :1], pts[:, 1:]  # (n, 1) against (k,) edges
-        x1, y1 = self.polygon[:, 0], self.polygon[:, 1]
-        x2, y2 = np.roll(x1, -1), np.roll(y1, -1)
+        x1, y1, x2, y2 = self._x1, self._y1, self._x2, self._y2
         spans = (y1 > y) != (y2 > y)
         with np.errstate(divide="ignore", invalid="ignore"):
             cross_x = x1 + (y - y1) * (x2 - x1) / (y2 - y1)

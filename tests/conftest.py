@@ -7,8 +7,12 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import av
+import cv2
+import numpy as np
 import pytest
 
+from ingest.frame import Frame, luma_view
 from tools.broker import Broker
 from tools.camera import RtspCamera, make_clip
 
@@ -99,3 +103,28 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     result = yield
     _check_mqtt_mark(item, before)
     return result
+
+
+def scene_frames(seconds: float, bag_from: float | None = None, bag_until: float | None = None,
+                 walker: bool = False, light_step_at: float | None = None,
+                 fps: float = 5.0) -> Iterator[Frame]:
+    """A textured plaza (640x360) with sensor noise, at ``fps``; a patterned bag (48x40 px)
+    on the ground in the right half between ``bag_from`` and ``bag_until``; optionally a
+    walker passing by it, or the lights dimming at ``light_step_at``."""
+    rng = np.random.default_rng(3)
+    ground = np.clip(cv2.GaussianBlur(rng.normal(110, 40, (360, 640)), (0, 0), 3), 0, 255)
+    bag = np.kron((np.indices((5, 6)).sum(axis=0) % 2) * 150 + 40, np.ones((8, 8)))
+    for i in range(int(seconds * fps) + 1):
+        t = i / fps
+        img = ground.copy()
+        if (bag_from is None or t >= bag_from) and (bag_until is None or t < bag_until):
+            img[250:290, 450:498] = bag
+        if walker:
+            x = int(40 + 100 * t) % 600
+            img[150:300, x:x + 40] = 20
+        if light_step_at is not None and t >= light_step_at:
+            img = img * 0.6
+        img = np.clip(img + rng.normal(0, 2, img.shape), 0, 255).astype(np.uint8)
+        video = av.VideoFrame.from_ndarray(cv2.cvtColor(img, cv2.COLOR_GRAY2BGR),
+                                           format="bgr24").reformat(format="yuv420p")
+        yield Frame(luma_view(video), t, i, video)

@@ -1,5 +1,6 @@
 """The layering: what each package may import. `center/` and `edge/` stand side by side over
-the shared leaf `common/`; the analysis and delivery packages never import the service."""
+the shared leaf `common/`; the analysis and delivery packages never import the service, and
+the analysis cores in `models/` are numpy and OpenCV, no video, model runtime or I/O."""
 
 from __future__ import annotations
 
@@ -22,8 +23,14 @@ ALLOWED = {  # package -> our packages it may import
 }
 
 
-def imports(package: str) -> dict[str, set[str]]:
-    """file -> our top-level packages it imports."""
+# models/: the cores import numpy and OpenCV; the ONNX plug-in also runs onnxruntime
+CORE_LIBRARIES = {"numpy", "cv2"}
+PLUGINS = {"models/detector.py": {"onnxruntime"}}
+NOT_IN_CORES = {"av", "onnxruntime", "aiohttp", "asyncio"}  # video, model runtime, I/O
+
+
+def all_imports(package: str) -> dict[str, set[str]]:
+    """file -> every top-level module it imports."""
     found = {}
     for path in (ROOT / package).rglob("*.py"):
         names = set()
@@ -32,8 +39,13 @@ def imports(package: str) -> dict[str, set[str]]:
                 names |= {a.name.split(".")[0] for a in node.names}
             elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
                 names.add(node.module.split(".")[0])
-        found[str(path.relative_to(ROOT))] = names & OURS - {package}
+        found[str(path.relative_to(ROOT))] = names
     return found
+
+
+def imports(package: str) -> dict[str, set[str]]:
+    """file -> our top-level packages it imports."""
+    return {f: names & OURS - {package} for f, names in all_imports(package).items()}
 
 
 @pytest.mark.parametrize("package", sorted(ALLOWED))
@@ -46,6 +58,37 @@ def test_each_package_imports_only_what_it_may(package):
 def test_the_center_loads_no_video_or_model_code():
     code = ("import sys, center.service; print(sorted({m.split('.')[0] for m in sys.modules}"
             " & {'av', 'onnxruntime', 'cv2', 'edge', 'ingest', 'models'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=ROOT, check=True).stdout.strip()
+    assert out == "[]", out
+
+
+def test_nothing_but_the_edge_imports_the_edge_and_the_center_no_video():
+    """Said outright, though ALLOWED implies it: the service is a leaf of the import graph
+    (only tools, benchmarks and tests drive it from outside)."""
+    for package in sorted(set(ALLOWED) - {"edge"}):
+        wrong = {f for f, n in imports(package).items() if "edge" in n}
+        assert not wrong, (package, wrong)
+    wrong = {f: sorted(n & {"edge", "ingest"}) for f, n in imports("center").items()
+             if n & {"edge", "ingest"}}
+    assert not wrong, wrong
+
+
+def test_the_analysis_cores_import_numpy_and_opencv_only():
+    for f, names in all_imports("models").items():
+        third_party = names - set(sys.stdlib_module_names) - OURS
+        assert third_party <= CORE_LIBRARIES | PLUGINS.get(f, set()), (f, third_party)
+        assert not names & NOT_IN_CORES - PLUGINS.get(f, set()), (f, names & NOT_IN_CORES)
+
+
+def test_the_cores_load_no_model_runtime_or_video():
+    """At run time too: no core reaches onnxruntime through the detector (the tracker and
+    the rules take their value types from models.types)."""
+    cores = sorted(p.stem for p in (ROOT / "models").glob("*.py")
+                   if p.stem != "__init__" and f"models/{p.name}" not in PLUGINS)
+    code = (f"import sys; import {', '.join(f'models.{m}' for m in cores)}; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & "
+            f"set({sorted(NOT_IN_CORES | {'edge', 'ingest', 'alerts'})!r})))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=ROOT, check=True).stdout.strip()
     assert out == "[]", out

@@ -17,12 +17,12 @@ from models.detector import (
     BUILTIN_DIR,
     BUILTIN_LABELS,
     BUILTIN_MODEL,
-    Detections,
     Detector,
     ModelError,
     crop_bgr,
     nms,
 )
+from models.types import Detections
 
 ROOT = Path(__file__).resolve().parents[2]
 PHOTOS = ROOT / ".cache" / "data"

@@ -7,8 +7,9 @@ from pathlib import Path
 import av
 import numpy as np
 
-from models.detector import Detections, Detector
+from models.detector import Detector
 from models.tracker import ObjectTracker, box_iou
+from models.types import Detections
 
 ROOT = Path(__file__).resolve().parents[2]
 
