@@ -43,6 +43,14 @@ TYPES: dict[str, tuple[Severity, int, int]] = {
     "color_cast": ("info", 5, 11),
     "video_noisy": ("warning", 5, 11),
 }
+# The faults, by what causes them: the camera's picture failing (a longer hold before the
+# alert), someone covering or moving the camera (a short one), the stream itself.
+HEALTH_TYPES = ("video_frozen", "video_blurred", "video_too_dark", "video_too_bright",
+                "color_cast", "video_noisy")
+TAMPER_TYPES = ("video_occluded", "scene_changed")
+QUALITY_TYPES = HEALTH_TYPES + TAMPER_TYPES  # what video-quality analysis finds: 5/11 above
+STREAM_TYPES = tuple(k for k, (_, method, _) in TYPES.items() if method == 6)
+FAULT_TYPES = QUALITY_TYPES + STREAM_TYPES
 
 
 def new_alert_id(now_ms: int | None = None) -> str:

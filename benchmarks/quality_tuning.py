@@ -28,8 +28,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from alerts.event import QUALITY_TYPES  # noqa: E402
 from edge.config import CameraConfig  # noqa: E402
-from edge.pipeline import QUALITY_TYPES, Analysis  # noqa: E402
+from edge.pipeline import Analysis  # noqa: E402
 from ingest import Frame, luma_view  # noqa: E402
 from tools.scenes import VTEST, Case, Cover, Move  # noqa: E402
 

@@ -30,18 +30,18 @@ from edge.config import (
 )
 from edge.inference import InferenceWorker, build_detector
 from edge.logs import setup_logging
-from edge.pipeline import Analysis, CameraPipeline, camera_settings
+from edge.pipeline import Analysis, CameraPipeline, camera_settings, source_options
 from edge.report import Row, write_report
 from edge.starter import starter
 from edge.supervisor import Supervisor, mqtt_settings
 from edge.zones_image import draw_zones
 from ingest import (
-    FrameSampler,
     SourceError,
     SourceOptions,
     open_source,
     probe,
     redact,
+    sampled_frames,
     url_password,
 )
 from models.detector import Detector
@@ -119,9 +119,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     cams = {n: c for n, c in config.cameras.items() if c.enabled}
     with ThreadPoolExecutor(max_workers=min(8, len(cams) or 1)) as pool:
         results = list(pool.map(
-            lambda item: _probe_line(item[0], SourceOptions(
-                item[1].url, transport=item[1].transport, open_timeout_s=item[1].open_timeout_s,
-                read_timeout_s=item[1].open_timeout_s)),
+            lambda item: _probe_line(item[0], source_options(item[1])),
             cams.items()))
     if config.alerts is not None and config.alerts.mqtt is not None:
         results.append(_broker_line(config))
@@ -205,7 +203,6 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     detect = None if detector is None else _safe(detector)
     analysis = Analysis(config.node.id, name, cfg, config.alerts, config.detector)
     settings = camera_settings(name, cfg, live=False)
-    sampler = FrameSampler(cfg.analyze_fps)
     out = sys.stdout if args.out in (None, "-") else open(args.out, "w")  # noqa: SIM115
     progress = Progress(_media_seconds(args.source, args.duration)) if (
         sys.stderr.isatty()) else None
@@ -213,27 +210,20 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     events: list[AlertEvent] = []
     t = 0.0
     try:
-        with open_source(settings.source) as source:
-            info = source.open()
-            sampler.restart(1.0 / info.fps if info.fps else None)
-            for video in source.frames():
-                sampler.offer(video)
-                frame = sampler.take()
-                if frame is None:
-                    continue
-                t = frame.media_time
-                if args.duration is not None and t > args.duration:
-                    break
-                found = analysis.step(frame, detect)
-                for event in found:
-                    out.write(event.to_json() + "\n")
-                if args.report:
-                    q = analysis.last_sample
-                    rows.append(Row(t, analysis.stats().motion_fraction, q and q.sharpness,
-                                    q and q.brightness))
-                    events += found
-                if progress is not None:
-                    progress.show(t, sum(analysis.stats().alerts.values()))
+        for frame in sampled_frames(settings.source, cfg.analyze_fps):
+            t = frame.media_time
+            if args.duration is not None and t > args.duration:
+                break
+            found = analysis.step(frame, detect)
+            for event in found:
+                out.write(event.to_json() + "\n")
+            if args.report:
+                q = analysis.last_sample
+                rows.append(Row(t, analysis.stats().motion_fraction, q and q.sharpness,
+                                q and q.brightness))
+                events += found
+            if progress is not None:
+                progress.show(t, sum(analysis.stats().alerts.values()))
         for event in analysis.finish(t):
             out.write(event.to_json() + "\n")
     except SourceError as exc:
@@ -339,9 +329,7 @@ def cmd_zones(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     cfg = config.cameras[args.camera]
     try:
-        with open_source(SourceOptions(cfg.url, transport=cfg.transport,
-                                       open_timeout_s=cfg.open_timeout_s,
-                                       read_timeout_s=cfg.open_timeout_s)) as source:
+        with open_source(source_options(cfg)) as source:
             source.open()
             video = next(iter(source.frames()), None)
     except SourceError as exc:

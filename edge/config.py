@@ -18,7 +18,7 @@ from pydantic import (
     model_validator,
 )
 
-from alerts.event import TYPES
+from alerts.event import QUALITY_TYPES, TAMPER_TYPES, TYPES
 from common.config import Strict, read_yaml, validate
 from common.mqtt import BrokerConfig
 from common.redact import raw_url_password, unencoded_password
@@ -92,10 +92,7 @@ class MotionConfig(Strict):
     masks: Polygons = Field(default_factory=list, description="Polygons ignored by motion")
 
 
-HEALTH_TYPES = ("video_frozen", "video_blurred", "video_too_dark", "video_too_bright",
-                "color_cast", "video_noisy")  # the camera's picture is failing
-TAMPER_TYPES = ("video_occluded", "scene_changed")  # someone covered or moved the camera
-QualityType = Literal[HEALTH_TYPES + TAMPER_TYPES]  # type: ignore[valid-type]
+QualityType = Literal[QUALITY_TYPES]  # type: ignore[valid-type]
 Seconds = Annotated[float, Field(ge=0.0, le=3600.0)]
 
 

@@ -21,7 +21,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from alerts.event import TYPES
+from alerts.event import FAULT_TYPES
 from alerts.outbox import Outbox
 from edge.inference import InferenceWorker
 from edge.pipeline import AnalysisStats
@@ -34,8 +34,6 @@ SNAPSHOT_DROPS = ("busy", "too_large", "failed", "malformed", "oversized", "full
                   "expired", "disk_full")
 
 
-FAULT_KINDS = tuple(k for k, (_, method, kind) in TYPES.items()
-                    if (method, kind) == (5, 11) or method == 6)  # quality and device faults
 
 
 def _version(package: str) -> str:
@@ -101,7 +99,7 @@ class CameraCollector(Collector):
             full.add_metric([a.camera], a.full_passes)
             tracks.add_metric([a.camera], a.tracks)
             motion.add_metric([a.camera], a.motion_fraction)
-            for kind in FAULT_KINDS:
+            for kind in FAULT_TYPES:
                 faults.add_metric([a.camera, kind], 1.0 if kind in a.open else 0.0)
         yield from (regions, full, tracks, motion, faults)
 

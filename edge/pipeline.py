@@ -17,16 +17,14 @@ import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from alerts.book import AlertBook
-from alerts.event import AlertEvent, DetectedObject
+from alerts.event import QUALITY_TYPES, AlertEvent, DetectedObject
 from alerts.outbox import Outbox, OutboxItem
 from edge.config import (
-    HEALTH_TYPES,
-    TAMPER_TYPES,
     AlertsConfig,
     CameraConfig,
     DetectorConfig,
@@ -54,7 +52,6 @@ from models.tracker import ObjectTracker, TrackUpdate
 from models.types import Condition, Detections, Objects, Request
 
 log = logging.getLogger("edge.alerts")
-QUALITY_TYPES = frozenset(HEALTH_TYPES + TAMPER_TYPES)
 
 
 def decode_threads(cfg: CameraConfig, cameras: int) -> int:
@@ -69,21 +66,22 @@ def decode_threads(cfg: CameraConfig, cameras: int) -> int:
     return max(1, (os.cpu_count() or 1) // cameras)
 
 
+def source_options(cfg: CameraConfig) -> SourceOptions:
+    """Config -> how to open the camera, for a one-off look (``check --probe``, ``zones``):
+    reading waits as long as opening."""
+    return SourceOptions(url=cfg.url, transport=cfg.transport,
+                         open_timeout_s=cfg.open_timeout_s, read_timeout_s=cfg.open_timeout_s)
+
+
 def camera_settings(name: str, cfg: CameraConfig, *, live: bool = True,
                     cameras: int = 1) -> CameraSettings:
     """Config -> ingest's plain settings. ``live`` (``edge run``) paces files at real time
     and treats any end of stream as a disconnect; ``edge analyze`` reads files flat out."""
     return CameraSettings(
         name=name,
-        source=SourceOptions(
-            url=cfg.url,
-            transport=cfg.transport,
-            open_timeout_s=cfg.open_timeout_s,
-            # The watchdog notices a stall first; the read timeout only unblocks the thread.
-            read_timeout_s=cfg.stall_timeout_s + 1.0,
-            realtime=live,
-            threads=decode_threads(cfg, cameras),
-        ),
+        # The watchdog notices a stall first; the read timeout only unblocks the thread.
+        source=replace(source_options(cfg), read_timeout_s=cfg.stall_timeout_s + 1.0,
+                       realtime=live, threads=decode_threads(cfg, cameras)),
         analyze_fps=cfg.analyze_fps,
         stall_timeout_s=cfg.stall_timeout_s,
         backoff=Backoff(cfg.backoff.initial_s, cfg.backoff.max_s, cfg.backoff.factor,
@@ -288,7 +286,7 @@ class Analysis:
         q = self.cfg.quality
         sample = self.last_sample = self.quality.measure(small, chroma)
         found = diagnose(sample, self.thresholds)
-        if not found and not {k[0] for k in self.book.open_keys()} & QUALITY_TYPES:
+        if not found and {k[0] for k in self.book.open_keys()}.isdisjoint(QUALITY_TYPES):
             self.quality.learn()  # baselines follow the healthy picture only
         events = self._alert([Condition(kind, None, kind in found, found.get(kind, 0.0),
                                         start_s=start_s, end_s=end_s)

@@ -19,7 +19,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from alerts.event import rfc3339
+from alerts.event import FAULT_TYPES, rfc3339
 from alerts.outbox import Outbox, OutboxItem
 from alerts.publisher import MqttSettings, Publisher
 from common.config import ConfigError
@@ -35,12 +35,12 @@ from edge.http import make_app, serve
 from edge.inference import InferenceWorker, build_detector
 from edge.logs import add_secrets
 from edge.metrics import make_registry
-from edge.pipeline import QUALITY_TYPES, AnalysisStats, CameraPipeline
+from edge.pipeline import AnalysisStats, CameraPipeline
 from edge.snapshot import encode_snapshot
 from ingest import CameraStream, redact
 
 log = logging.getLogger("edge.supervisor")
-FAULTS = QUALITY_TYPES | {"camera_offline", "stream_unstable"}
+FAULTS = frozenset(FAULT_TYPES)
 LOCK_FILE = "edge.lock"
 MQTT_TASK = "mqtt"
 

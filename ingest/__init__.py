@@ -13,7 +13,7 @@ from ingest.camera import (
 from ingest.errors import SourceError
 from ingest.frame import Frame, luma_view
 from ingest.probe import ProbeResult, probe
-from ingest.sampler import FrameSampler
+from ingest.sampler import FrameSampler, sampled_frames
 from ingest.source import (
     DecodeStats,
     FileSource,
@@ -45,5 +45,6 @@ __all__ = [
     "open_source",
     "probe",
     "redact",
+    "sampled_frames",
     "url_password",
 ]

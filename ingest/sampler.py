@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import av
 
 from ingest.frame import Frame, luma_view
+from ingest.source import SourceOptions, open_source
 
 
 class FrameSampler:
@@ -76,3 +77,17 @@ class FrameSampler:
         if frame is not None:
             self.analyzed += 1
         return frame
+
+
+def sampled_frames(options: SourceOptions, analyze_fps: float) -> Iterator[Frame]:
+    """Every frame due for analysis, in order and none dropped: a clip read flat out, with
+    the same picks and media times a camera's sampler gives. Raises ``SourceError``."""
+    sampler = FrameSampler(analyze_fps)
+    with open_source(options) as source:
+        info = source.open()
+        sampler.restart(1.0 / info.fps if info.fps else None)
+        for video in source.frames():
+            sampler.offer(video)
+            frame = sampler.take()
+            if frame is not None:
+                yield frame

@@ -81,3 +81,12 @@ def test_end_reason_is_optional_known_and_only_where_a_reason_is_known():
     VALIDATOR.validate(restarted)
     with pytest.raises(jsonschema.ValidationError):
         VALIDATOR.validate({**restarted, "end_reason": "because"})
+
+
+def test_the_fault_groups_cover_the_type_table_once():
+    from alerts.event import FAULT_TYPES, HEALTH_TYPES, QUALITY_TYPES, STREAM_TYPES, TAMPER_TYPES
+
+    assert set(QUALITY_TYPES) == {k for k, (_, m, t) in TYPES.items() if (m, t) == (5, 11)}
+    assert set(STREAM_TYPES) == {"camera_offline", "stream_unstable"}
+    assert len(set(FAULT_TYPES)) == len(FAULT_TYPES) == len(HEALTH_TYPES + TAMPER_TYPES
+                                                             + STREAM_TYPES)
