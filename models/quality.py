@@ -6,25 +6,13 @@ fits day and night cameras. ``diagnose`` turns one measurement into a condition 
 type; the alert book adds the hysteresis (hold to start, clear to end).
 
 Tampering is judged on the view at 160 px wide against a reference view learned while the
-picture is healthy:
-
-- cover (``CoverMeter``): the view in cells of 5x5 px, looked at through windows of 2x2
-  cells. A window is covered when it went flat (its grey-level spread within the sensor's
-  own frame-to-frame noise plus ``flat_level``) and lost its pattern (correlation with the
-  reference window under 0.4), or when its contrast fell under a third and most of its
-  pattern went (a smeared lens). A window that was flat already (sky, a wall) is covered
-  only if its level changed. A cell is covered when half the windows over it are, and the
-  cells along a cover's edge count half (the edge runs through them). The share is of the
-  cells that can tell, masked cells left out.
-- move (``MoveMeter``): the view's edges against the reference's, cross-correlated through
-  the DFT. The whole view at 64 px wide gives the shift; four 64x32 tiles, offset by that
-  shift, give local shifts, and one similarity transform (shift, rotation, zoom) is fitted
-  to them. Edges, not grey levels: an IR switch or a light changes levels, even inverts
-  them, and leaves the edges where they were. A view that kept hardly any window's pattern
-  where it was, with no cover, is another view (the camera was turned away).
-- smear: the detail gone (sharpness far under the baseline) and a veil over what is left
-  (the window means' spread under the reference's), where a defocus keeps the coarse
-  pattern and a dimmer picture loses detail and contrast alike.
+picture is healthy: how much of it is covered (``models.cover``) and how it moved, turned or
+zoomed (``models.move``). A view that kept hardly any window's pattern where it was, with no
+cover, is another view (the camera was turned away). A smeared lens: the detail gone
+(sharpness far under the baseline), and either a veil over what is left (the window means'
+spread under the reference's) or light spread so far that the mid-scale contrast went too;
+a defocus keeps the coarse pattern and blurs less far, and a dimmer picture loses detail and
+contrast alike. The cover and the move meter take turns, each reading every other frame.
 
 Noise is what changes between two frames at the finest scale (``temporal_noise``): a
 scene's texture is the same in both, so a busy view does not read as noisy.
@@ -35,12 +23,14 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-from models.motion import Polygon, mask_image
+from models.cover import CELL, CoverMeter, CoverReading
+from models.motion import Polygon
+from models.move import Move, MoveMeter
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,21 +72,6 @@ class QualityThresholds:
 
 
 @dataclass(frozen=True, slots=True)
-class Move:
-    """The view against the reference view."""
-
-    shift: float  # how far it moved, share of its width
-    angle: float  # rotation, degrees
-    zoom: float  # scale, 1.0 unchanged
-    agree: bool  # the tiles' shifts fit one motion of the whole view: the numbers hold
-    similarity: float  # best correlation of the view's edges with the reference's, any shift
-
-    @staticmethod
-    def none() -> Move:
-        return Move(0.0, 0.0, 1.0, True, 1.0)
-
-
-@dataclass(frozen=True, slots=True)
 class QualitySample:
     """One frame's measurements."""
 
@@ -129,7 +104,6 @@ class QualitySample:
 STILL_FRAMES = 10
 RECENT_FRAMES = 5  # noise and veil are judged over the last second (5 analysed frames)
 VIEW_WIDTH = 160  # cover and move are judged on the view at this width
-CELL = 5  # px of a cell at VIEW_WIDTH; a window is 2x2 cells
 # [1 -2 1] across and down: unit gain on white noise (the 3x3 weights' squares sum to 1 after
 # the 1/6), zero on flat and on linear ramps, so a light or exposure change between two
 # frames leaves it (nearly) untouched. Separable: a third of a 3x3 filter's cost.
@@ -165,12 +139,6 @@ def temporal_noise(a: np.ndarray, b: np.ndarray, plain: np.ndarray | None = None
     quiet = change[plain_windows(a) if plain is None else plain]
     typical = float(np.partition(quiet, quiet.size // 2)[quiet.size // 2])
     return math.sqrt(typical / 2)  # the difference of two frames carries the noise twice
-
-
-def _mid_band(view: np.ndarray) -> np.ndarray:
-    """The view's mid-scale detail (float32): a band between Gaussians of 1 and 3 px at the
-    view's 160 px width, ~0.6-2 % of the width."""
-    return cv2.GaussianBlur(view, (0, 0), 1.0) - cv2.GaussianBlur(view, (0, 0), 3.0)
 
 
 def _median(values: deque[float]) -> float:
@@ -307,365 +275,6 @@ class QualityMeter:
             if fresh:
                 meter.learn(self.t.learn_rate / 2 if warm else 1.0 / turns)
         self._pending = None
-
-
-def _votes(windows: np.ndarray) -> np.ndarray:
-    """For each cell, how many of the given windows (bool, (h, w)) hold it: (h+1, w+1)."""
-    padded = cv2.copyMakeBorder(windows.view(np.uint8), 0, 1, 0, 1, cv2.BORDER_CONSTANT)
-    return cv2.boxFilter(padded, -1, (2, 2), normalize=False, borderType=cv2.BORDER_CONSTANT)
-
-
-_CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
-
-
-@dataclass(frozen=True, slots=True)
-class CoverReading:
-    covered: float  # share of the view covered by something flat, 0..1
-    matched: float  # share of its textured windows whose pattern is still there
-    contrast: float  # contrast of the best-kept windows (97th percentile), share of the
-    # learned view's: a cover leaves some at ~1, a failing exposure takes it everywhere
-    rest_shift: float  # grey levels the uncovered windows moved from the learned view
-    level_base: float  # mean grey level of the learned view
-    coarse: float  # spread of the window means, share of the learned view's: a veil over
-    # the lens (a smear) lowers it, a defocus keeps it
-    mid: float  # contrast at mid scale (the typical window), share of the learned view's
-
-
-class CoverMeter:
-    """The share of the view covered by something flat (tape, paint, a hand, cloth, spray,
-    a smear), window by window against the reference view."""
-
-    pattern_lost = 0.4  # correlation with the reference window below this: its pattern went
-    pattern_kept = 0.6  # ... at least this: it is still there
-    faded = 0.35  # contrast below this share of the reference's ...
-    faded_pattern = 0.6  # ... with correlation below this: a smear
-    level_step = 20.0  # grey levels: a flat window that was flat already changed its level
-
-    def __init__(self, flat_level: float = 3.0, masks: Sequence[Polygon] = ()) -> None:
-        self.flat_level = flat_level
-        self.masks = list(masks)
-        self.reset()
-
-    def reset(self) -> None:
-        self._ref: np.ndarray | None = None  # float32 view, centred on 128
-        self._prev: np.ndarray | None = None
-        self._view: np.ndarray | None = None
-        self._noise = 0.0
-        self._learned = 0
-
-    def _setup(self, view: np.ndarray) -> None:
-        h, w = view.shape
-        self._grid = (w // CELL, h // CELL)
-        self._ref = view.copy()
-        self._prev = view
-        self._noise = 0.0
-        keep = cv2.resize(mask_image((h, w), self.masks), self._grid,
-                          interpolation=cv2.INTER_AREA)
-        self._cells = keep >= 128  # at least half of the cell unmasked
-        self._kept = self._means(self._cells.astype(np.float32)) == 1.0  # all its cells
-        self._kept_votes = _votes(self._kept)
-        self._kept_mask = self._kept.view(np.uint8)  # for cv2's masked statistics
-        self._cell_count = int(np.count_nonzero(self._cells))
-        self._refresh()
-
-    def _means(self, img: np.ndarray) -> np.ndarray:
-        """Window means: cell means, then the mean of each 2x2 of cells: (h-1, w-1) cells."""
-        cells = cv2.resize(img, self._grid, interpolation=cv2.INTER_AREA)
-        return cv2.blur(cells, (2, 2))[1:, 1:]
-
-    def _refresh(self) -> None:
-        """A snapshot of the learning reference and its window statistics: the correlation
-        must use the very reference its statistics came from."""
-        assert self._ref is not None
-        r = self._snap = self._ref.copy()
-        mr = self._means(r)
-        sd = np.sqrt(np.maximum(self._means(r * r) - mr * mr, 0.0))
-        self._ref_stats = (mr, sd, sd * sd)
-        # the learned view's level and coarse spread, over the windows that are all unmasked
-        level, spread = cv2.meanStdDev(mr, mask=self._kept_mask)
-        self._ref_level = float(level[0, 0]) + 128.0 if self._kept.any() else 128.0
-        self._ref_spread = float(spread[0, 0])
-        band = _mid_band(r)
-        energy = self._means(band * band).ravel()
-        # windows whose learned view has mid-scale contrast to lose (2 grey levels)
-        self._mid_told = np.flatnonzero((energy > 4.0) & self._kept.ravel())
-        self._ref_mid = energy[self._mid_told]
-
-    def measure(self, view: np.ndarray) -> CoverReading:
-        """``view``: ``tamper_view`` of the frame."""
-        g = view.astype(np.float32)
-        g -= 128.0  # centred: float32 keeps more of a variance
-        if self._ref is None or self._ref.shape != g.shape:
-            self._setup(g)
-        assert self._prev is not None
-        d = g - self._prev
-        self._prev = self._view = g
-        mean = self._means
-        mg, gg, gr = mean(g), mean(g * g), mean(g * self._snap)
-        md, dd = mean(d), mean(d * d)
-        mr, sd_r, var_r = self._ref_stats
-        var_g = np.maximum(gg - mg * mg, 0.0)
-        ncc = (gr - mg * mr) / np.sqrt(var_g * var_r + 1e-3)
-        # The sensor's noise, from the change between frames where most windows are still;
-        # the smaller of two frames, as a light switching or an IR flip changes one pair.
-        var_d = (dd - md * md).ravel()
-        noise = math.sqrt(max(0.0, float(np.partition(var_d, var_d.size // 2)[var_d.size // 2])
-                              ) / 2)
-        noise, self._noise = min(noise, self._noise or noise), noise
-        flat = math.hypot(2.0 * noise, self.flat_level)
-        sd_g = np.sqrt(var_g)
-        textured = (sd_r >= flat) & self._kept  # windows that can tell by their pattern
-        lost = ((sd_g < flat) & (ncc < self.pattern_lost)) | (
-            (sd_g < self.faded * sd_r) & (ncc < self.faded_pattern))
-        covered = textured & lost
-        covered |= (self._kept & (sd_g < flat) & (sd_r < flat)
-                    & (np.abs(mg - mr) > self.level_step))
-        # a view with no textured window (all masked, or featureless) cannot tell: kept
-        told = np.count_nonzero(textured)
-        matched = np.count_nonzero(textured & (ncc >= self.pattern_kept)) / told if told else 1.0
-        # a cell is covered when half the windows over it are; unmasked cells only
-        half = self._kept_votes
-        cells = (2 * _votes(covered) >= half) & self._cells
-        known = (2 * _votes(covered | textured) >= half) & self._cells
-        edge = cv2.dilate(cells.view(np.uint8), _CROSS).view(bool) & ~cells & self._cells
-        # untold cells (flat before and now, same level) are left out, but the share is
-        # never taken of less than a third of the view
-        told = max(np.count_nonzero(known | edge), 0.3 * self._cell_count, 1.0)
-        share = (np.count_nonzero(cells) + 0.5 * np.count_nonzero(edge)) / told
-        # what a cover leaves keeps its contrast; a failing exposure takes it everywhere
-        ratios = (sd_g / np.maximum(sd_r, 1e-3))[textured]
-        contrast = float(np.partition(ratios, int(0.97 * (ratios.size - 1)))[
-            int(0.97 * (ratios.size - 1))]) if ratios.size else 1.0
-        # ... and a cover leaves the rest at its level: the windows clear of it (not next to
-        # one covered, where its soft edge runs) that kept their pattern
-        near = cv2.dilate(covered.view(np.uint8), np.ones((3, 3), np.uint8)).view(bool)
-        rest = textured & ~near & (ncc >= self.pattern_kept)
-        moved = (mg - mr)[rest]
-        shift = float(np.partition(moved, moved.size // 2)[moved.size // 2]) if moved.size \
-            else 0.0
-        coarse = float(cv2.meanStdDev(mg, mask=self._kept_mask)[1][0, 0]) / max(
-            self._ref_spread, 1e-3) if self._kept.any() else 1.0
-        mid = 1.0
-        if self._mid_told.size:
-            band = _mid_band(g)
-            kept = mean(band * band).ravel()[self._mid_told] / self._ref_mid
-            mid = math.sqrt(float(np.partition(kept, kept.size // 2)[kept.size // 2]))
-        return CoverReading(min(1.0, float(share)), float(matched), contrast, shift,
-                            self._ref_level, coarse, mid)
-
-    def learn(self, rate: float) -> None:
-        if self._ref is None or self._view is None:
-            return
-        cv2.accumulateWeighted(self._view, self._ref, rate)
-        self._learned += 1
-        if rate > 0.05 or self._learned % 4 == 0:  # the reference moves slowly when warm
-            self._refresh()
-
-
-TILE = (64, 32)  # w, h of the tiles whose shifts give rotation and zoom
-GLOBAL_WIDTH = 64  # the whole view's shift is measured at this width
-
-
-class _Window:
-    """A taper (Hann, times 0 over masked areas) and its sum."""
-
-    __slots__ = ("taper", "total")
-
-    def __init__(self, taper: np.ndarray) -> None:
-        self.taper = taper
-        self.total = max(float(taper.sum()), 1e-6)
-
-
-class _Spectrum:
-    """A tapered patch's DFT (CCS packed) and energy, its weighted mean taken out (so a
-    masked area is no pattern of its own)."""
-
-    __slots__ = ("dft", "energy")
-
-    def __init__(self, patch: np.ndarray, window: _Window) -> None:
-        p = cv2.multiply(patch, window.taper)
-        p = cv2.scaleAdd(window.taper, -cv2.sumElems(p)[0] / window.total, p)
-        self.dft = cv2.dft(p)
-        self.energy = float(cv2.norm(p, cv2.NORM_L2SQR))
-
-
-def _subpixel(a: float, b: float, c: float) -> float:
-    d = a - 2.0 * b + c
-    return 0.5 * (a - c) / d if d < -1e-12 else 0.0
-
-
-def _correlate(a: _Spectrum, b: _Spectrum) -> tuple[float, float, float, float]:
-    """Circular cross-correlation of two patches: the shift of ``a`` against ``b`` (px,
-    subpixel), the normalised correlation there and at no shift."""
-    corr = cv2.idft(cv2.mulSpectrums(a.dft, b.dft, 0, conjB=True),
-                    flags=cv2.DFT_SCALE | cv2.DFT_REAL_OUTPUT)
-    h, w = corr.shape
-    _, top, _, (x, y) = cv2.minMaxLoc(corr)
-    dx = x + _subpixel(corr[y, x - 1], top, corr[y, (x + 1) % w])
-    dy = y + _subpixel(corr[y - 1, x], top, corr[(y + 1) % h, x])
-    norm = math.sqrt(a.energy * b.energy) + 1e-9
-    return (dx - w if dx > w / 2 else dx, dy - h if dy > h / 2 else dy, top / norm,
-            float(corr[0, 0]) / norm)
-
-
-def _edges(view: np.ndarray) -> np.ndarray:
-    """float32 edge strength: |dx| + |dy| of forward differences, (h-1, w-1)."""
-    fx = cv2.absdiff(view[:-1, 1:], view[:-1, :-1])
-    fy = cv2.absdiff(view[1:, :-1], view[:-1, :-1])
-    return cv2.add(fx, fy).astype(np.float32)
-
-
-@dataclass(frozen=True, slots=True)
-class _Fit:
-    dx: float
-    dy: float
-    angle: float
-    zoom: float
-    agree: bool
-
-
-def fit_similarity(centres: np.ndarray, shifts: np.ndarray, weights: np.ndarray) -> _Fit:
-    """The shift (at the centre), rotation and zoom that best move the points ``centres``
-    (n, 2; relative to the view's centre) by ``shifts`` (n, 2), weighted least squares in
-    closed form; ``agree`` when every point is within 1 px, or 40 % of how far rotation and
-    zoom moved it, of the fit."""
-    w = weights / max(float(weights.sum()), 1e-9)
-    c0, d0 = w @ centres, w @ shifts
-    c, d = centres - c0, shifts - d0
-    spread = float(w @ (c * c).sum(axis=1))
-    a = float(w @ (c * d).sum(axis=1)) / spread  # scale - 1, along
-    b = float(w @ (c[:, 0] * d[:, 1] - c[:, 1] * d[:, 0])) / spread  # ... and across
-    linear = np.array([[a, -b], [b, a]])
-    t = d0 - linear @ c0
-    turned = centres @ linear.T
-    off = np.hypot(*(t + turned - shifts).T)
-    agree = bool((off <= 1.0 + 0.4 * np.hypot(*turned.T)).all())
-    return _Fit(float(t[0]), float(t[1]), math.degrees(math.atan2(b, 1.0 + a)),
-                math.hypot(1.0 + a, b), agree)
-
-
-class MoveMeter:
-    """How the view moved, turned or zoomed against the reference view."""
-
-    clear_peak = 0.3  # the whole view's correlation at its best shift at least this ...
-    clear_gain = 0.15  # ... and this much above its correlation at no shift
-    tile_floor = 0.1  # a tile whose best correlation is below this says nothing
-    steady_shift, steady_angle, steady_zoom = 0.01, 0.5, 0.02  # frame to frame
-
-    def __init__(self, masks: Sequence[Polygon] = ()) -> None:
-        self.masks = list(masks)
-        self.reset()
-
-    def reset(self) -> None:
-        self._ref: np.ndarray | None = None  # float32 edges
-        self._edges: np.ndarray | None = None
-        self._last: Move | None = None
-        self._learned = 0
-
-    def _setup(self, edges: np.ndarray, view_shape: tuple[int, int]) -> None:
-        h, w = edges.shape
-        self._ref = edges.copy()
-        # masked areas, and the edges a privacy fill draws round them, weigh nothing
-        keep = np.ones((h, w), np.float32)
-        if self.masks:
-            hidden = cv2.dilate(255 - mask_image(view_shape, self.masks),
-                                np.ones((5, 5), np.uint8))
-            keep = (255 - hidden[:h, :w]).astype(np.float32) / 255
-        gh = max(16, round(GLOBAL_WIDTH * h / w / 4) * 4)
-        self._global_size = (GLOBAL_WIDTH, gh)
-        self._global_window = _Window(
-            cv2.createHanningWindow(self._global_size, cv2.CV_32F)
-            * cv2.resize(keep, self._global_size, interpolation=cv2.INTER_AREA))
-        self._scale = (w / GLOBAL_WIDTH, h / gh)  # global px -> edge px
-        tw, th = TILE
-        mx, my = (w - 2 * tw) // 3, max(0, (h - 2 * th) // 3)
-        self._tiles = [(x, y) for y in (my, h - th - my) for x in (mx, w - tw - mx)]
-        self._centres = np.array([(x + tw / 2 - w / 2, y + th / 2 - h / 2)
-                                  for x, y in self._tiles])
-        hann = cv2.createHanningWindow(TILE, cv2.CV_32F)
-        self._tile_windows = [_Window(hann * keep[y:y + th, x:x + tw]) for x, y in self._tiles]
-        # a tile looked for elsewhere (the view shifted) is weighed by a plain taper
-        self._tile_window = _Window(hann)
-        self._width = float(w)
-        self._refresh()
-
-    def _whole(self, edges: np.ndarray) -> _Spectrum:
-        return _Spectrum(cv2.resize(edges, self._global_size, interpolation=cv2.INTER_AREA),
-                         self._global_window)
-
-    def _refresh(self) -> None:
-        assert self._ref is not None
-        tw, th = TILE
-        self._ref_whole = self._whole(self._ref)
-        self._ref_tiles = [_Spectrum(self._ref[y:y + th, x:x + tw], win)
-                           for (x, y), win in zip(self._tiles, self._tile_windows, strict=True)]
-
-    def measure(self, view: np.ndarray) -> Move:
-        """``view``: ``tamper_view`` of the frame. A motion holds only when the frame
-        before found the same one: a moved camera stays moved, while the tiles following
-        someone close to the lens find another motion each frame."""
-        move = self._register(view)
-        last, self._last = self._last, move
-        steady = last is not None and last.agree and (
-            abs(move.shift - last.shift) <= self.steady_shift
-            and abs(move.angle - last.angle) <= self.steady_angle
-            and abs(move.zoom - last.zoom) <= self.steady_zoom)
-        return move if steady or not move.agree else replace(move, agree=False)
-
-    def _register(self, view: np.ndarray) -> Move:
-        edges = _edges(view)
-        if self._ref is None or self._ref.shape != edges.shape:
-            self._setup(edges, view.shape)
-        self._edges = edges
-        gx, gy, peak, still = _correlate(self._whole(edges), self._ref_whole)
-        sx, sy = self._scale
-        ox, oy = round(gx * sx), round(gy * sy)  # edge px: where the tiles are looked for
-        h, w = edges.shape
-        tw, th = TILE
-        shifts = np.empty((len(self._tiles), 2))
-        weights = np.empty(len(self._tiles))
-        for i, ((x, y), ref, win) in enumerate(zip(self._tiles, self._ref_tiles,
-                                                    self._tile_windows, strict=True)):
-            xs, ys = min(max(x + ox, 0), w - tw), min(max(y + oy, 0), h - th)
-            win = win if (xs, ys) == (x, y) else self._tile_window
-            dx, dy, ncc, _ = _correlate(_Spectrum(edges[ys:ys + th, xs:xs + tw], win), ref)
-            shifts[i] = (xs - x + dx, ys - y + dy)
-            weights[i] = max(ncc, 0.0)
-        f = self._fit(shifts, weights)
-        if f is not None:
-            return Move(math.hypot(f.dx, f.dy) / w, f.angle, f.zoom, True, peak)
-        if peak >= self.clear_peak and peak - still >= self.clear_gain:
-            # the tiles disagree, the whole view does not: a plain shift (or a large one)
-            return Move(math.hypot(gx * sx, gy * sy) / w, 0.0, 1.0, True, peak)
-        return Move(0.0, 0.0, 1.0, False, peak)
-
-    def _fit(self, shifts: np.ndarray, weights: np.ndarray) -> _Fit | None:
-        """One motion that all tiles agree on, or all but one (a repeating pattern fooled
-        it, or someone walks through it); None if there is none."""
-        good = weights >= self.tile_floor
-        if good.all():
-            f = fit_similarity(self._centres, shifts, weights * weights)
-            if f.agree:
-                return f
-        def size(f: _Fit) -> float:  # roughly: 1 % of the width ~ 0.5 degrees ~ 2 % zoom
-            return math.hypot(f.dx, f.dy) / self._width + abs(f.angle) / 50 + abs(f.zoom - 1) / 2
-
-        best: _Fit | None = None  # of those that agree, the smallest motion
-        for i in range(len(weights)):
-            rest = np.arange(len(weights)) != i
-            if good[rest].all():
-                f = fit_similarity(self._centres[rest], shifts[rest], weights[rest] ** 2)
-                if f.agree and (best is None or size(f) < size(best)):
-                    best = f
-        return best
-
-    def learn(self, rate: float) -> None:
-        if self._ref is None or self._edges is None:
-            return
-        cv2.accumulateWeighted(self._edges, self._ref, rate)
-        self._learned += 1
-        if rate > 0.05 or self._learned % 4 == 0:
-            self._refresh()
 
 
 def diagnose(s: QualitySample, t: QualityThresholds) -> dict[str, float]:

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from models.quality import QualityMeter, QualityThresholds, diagnose, fit_similarity
+from models.move import fit_similarity
+from models.quality import QualityMeter, QualityThresholds, diagnose
 from tools.scenes import VTEST, Case, Cover, Move
 
 FPS = 5.0

@@ -1,0 +1,184 @@
+"""Cover: the share of a camera's view covered by something flat, window by window
+against a reference view learned while the picture was healthy.
+
+The view (160 px wide) in cells of 5x5 px, looked at through windows of 2x2 cells. A window
+is covered when it went flat (its grey-level spread within the sensor's own frame-to-frame
+noise plus ``flat_level``) and lost its pattern (correlation with the reference window under
+0.4), or when its contrast fell under a third and most of its pattern went (a smeared lens).
+A window that was flat already (sky, a wall) is covered only if its level changed. A cell
+is covered when half the windows over it are, and the cells along a cover's edge count half
+(the edge runs through them). The share is of the cells that can tell, masked cells left
+out.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from models.motion import Polygon, mask_image
+
+CELL = 5  # px of a cell at VIEW_WIDTH; a window is 2x2 cells
+
+
+def _mid_band(view: np.ndarray) -> np.ndarray:
+    """The view's mid-scale detail (float32): a band between Gaussians of 1 and 3 px at the
+    view's 160 px width, ~0.6-2 % of the width."""
+    return cv2.GaussianBlur(view, (0, 0), 1.0) - cv2.GaussianBlur(view, (0, 0), 3.0)
+
+
+def _votes(windows: np.ndarray) -> np.ndarray:
+    """For each cell, how many of the given windows (bool, (h, w)) hold it: (h+1, w+1)."""
+    padded = cv2.copyMakeBorder(windows.view(np.uint8), 0, 1, 0, 1, cv2.BORDER_CONSTANT)
+    return cv2.boxFilter(padded, -1, (2, 2), normalize=False, borderType=cv2.BORDER_CONSTANT)
+
+
+_CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
+
+
+@dataclass(frozen=True, slots=True)
+class CoverReading:
+    covered: float  # share of the view covered by something flat, 0..1
+    matched: float  # share of its textured windows whose pattern is still there
+    contrast: float  # contrast of the best-kept windows (97th percentile), share of the
+    # learned view's: a cover leaves some at ~1, a failing exposure takes it everywhere
+    rest_shift: float  # grey levels the uncovered windows moved from the learned view
+    level_base: float  # mean grey level of the learned view
+    coarse: float  # spread of the window means, share of the learned view's: a veil over
+    # the lens (a smear) lowers it, a defocus keeps it
+    mid: float  # contrast at mid scale (the typical window), share of the learned view's
+
+
+class CoverMeter:
+    """The share of the view covered by something flat (tape, paint, a hand, cloth, spray,
+    a smear), window by window against the reference view."""
+
+    pattern_lost = 0.4  # correlation with the reference window below this: its pattern went
+    pattern_kept = 0.6  # ... at least this: it is still there
+    faded = 0.35  # contrast below this share of the reference's ...
+    faded_pattern = 0.6  # ... with correlation below this: a smear
+    level_step = 20.0  # grey levels: a flat window that was flat already changed its level
+
+    def __init__(self, flat_level: float = 3.0, masks: Sequence[Polygon] = ()) -> None:
+        self.flat_level = flat_level
+        self.masks = list(masks)
+        self.reset()
+
+    def reset(self) -> None:
+        self._ref: np.ndarray | None = None  # float32 view, centred on 128
+        self._prev: np.ndarray | None = None
+        self._view: np.ndarray | None = None
+        self._noise = 0.0
+        self._learned = 0
+
+    def _setup(self, view: np.ndarray) -> None:
+        h, w = view.shape
+        self._grid = (w // CELL, h // CELL)
+        self._ref = view.copy()
+        self._prev = view
+        self._noise = 0.0
+        keep = cv2.resize(mask_image((h, w), self.masks), self._grid,
+                          interpolation=cv2.INTER_AREA)
+        self._cells = keep >= 128  # at least half of the cell unmasked
+        self._kept = self._means(self._cells.astype(np.float32)) == 1.0  # all its cells
+        self._kept_votes = _votes(self._kept)
+        self._kept_mask = self._kept.view(np.uint8)  # for cv2's masked statistics
+        self._cell_count = int(np.count_nonzero(self._cells))
+        self._refresh()
+
+    def _means(self, img: np.ndarray) -> np.ndarray:
+        """Window means: cell means, then the mean of each 2x2 of cells: (h-1, w-1) cells."""
+        cells = cv2.resize(img, self._grid, interpolation=cv2.INTER_AREA)
+        return cv2.blur(cells, (2, 2))[1:, 1:]
+
+    def _refresh(self) -> None:
+        """A snapshot of the learning reference and its window statistics: the correlation
+        must use the very reference its statistics came from."""
+        assert self._ref is not None
+        r = self._snap = self._ref.copy()
+        mr = self._means(r)
+        sd = np.sqrt(np.maximum(self._means(r * r) - mr * mr, 0.0))
+        self._ref_stats = (mr, sd, sd * sd)
+        # the learned view's level and coarse spread, over the windows that are all unmasked
+        level, spread = cv2.meanStdDev(mr, mask=self._kept_mask)
+        self._ref_level = float(level[0, 0]) + 128.0 if self._kept.any() else 128.0
+        self._ref_spread = float(spread[0, 0])
+        band = _mid_band(r)
+        energy = self._means(band * band).ravel()
+        # windows whose learned view has mid-scale contrast to lose (2 grey levels)
+        self._mid_told = np.flatnonzero((energy > 4.0) & self._kept.ravel())
+        self._ref_mid = energy[self._mid_told]
+
+    def measure(self, view: np.ndarray) -> CoverReading:
+        """``view``: ``tamper_view`` of the frame."""
+        g = view.astype(np.float32)
+        g -= 128.0  # centred: float32 keeps more of a variance
+        if self._ref is None or self._ref.shape != g.shape:
+            self._setup(g)
+        assert self._prev is not None
+        d = g - self._prev
+        self._prev = self._view = g
+        mean = self._means
+        mg, gg, gr = mean(g), mean(g * g), mean(g * self._snap)
+        md, dd = mean(d), mean(d * d)
+        mr, sd_r, var_r = self._ref_stats
+        var_g = np.maximum(gg - mg * mg, 0.0)
+        ncc = (gr - mg * mr) / np.sqrt(var_g * var_r + 1e-3)
+        # The sensor's noise, from the change between frames where most windows are still;
+        # the smaller of two frames, as a light switching or an IR flip changes one pair.
+        var_d = (dd - md * md).ravel()
+        noise = math.sqrt(max(0.0, float(np.partition(var_d, var_d.size // 2)[var_d.size // 2])
+                              ) / 2)
+        noise, self._noise = min(noise, self._noise or noise), noise
+        flat = math.hypot(2.0 * noise, self.flat_level)
+        sd_g = np.sqrt(var_g)
+        textured = (sd_r >= flat) & self._kept  # windows that can tell by their pattern
+        lost = ((sd_g < flat) & (ncc < self.pattern_lost)) | (
+            (sd_g < self.faded * sd_r) & (ncc < self.faded_pattern))
+        covered = textured & lost
+        covered |= (self._kept & (sd_g < flat) & (sd_r < flat)
+                    & (np.abs(mg - mr) > self.level_step))
+        # a view with no textured window (all masked, or featureless) cannot tell: kept
+        told = np.count_nonzero(textured)
+        matched = np.count_nonzero(textured & (ncc >= self.pattern_kept)) / told if told else 1.0
+        # a cell is covered when half the windows over it are; unmasked cells only
+        half = self._kept_votes
+        cells = (2 * _votes(covered) >= half) & self._cells
+        known = (2 * _votes(covered | textured) >= half) & self._cells
+        edge = cv2.dilate(cells.view(np.uint8), _CROSS).view(bool) & ~cells & self._cells
+        # untold cells (flat before and now, same level) are left out, but the share is
+        # never taken of less than a third of the view
+        told = max(np.count_nonzero(known | edge), 0.3 * self._cell_count, 1.0)
+        share = (np.count_nonzero(cells) + 0.5 * np.count_nonzero(edge)) / told
+        # what a cover leaves keeps its contrast; a failing exposure takes it everywhere
+        ratios = (sd_g / np.maximum(sd_r, 1e-3))[textured]
+        contrast = float(np.partition(ratios, int(0.97 * (ratios.size - 1)))[
+            int(0.97 * (ratios.size - 1))]) if ratios.size else 1.0
+        # ... and a cover leaves the rest at its level: the windows clear of it (not next to
+        # one covered, where its soft edge runs) that kept their pattern
+        near = cv2.dilate(covered.view(np.uint8), np.ones((3, 3), np.uint8)).view(bool)
+        rest = textured & ~near & (ncc >= self.pattern_kept)
+        moved = (mg - mr)[rest]
+        shift = float(np.partition(moved, moved.size // 2)[moved.size // 2]) if moved.size \
+            else 0.0
+        coarse = float(cv2.meanStdDev(mg, mask=self._kept_mask)[1][0, 0]) / max(
+            self._ref_spread, 1e-3) if self._kept.any() else 1.0
+        mid = 1.0
+        if self._mid_told.size:
+            band = _mid_band(g)
+            kept = mean(band * band).ravel()[self._mid_told] / self._ref_mid
+            mid = math.sqrt(float(np.partition(kept, kept.size // 2)[kept.size // 2]))
+        return CoverReading(min(1.0, float(share)), float(matched), contrast, shift,
+                            self._ref_level, coarse, mid)
+
+    def learn(self, rate: float) -> None:
+        if self._ref is None or self._view is None:
+            return
+        cv2.accumulateWeighted(self._view, self._ref, rate)
+        self._learned += 1
+        if rate > 0.05 or self._learned % 4 == 0:  # the reference moves slowly when warm
+            self._refresh()
