@@ -1,17 +1,65 @@
-"""Helpers the edge's end-to-end tests share: `edge analyze` of a clip, checked against the
-alert schema."""
+"""Helpers the edge's end-to-end tests share: the `edge` command, a free port, a config
+file, HTTP polling, and `edge analyze` of a clip checked against the alert schema."""
 
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import yaml
 
-from tests.conftest import FOLIAGE_MASK, ROOT, VALIDATOR
+from tests.conftest import FOLIAGE_MASK, ROOT, USER, VALIDATOR
 
 EDGE = str(ROOT / ".venv" / "bin" / "edge")
+TOKEN = "api-token-4711-0123456789"  # http.token needs 16 characters
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def env_url(server, mount: str, password: str = "${CAM_PASS}") -> str:
+    """A camera URL whose password comes from the environment, as installers write it."""
+    return f"rtsp://{USER}:{password}@127.0.0.1:{server.port}/{mount}"
+
+
+def write_config(path: Path, cameras: dict, port: int) -> Path:
+    path.write_text(yaml.safe_dump({
+        "node": {"id": "test-node"},
+        "data_dir": str(path.parent / "data"),
+        "cameras": cameras,
+        "http": {"listen": f"127.0.0.1:{port}", "token": "${EDGE_TOKEN}"},
+    }))
+    return path
+
+
+def get(url: str, token: str | None = None) -> tuple[int, str]:
+    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token
+                                 else {})
+    try:
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
+
+
+def wait_http(pred, timeout: float = 20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if value := pred():
+                return value
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.2)
+    raise AssertionError("timed out")
 
 
 def analyze(tmp_path: Path, clip: Path, **camera) -> list[dict]:
