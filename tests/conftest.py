@@ -1,24 +1,40 @@
-"""Shared fixtures: ffmpeg-made clips (cached in .cache/clips) and real RTSP cameras."""
+"""Shared fixtures: ffmpeg-made clips (cached in .cache/clips) and real RTSP cameras; and the
+helpers more than one test package uses (the alert schema's validator, the seeded scenes)."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import av
 import cv2
+import jsonschema
 import numpy as np
 import pytest
 
 from ingest.frame import Frame, luma_view
 from tools.broker import Broker
 from tools.camera import RtspCamera, make_clip
+from tools.scenes import FOLIAGE, Scene, Walker
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIPS = ROOT / ".cache" / "clips"
 USER, PASSWORD = "admin", "s3cr3t-Pa55w0rd"  # the tests grep every output for PASSWORD
+
+# What receivers check every alert message against: the published schema.
+VALIDATOR = jsonschema.Draft202012Validator(
+    json.loads((ROOT / "config" / "alert.schema.json").read_text()),
+    format_checker=jsonschema.FormatChecker())
+
+# Seeded scenes (tools/scenes.py), made once into .cache/clips/scenes: a walker crossing a
+# plaza whose swaying foliage is masked from motion.
+SCENES = CLIPS / "scenes"
+FOLIAGE_MASK = [[FOLIAGE[0], FOLIAGE[1]], [FOLIAGE[2], FOLIAGE[1]], [FOLIAGE[2], FOLIAGE[3]],
+                [FOLIAGE[0], FOLIAGE[3]]]
+WALK = Scene(seconds=10, walkers=(Walker(2.0, 6.0, 0.1, 0.9),))
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,7 @@
 """The layering: what each package may import. `center/` and `edge/` stand side by side over
 the shared leaf `common/`; the analysis and delivery packages never import the service, and
-the analysis cores in `models/` are numpy and OpenCV, no video, model runtime or I/O."""
+the analysis cores in `models/` are numpy and OpenCV, no video, model runtime or I/O. In
+`tests/`, no module imports a test module: shared helpers live in conftest.py files."""
 
 from __future__ import annotations
 
@@ -92,3 +93,33 @@ def test_the_cores_load_no_model_runtime_or_video():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=ROOT, check=True).stdout.strip()
     assert out == "[]", out
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Every module a file imports, dotted and absolute (relative imports resolved against
+    the file's package; ``from a import b`` counts ``a`` and ``a.b``), function bodies too."""
+    package = path.relative_to(ROOT).parent.parts
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = ".".join([*package[:len(package) - node.level + 1]] if node.level else [])
+            module = ".".join(p for p in (base, node.module or "") if p)
+            found.add(module)
+            found |= {f"{module}.{a.name}" for a in node.names}
+    return found
+
+
+def test_no_test_module_imports_another():
+    """Helpers that tests share live in a conftest.py (tests/conftest.py across packages,
+    tests/<package>/conftest.py within one), never in a test module another imports."""
+    tests = ROOT / "tests"
+    wrong = {}
+    for path in sorted(tests.rglob("*.py")):
+        offenders = sorted(m for m in imported_modules(path) if m.split(".")[0] == "tests"
+                           and m.split(".")[-1].startswith("test_")
+                           and (ROOT / Path(*m.split("."))).with_suffix(".py").exists())
+        if offenders:
+            wrong[str(path.relative_to(ROOT))] = offenders
+    assert not wrong, f"import shared helpers from a conftest.py instead: {wrong}"

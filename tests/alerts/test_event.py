@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import jsonschema
 import pytest
 
 from alerts.book import AlertBook
 from alerts.event import TYPES, DetectedObject, OpenAlert, json_schema, new_alert_id
-
-ROOT = Path(__file__).resolve().parents[2]
-VALIDATOR = jsonschema.Draft202012Validator(
-    json.loads((ROOT / "config" / "alert.schema.json").read_text()),
-    format_checker=jsonschema.FormatChecker())
+from tests.conftest import ROOT, VALIDATOR
 
 
 def test_schema_file_is_current():

@@ -146,7 +146,7 @@ def test_edge_run_delivers_alerts_to_an_independent_subscriber(broker, tmp_path)
     import numpy as np
     import yaml
 
-    from tests.edge.test_analyze import FOLIAGE_MASK, SCENES, WALK
+    from tests.conftest import FOLIAGE_MASK, SCENES, WALK
     from tools.scenes import make_scene
 
     broker.start()

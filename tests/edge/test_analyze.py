@@ -4,38 +4,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.alerts.test_event import VALIDATOR
-from tools.scenes import FOLIAGE, Scene, Walker, make_scene
-
-ROOT = Path(__file__).resolve().parents[2]
-SCENES = ROOT / ".cache" / "clips" / "scenes"
-FOLIAGE_MASK = [[FOLIAGE[0], FOLIAGE[1]], [FOLIAGE[2], FOLIAGE[1]], [FOLIAGE[2], FOLIAGE[3]],
-                [FOLIAGE[0], FOLIAGE[3]]]
-WALK = Scene(seconds=10, walkers=(Walker(2.0, 6.0, 0.1, 0.9),))
-
-
-def analyze(tmp_path: Path, clip: Path, **camera) -> list[dict]:
-    cfg = tmp_path / "edge.yaml"
-    cfg.write_text(yaml.safe_dump({"node": {"id": "n1"}, "cameras": {"plaza": {
-        "url": "unused", "analyze_fps": 10, "motion": {"masks": [FOLIAGE_MASK]},
-        "zones": {"walkway": {"polygon": [[0.3, 0.5], [0.7, 0.5], [0.7, 1.0], [0.3, 1.0]],
-                              "labels": ["motion"], "min_seconds": 1.0}},
-        "lines": {"middle": {"points": [[0.5, 0.4], [0.5, 1.0]], "labels": ["motion"]}},
-        **camera}}}))
-    out = tmp_path / "alerts.jsonl"
-    result = subprocess.run([str(ROOT / ".venv/bin/edge"), "analyze", str(clip), "--config",
-                             str(cfg), "--out", str(out)], capture_output=True, text=True,
-                            timeout=120)
-    assert result.returncode == 0, result.stderr
-    events = [json.loads(line) for line in out.read_text().splitlines()]
-    for event in events:  # what receivers will check every message against
-        VALIDATOR.validate(event)
-    return events
+from tests.conftest import ROOT, SCENES, VALIDATOR, WALK
+from tests.edge.conftest import analyze
+from tools.scenes import Scene, make_scene
 
 
 def test_walker_raises_intrusion_and_one_line_crossing(tmp_path):

@@ -9,31 +9,21 @@ import itertools
 import json
 import os
 import signal
-import socket
 import subprocess
 import threading
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import PASSWORD, USER
+from tests.conftest import PASSWORD, ROOT, USER
+from tests.edge.conftest import EDGE, TOKEN, env_url, free_port, get, wait_http, write_config
 from tools.broker import Broker
 
 pytestmark = pytest.mark.rtsp
-ROOT = Path(__file__).resolve().parents[2]
-EDGE = str(ROOT / ".venv" / "bin" / "edge")
-TOKEN = "api-token-4711-0123456789"  # http.token needs 16 characters
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def edge(*args: str, timeout: float = 60, env: dict | None = None):
@@ -129,21 +119,6 @@ def test_probe_times_out_on_a_frozen_server(open_server):
     open_server.cont()
 
 
-def env_url(server, mount: str, password: str = "${CAM_PASS}") -> str:
-    """A camera URL whose password comes from the environment, as installers write it."""
-    return f"rtsp://{USER}:{password}@127.0.0.1:{server.port}/{mount}"
-
-
-def write_config(path: Path, cameras: dict, port: int) -> Path:
-    path.write_text(yaml.safe_dump({
-        "node": {"id": "test-node"},
-        "data_dir": str(path.parent / "data"),
-        "cameras": cameras,
-        "http": {"listen": f"127.0.0.1:{port}", "token": "${EDGE_TOKEN}"},
-    }))
-    return path
-
-
 def test_check_probe_reports_each_camera(camera_server, tmp_path):
     good = env_url(camera_server, "cam1")
     cfg = write_config(tmp_path / "edge.yaml", {
@@ -183,28 +158,6 @@ def test_check_probe_reports_the_broker(camera_server, tmp_path):
         assert "camera ok: ok" in result.stdout
     finally:
         broker.stop()
-
-
-def get(url: str, token: str | None = None) -> tuple[int, str]:
-    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token
-                                 else {})
-    try:
-        with urllib.request.urlopen(req, timeout=5) as resp:
-            return resp.status, resp.read().decode()
-    except urllib.error.HTTPError as err:
-        return err.code, err.read().decode()
-
-
-def wait_http(pred, timeout: float = 20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if value := pred():
-                return value
-        except (OSError, ValueError, KeyError):
-            pass
-        time.sleep(0.2)
-    raise AssertionError("timed out")
 
 
 class CounterWatch(threading.Thread):

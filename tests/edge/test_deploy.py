@@ -7,7 +7,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from tests.edge.test_cli import EDGE
+from tests.edge.conftest import EDGE, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -48,7 +48,6 @@ def test_json_logs_are_one_redacted_object_a_line(tmp_path):
 
     import yaml
 
-    from tests.edge.test_cli import free_port
     secret = "json-log-secret-99"
     cfg = tmp_path / "edge.yaml"
     cfg.write_text(yaml.safe_dump({

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from tests.conftest import PASSWORD
-from tests.edge.test_cli import EDGE, TOKEN, env_url, free_port, get, wait_http, write_config
+from tests.edge.conftest import EDGE, TOKEN, env_url, free_port, get, wait_http, write_config
 from tools.broker import Broker
 
 pytestmark = pytest.mark.rtsp

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.edge.test_analyze import FOLIAGE_MASK, SCENES, analyze
+from tests.conftest import FOLIAGE_MASK, SCENES
+from tests.edge.conftest import analyze
 from tools.scenes import Scene, make_scene
 
 HOLD = 2.0  # every quality hold (health and tamper, to start and to end) in these tests

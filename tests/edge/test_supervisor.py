@@ -18,7 +18,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.edge.test_cli import EDGE, free_port, get, wait_http
+from tests.edge.conftest import EDGE, free_port, get, wait_http
 from tools.broker import Broker, make_certificates
 
 ROOT = Path(__file__).resolve().parents[2]
