@@ -28,9 +28,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.streams import cpu_seconds  # noqa: E402
+from edge.analysis import Analysis  # noqa: E402
 from edge.config import parse_config  # noqa: E402
 from edge.inference import InferenceWorker, build_detector  # noqa: E402
-from edge.pipeline import Analysis, CameraPipeline  # noqa: E402
+from edge.pipeline import CameraPipeline  # noqa: E402
 from ingest import CameraState  # noqa: E402
 from ingest.frame import Frame, luma_view  # noqa: E402
 from models.detector import Detector  # noqa: E402

@@ -29,8 +29,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from alerts.event import QUALITY_TYPES  # noqa: E402
+from edge.analysis import Analysis  # noqa: E402
 from edge.config import CameraConfig  # noqa: E402
-from edge.pipeline import Analysis  # noqa: E402
 from ingest import Frame, luma_view  # noqa: E402
 from tools.scenes import VTEST, Case, Cover, Move  # noqa: E402
 

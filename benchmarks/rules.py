@@ -20,8 +20,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from edge.analysis import Analysis  # noqa: E402
 from edge.config import parse_config  # noqa: E402
-from edge.pipeline import Analysis  # noqa: E402
 from models.types import Detections  # noqa: E402
 from tools.scenes import VTEST, analysed_frames  # noqa: E402
 

@@ -21,6 +21,7 @@ from alerts.event import AlertEvent
 from alerts.event import json_schema as alert_json_schema
 from alerts.publisher import check_broker, explain
 from common.config import ConfigError
+from edge.analysis import Analysis
 from edge.config import (
     CameraConfig,
     EdgeConfig,
@@ -30,7 +31,7 @@ from edge.config import (
 )
 from edge.inference import InferenceWorker, build_detector
 from edge.logs import setup_logging
-from edge.pipeline import Analysis, CameraPipeline, camera_settings, source_options
+from edge.pipeline import CameraPipeline, camera_settings, source_options
 from edge.report import Row, write_report
 from edge.starter import starter
 from edge.supervisor import Supervisor, mqtt_settings

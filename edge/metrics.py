@@ -23,8 +23,8 @@ from prometheus_client.registry import Collector
 
 from alerts.event import FAULT_TYPES
 from alerts.outbox import Outbox
+from edge.analysis import AnalysisStats
 from edge.inference import InferenceWorker
-from edge.pipeline import AnalysisStats
 from ingest import CameraState, CameraStream
 
 # busy: encoders all taken; too_large: over max_bytes at the lowest quality; failed:

@@ -24,6 +24,7 @@ from alerts.outbox import Outbox, OutboxItem
 from alerts.publisher import MqttSettings, Publisher
 from common.config import ConfigError
 from common.tasks import Tasks
+from edge.analysis import AnalysisStats
 from edge.config import (
     AlertsConfig,
     CameraConfig,
@@ -35,7 +36,7 @@ from edge.http import make_app, serve
 from edge.inference import InferenceWorker, build_detector
 from edge.logs import add_secrets
 from edge.metrics import make_registry
-from edge.pipeline import AnalysisStats, CameraPipeline
+from edge.pipeline import CameraPipeline
 from edge.snapshot import encode_snapshot
 from ingest import CameraStream, redact
 

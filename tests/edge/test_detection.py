@@ -14,9 +14,9 @@ import pytest
 import yaml
 from skimage import data
 
+from edge.analysis import Analysis
 from edge.config import parse_config
 from edge.inference import InferenceWorker, build_detector
-from edge.pipeline import Analysis
 from models.detector import Detector
 from models.types import Detections, Request
 from tests.conftest import scene_frames

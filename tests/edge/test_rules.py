@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from alerts.event import AlertEvent
+from edge.analysis import Analysis
 from edge.config import parse_config
-from edge.pipeline import Analysis
 from ingest.frame import Frame, luma_view
 from models.types import Detections, Request
 from tests.conftest import scene_frames
