@@ -123,3 +123,18 @@ def test_no_test_module_imports_another():
         if offenders:
             wrong[str(path.relative_to(ROOT))] = offenders
     assert not wrong, f"import shared helpers from a conftest.py instead: {wrong}"
+
+
+def drawing() -> str:
+    """The packages' imports as a Mermaid graph, from the code (what the README shows)."""
+    lines = ["```mermaid", "graph TD"]
+    for package in ("edge", "center", "ingest", "models", "alerts", "common"):
+        used = set().union(*imports(package).values())
+        lines += [f"  {package} --> {other}" for other in
+                  ("ingest", "models", "alerts", "common") if other in used]
+    return "\n".join([*lines, "```"])
+
+
+def test_the_readme_draws_the_imports_as_they_are():
+    assert drawing() in (ROOT / "README.md").read_text(encoding="utf-8"), (
+        "README.md's drawing of the imports is stale; it should read:\n" + drawing())
