@@ -20,7 +20,7 @@ import numpy as np
 from alerts.book import AlertBook
 from alerts.event import QUALITY_TYPES, AlertEvent, DetectedObject
 from edge.config import AlertsConfig, CameraConfig, DetectorConfig, RuleConfig
-from ingest import Frame
+from ingest import Frame, StreamHealth
 from models.motion import MotionDetector, MotionResult, downscale, mask_image
 from models.quality import QualityMeter, QualitySample, diagnose
 from models.regions import Plan, RegionPlanner
@@ -244,19 +244,19 @@ class Analysis:
             self.quality.relearn_reference()  # the new view is the normal one now
         return events
 
-    def stream(self, media_time: float, silent_s: float, recent_drops: int,
-               since_drop_s: float | None) -> list[AlertEvent]:
-        """The stream's own health. ``camera_offline``: no frame for ``offline_after_s``,
-        whatever the cause; it ends with the first frame back. ``stream_unstable``: the
-        stream was lost ``drops`` times within ``window_s`` (``recent_drops``) and has not
-        been quiet for ``quiet_s`` since."""
+    def stream(self, media_time: float, health: StreamHealth) -> list[AlertEvent]:
+        """The stream's own health (``health`` over ``stream_unstable.window_s``).
+        ``camera_offline``: no frame for ``offline_after_s``, whatever the cause; it ends
+        with the first frame back. ``stream_unstable``: the stream was lost ``drops`` times
+        within the window and has not been quiet for ``quiet_s`` since."""
         cfg, u = self.cfg, self.cfg.stream_unstable
         if ("stream_unstable", None) in self.book.open_keys():
-            unstable = since_drop_s is not None and since_drop_s < u.quiet_s
+            unstable = health.since_lost_s is not None and health.since_lost_s < u.quiet_s
         else:
-            unstable = recent_drops >= u.drops
+            unstable = health.lost >= u.drops
         return self._alert([
-            Condition("camera_offline", None, silent_s >= cfg.offline_after_s, end_s=0.0),
+            Condition("camera_offline", None, health.silent_s >= cfg.offline_after_s,
+                      end_s=0.0),
             Condition("stream_unstable", None, unstable, end_s=0.0)], media_time)
 
     def finish(self, media_time: float) -> list[AlertEvent]:

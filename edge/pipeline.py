@@ -166,20 +166,17 @@ class CameraPipeline:
     async def _watch_stream(self) -> None:
         """Looks at the stream's health a few times a second (so camera_offline ends within
         a moment of the first frame back) and logs why a camera went offline."""
-        started, st = time.monotonic(), self.camera.status
         window = self.config.stream_unstable.window_s
         while True:
             await asyncio.sleep(self.watch_s)
-            now = time.monotonic()
-            t = self.last_media_time + now - self.last_frame_at
-            silent_s = now - max(self.camera.sampler.last_frame_at, started)
-            events = self.analysis.stream(t, silent_s, st.drops_since(now - window),
-                                          now - st.drops[-1] if st.drops else None)
+            t = self.last_media_time + time.monotonic() - self.last_frame_at
+            h = self.camera.health(window)
+            events = self.analysis.stream(t, h)
             for e in events:
                 if e.phase == "start" and e.type == "camera_offline":
                     log.warning("camera %s: offline, no frame for %.0f s (%s)", self.name,
-                                silent_s, st.last_error or st.state.value)
+                                h.silent_s, h.reason)
                 elif e.phase == "start" and e.type == "stream_unstable":
                     log.warning("camera %s: unstable, its stream was lost %d times in %.0f s",
-                                self.name, st.drops_since(now - window), window)
+                                self.name, h.lost, window)
             self._emit(events)

@@ -9,6 +9,7 @@ from ingest.camera import (
     CameraStats,
     CameraStatus,
     CameraStream,
+    StreamHealth,
 )
 from ingest.errors import SourceError
 from ingest.frame import Frame, luma_view
@@ -39,6 +40,7 @@ __all__ = [
     "RtspSource",
     "SourceError",
     "SourceOptions",
+    "StreamHealth",
     "StreamInfo",
     "VideoSource",
     "luma_view",

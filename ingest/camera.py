@@ -75,6 +75,16 @@ class CameraStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class StreamHealth:
+    """How a camera's stream has been lately: what the offline and unstable rules read."""
+
+    silent_s: float  # since the newest frame, or since the camera started if none came yet
+    lost: int  # streaming sessions lost within the window asked about
+    since_lost_s: float | None  # since the latest loss; None if it never lost one
+    reason: str  # why it is down, if it is: the last error, or else its state
+
+
+@dataclass(frozen=True, slots=True)
 class CameraStats:
     """One camera at one moment: what metrics, the API and the health summary show."""
 
@@ -108,6 +118,7 @@ class CameraStream:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ready = asyncio.Event()
         self._finished = False
+        self._started = time.monotonic()
 
     @property
     def name(self) -> str:
@@ -124,6 +135,13 @@ class CameraStream:
                            st.reconnects, len(st.drops), dict(st.transitions), st.last_error,
                            st.info, sampler.decoded, sampler.analyzed, sampler.dropped,
                            self.decode.decode_errors)
+
+    def health(self, window_s: float) -> StreamHealth:
+        now, st = time.monotonic(), self.status
+        return StreamHealth(now - max(self.sampler.last_frame_at, self._started),
+                            st.drops_since(now - window_s),
+                            now - st.drops[-1] if st.drops else None,
+                            st.last_error or st.state.value)
 
     def _frame_ready(self) -> None:  # decode thread
         if self._loop is not None:
@@ -147,6 +165,7 @@ class CameraStream:
         """Keeps the camera streaming until cancelled, or until a non-live source ends."""
         self._loop = asyncio.get_running_loop()
         self._finished = False  # run() may be called again after a failure
+        self._started = time.monotonic()
         self._ready.clear()
         attempt = 0
         try:
