@@ -46,6 +46,7 @@ class CoverReading:
     matched: float  # share of its textured windows whose pattern is still there
     contrast: float  # contrast of the best-kept windows (97th percentile), share of the
     # learned view's: a cover leaves some at ~1, a failing exposure takes it everywhere
+    typical: float  # ... of the typical window (median): a gain multiplies it
     rest_shift: float  # grey levels the uncovered windows moved from the learned view
     level_base: float  # mean grey level of the learned view
     coarse: float  # spread of the window means, share of the learned view's: a veil over
@@ -156,8 +157,11 @@ class CoverMeter:
         share = (np.count_nonzero(cells) + 0.5 * np.count_nonzero(edge)) / told
         # what a cover leaves keeps its contrast; a failing exposure takes it everywhere
         ratios = (sd_g / np.maximum(sd_r, 1e-3))[textured]
-        contrast = float(np.partition(ratios, int(0.97 * (ratios.size - 1)))[
-            int(0.97 * (ratios.size - 1))]) if ratios.size else 1.0
+        typical = contrast = 1.0
+        if ratios.size:
+            best = int(0.97 * (ratios.size - 1))
+            ranked = np.partition(ratios, (ratios.size // 2, best))
+            typical, contrast = float(ranked[ratios.size // 2]), float(ranked[best])
         # ... and a cover leaves the rest at its level: the windows clear of it (not next to
         # one covered, where its soft edge runs) that kept their pattern
         near = cv2.dilate(covered.view(np.uint8), np.ones((3, 3), np.uint8)).view(bool)
@@ -172,7 +176,7 @@ class CoverMeter:
             band = _mid_band(g)
             kept = mean(band * band).ravel()[self._mid_told] / self._ref_mid
             mid = math.sqrt(float(np.partition(kept, kept.size // 2)[kept.size // 2]))
-        return CoverReading(min(1.0, float(share)), float(matched), contrast, shift,
+        return CoverReading(min(1.0, float(share)), float(matched), contrast, typical, shift,
                             self._ref_level, coarse, mid)
 
     def learn(self, rate: float) -> None:

@@ -47,6 +47,8 @@ class QualityThresholds:
     # its learned contrast: the whole view faded together (exposure), not a cover
     exposure_step: float = 0.5  # ... and its level fell to this share of the learned level, or
     # rose this share of the way to white: too dark or too bright
+    blown_share: float = 0.2  # ... or, rising so, this share of the view blew out to white
+    gained_above: float = 1.4  # ... and the typical window's contrast rose this much (gain)
     occluded_share: float = 0.65  # share of the view covered by something flat
     flat_level: float = 3.0  # grey-level spread of a flat window, beyond the sensor's noise
     blur_ratio: float = 0.65  # sharpness below this share of the camera's baseline
@@ -86,6 +88,7 @@ class QualitySample:
     covered: float  # share of the view covered by something flat
     matched: float  # share of the view's textured windows still showing their pattern
     contrast: float  # contrast kept by the best-kept part of the view, share of the learned
+    typical: float  # contrast kept by the typical window, share of the learned
     rest_shift: float  # grey levels the uncovered part of the view moved
     level_base: float  # mean grey level of the learned view
     coarse: float  # spread of the view's coarse pattern, share of the learned view's
@@ -253,7 +256,7 @@ class QualityMeter:
         self._veiled_for = self._veiled_for + 1 if coarse < self.t.hazed_below else 0
         return QualitySample(float(mean[0, 0]), float(std[0, 0]), sharpness, noise, change,
                              changed, still, clipped, cover.covered, cover.matched, cover.contrast,
-                             cover.rest_shift, cover.level_base, coarse, cover.mid,
+                             cover.typical, cover.rest_shift, cover.level_base, coarse, cover.mid,
                              self._lost_for, self._veiled_for, move, chroma_offset, chroma_shift,
                              self._sharpness, self._noise, self._frames > self.t.warmup_frames)
 
@@ -296,12 +299,16 @@ def diagnose(s: QualitySample, t: QualityThresholds) -> dict[str, float]:
     # The whole view lost its contrast together, or what a cover would have left moved in
     # level too: the exposure failed, as a cover leaves the rest of the view as it was. A
     # faded view is also judged against the learned level, so a bright scene gone dim is
-    # too dark before it reaches the absolute limit.
+    # too dark before it reaches the absolute limit. So is an overexposure: too much gain
+    # blows the highlights out and multiplies the contrast of what is left, where a light
+    # switched on adds to every level alike.
     washed = s.contrast < t.washed_below
-    if washed and not found.keys() & {"video_too_dark", "video_too_bright"}:
-        if s.brightness < t.exposure_step * s.level_base:
+    overexposed = s.clipped > t.blown_share and s.typical > t.gained_above
+    if not found.keys() & {"video_too_dark", "video_too_bright"}:
+        if washed and s.brightness < t.exposure_step * s.level_base:
             found["video_too_dark"] = 1.0 - s.brightness / (t.exposure_step * s.level_base)
-        elif s.brightness > s.level_base + t.exposure_step * (235.0 - s.level_base):
+        elif (washed or overexposed) and (
+                s.brightness > s.level_base + t.exposure_step * (235.0 - s.level_base)):
             found["video_too_bright"] = 0.5
     exposure = found.keys() & {"video_too_dark", "video_too_bright"}
     sharp = s.sharpness / max(s.sharpness_base, 1e-6)

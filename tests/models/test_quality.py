@@ -229,3 +229,28 @@ def test_a_smear_with_little_haze_is_told_from_a_defocus_by_how_far_the_light_sp
 
     assert last_found(defocus) == {"video_blurred"}
     assert last_found(smear) == {"video_occluded"}
+
+
+def test_an_overexposure_that_blows_out_the_highlights_is_too_bright_a_brighter_view_is_not():
+    import cv2
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    scene = cv2.resize(rng.uniform(20, 180, (23, 40)), (320, 180),
+                       interpolation=cv2.INTER_CUBIC)  # mean ~100, bright parts ~180
+
+    def last_found(gain: float, offset: float) -> set[str]:
+        meter, t = QualityMeter(), QualityThresholds()
+        kinds: set[str] = set()
+        for i in range(t.warmup_frames + 10):
+            img = scene * gain + offset if i > t.warmup_frames + 2 else scene
+            y = np.clip(img + rng.normal(0, 1.5, scene.shape), 0, 235).astype(np.uint8)
+            kinds = set(diagnose(meter.measure(y), t))
+            if not kinds:
+                meter.learn()
+        return kinds
+
+    # a mean near 190, under bright_above, with a third of the view blown out to white and
+    # the rest keeping (raising) its contrast
+    assert last_found(2.0, -10.0) == {"video_too_bright"}
+    assert last_found(1.3, 0.0) == set()  # an IR switch or a light: brighter, nothing blown
