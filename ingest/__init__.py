@@ -13,6 +13,7 @@ from ingest.camera import (
 )
 from ingest.errors import SourceError
 from ingest.frame import Frame, luma_view
+from ingest.packets import PacketRing, RingStats
 from ingest.probe import ProbeResult, probe
 from ingest.sampler import FrameSampler, sampled_frames
 from ingest.source import (
@@ -36,7 +37,9 @@ __all__ = [
     "FileSource",
     "Frame",
     "FrameSampler",
+    "PacketRing",
     "ProbeResult",
+    "RingStats",
     "RtspSource",
     "SourceError",
     "SourceOptions",

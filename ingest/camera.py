@@ -20,6 +20,7 @@ from enum import StrEnum
 from common.redact import redact, url_password
 from ingest.errors import SourceError
 from ingest.frame import Frame
+from ingest.packets import PacketRing
 from ingest.sampler import FrameSampler
 from ingest.source import DecodeStats, SourceOptions, StreamInfo, open_source
 
@@ -56,6 +57,10 @@ class CameraSettings:
     stall_timeout_s: float = 10.0
     backoff: Backoff = field(default_factory=Backoff)
     restart_at_end: bool = True  # a live camera's end of stream is a disconnect
+    # encoded packets kept for clips: at least this many seconds, at most this many bytes
+    # (0 s: none kept)
+    keep_packets_s: float = 0.0
+    keep_packets_bytes: int = 64 * 1024 * 1024
 
 
 @dataclass(slots=True)
@@ -115,6 +120,8 @@ class CameraStream:
         self.status = CameraStatus()
         self.decode = DecodeStats()
         self.sampler = FrameSampler(settings.analyze_fps, self._frame_ready)
+        self.packets = PacketRing(settings.keep_packets_s, settings.keep_packets_bytes) if (
+            settings.keep_packets_s > 0) else None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ready = asyncio.Event()
         self._finished = False
@@ -250,7 +257,8 @@ class CameraStream:
         """The decode thread: open, then hand every frame to the sampler."""
         outcome: str | None = None
         try:
-            with open_source(self.settings.source, self.decode) as source:
+            with open_source(self.settings.source, self.decode,
+                             None if self.packets is None else self.packets.add) as source:
                 info = source.open()
                 if stop.is_set():  # given up on while opening: leave shared state alone
                     return

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -57,9 +57,12 @@ class VideoSource:
 
     live = False
 
-    def __init__(self, options: SourceOptions, stats: DecodeStats | None = None) -> None:
+    def __init__(self, options: SourceOptions, stats: DecodeStats | None = None,
+                 keep: Callable[[av.Packet], None] | None = None) -> None:
+        """``keep``: told every packet before it is decoded (the clips' packet ring)."""
         self.options = options
         self.stats = stats if stats is not None else DecodeStats()
+        self.keep = keep
         self.where = redact(options.url)
         self._container: av.container.InputContainer | None = None
         self._stream: av.video.stream.VideoStream | None = None
@@ -134,8 +137,10 @@ class VideoSource:
 
     def frames(self, stop: threading.Event | None = None) -> Iterator[av.VideoFrame]:
         """Every decoded frame, in order, until the end of the source or ``stop``."""
-        decode = self.decode
+        decode, keep = self.decode, self.keep
         for packet in self.packets(stop):
+            if keep is not None:
+                keep(packet)
             yield from decode(packet)
 
     def close(self) -> None:
@@ -207,8 +212,9 @@ class FileSource(VideoSource):
             yield frame
 
 
-def open_source(options: SourceOptions, stats: DecodeStats | None = None) -> VideoSource:
+def open_source(options: SourceOptions, stats: DecodeStats | None = None,
+                keep: Callable[[av.Packet], None] | None = None) -> VideoSource:
     """The source class for ``options.url``: rtsp(s):// or a file."""
     if not options.is_file:
-        return RtspSource(options, stats)
-    return FileSource(options, stats)
+        return RtspSource(options, stats, keep)
+    return FileSource(options, stats, keep)

@@ -173,3 +173,21 @@ async def test_a_camera_can_run_again_after_its_run_ended(clips):
 
         await asyncio.gather(cam.run(), consume())
         assert len(got) >= 30 and cam.state == CameraState.STOPPED
+
+
+async def test_a_camera_keeps_its_newest_packets_for_clips_as_demuxed(clips):
+    cam = CameraStream(CameraSettings(name="file", source=SourceOptions(str(clips["mp4"])),
+                                      analyze_fps=5.0, restart_at_end=False,
+                                      keep_packets_s=3.0))
+
+    async def consume() -> None:
+        async for _ in cam.frames():
+            pass
+
+    await asyncio.gather(cam.run(), consume())
+    assert cam.packets is not None
+    kept, st = cam.packets.since(0.0), cam.packets.stats()
+    assert kept[0].is_keyframe and 3.0 <= st.seconds < 5.0  # keyframes every 2 s
+    assert st.bytes == sum(p.size for p in kept) > 0
+    plain = CameraStream(CameraSettings(name="plain", source=SourceOptions(str(clips["mp4"]))))
+    assert plain.packets is None  # none kept unless asked

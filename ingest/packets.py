@@ -1,0 +1,87 @@
+"""The newest encoded packets of a camera, kept for clips: exactly as the demuxer delivered
+them (never decoded or re-encoded), always starting at a keyframe, covering at least
+``keep_s`` before the newest packet, and never more than ``max_bytes``."""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+
+import av
+
+
+@dataclass(slots=True)
+class _Gop:
+    """A keyframe and the packets after it, up to the next keyframe."""
+
+    start: float  # stream seconds of the keyframe
+    packets: list[av.Packet] = field(default_factory=list)
+    size: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RingStats:
+    bytes: int  # held now
+    seconds: float  # from the oldest keyframe held to the newest packet
+    dropped_bytes: int  # let go early to stay under max_bytes (beyond what keep_s needs)
+
+
+class PacketRing:
+    """``add`` runs on the decode thread for every packet; ``since`` is called from
+    elsewhere (a clip being written): both take a short lock."""
+
+    def __init__(self, keep_s: float, max_bytes: int) -> None:
+        self.keep_s = keep_s
+        self.max_bytes = max_bytes
+        self._gops: deque[_Gop] = deque()
+        self._bytes = 0
+        self._dropped = 0
+        self._newest = 0.0
+        self._lock = threading.Lock()
+
+    def add(self, packet: av.Packet) -> None:
+        t = _seconds(packet)
+        if t is None or not packet.size:  # no time to place it by, or a flush packet
+            return
+        with self._lock:
+            gops = self._gops
+            if packet.is_keyframe:
+                gops.append(_Gop(t))
+            elif not gops:
+                return  # a clip must start at a keyframe: wait for the first
+            gop = gops[-1]
+            gop.packets.append(packet)
+            gop.size += packet.size
+            self._bytes += packet.size
+            self._newest = max(self._newest, t)
+            # the oldest GOP goes once the next one alone starts early enough
+            while len(gops) > 1 and gops[1].start <= self._newest - self.keep_s:
+                self._bytes -= gops.popleft().size
+            while self._bytes > self.max_bytes and gops:  # the bound holds whatever the GOP
+                dropped = gops.popleft().size
+                self._bytes -= dropped
+                self._dropped += dropped
+
+    def since(self, t: float) -> list[av.Packet]:
+        """The packets from the last keyframe at or before ``t`` (stream seconds), or from
+        the oldest held if none is that old, to the newest."""
+        with self._lock:
+            gops = list(self._gops)
+        first = 0
+        for i, gop in enumerate(gops):
+            if gop.start <= t:
+                first = i
+        return [p for gop in gops[first:] for p in gop.packets]
+
+    def stats(self) -> RingStats:
+        with self._lock:
+            start = self._gops[0].start if self._gops else self._newest
+            return RingStats(self._bytes, self._newest - start, self._dropped)
+
+
+def _seconds(packet: av.Packet) -> float | None:
+    ts = packet.pts if packet.pts is not None else packet.dts
+    if ts is None or packet.time_base is None:
+        return None
+    return float(ts * packet.time_base)

@@ -1,0 +1,57 @@
+"""The packet ring kept for clips: as demuxed, from a keyframe, at least keep_s, bounded."""
+
+from __future__ import annotations
+
+import av
+
+from ingest.packets import PacketRing
+
+
+def demuxed(path) -> list[av.Packet]:
+    with av.open(str(path)) as c:
+        return [p for p in c.demux(c.streams.video[0]) if p.size]
+
+
+def seconds(p: av.Packet) -> float:
+    return float(p.pts * p.time_base)
+
+
+def test_the_ring_starts_at_a_keyframe_and_covers_keep_s(clips):
+    packets = demuxed(clips["mp4"])  # 8 s at 25 fps, a keyframe every 2 s
+    ring = PacketRing(keep_s=3.0, max_bytes=10_000_000)
+    for p in packets:
+        ring.add(p)
+    kept = ring.since(0.0)
+    newest = max(seconds(p) for p in packets)
+    assert kept[0].is_keyframe
+    assert seconds(kept[0]) <= newest - 3.0  # at least keep_s ...
+    assert seconds(kept[0]) > newest - 3.0 - 2.0  # ... and no more than one GOP beyond it
+    assert kept == [p for p in packets if seconds(p) >= seconds(kept[0])]  # untouched, in order
+    st = ring.stats()
+    assert st.bytes == sum(p.size for p in kept) and st.dropped_bytes == 0
+    assert 3.0 <= st.seconds < 5.0
+    # asked for a moment: from the last keyframe at or before it
+    assert seconds(ring.since(newest - 0.5)[0]) == max(
+        seconds(p) for p in packets if p.is_keyframe)
+
+
+def test_the_ring_never_holds_more_than_max_bytes_and_counts_what_it_let_go(clips):
+    packets = demuxed(clips["mp4"])
+    gop = sum(p.size for p in packets if seconds(p) < 2.0)
+    ring = PacketRing(keep_s=6.0, max_bytes=int(1.5 * gop))
+    held = []
+    for p in packets:
+        ring.add(p)
+        held.append(ring.stats().bytes)
+    assert max(held) <= int(1.5 * gop)
+    assert ring.stats().dropped_bytes > 0
+    kept = ring.since(0.0)
+    assert kept and kept[0].is_keyframe
+
+
+def test_packets_before_the_first_keyframe_are_not_kept(clips):
+    packets = demuxed(clips["mp4"])
+    ring = PacketRing(keep_s=1.0, max_bytes=10_000_000)
+    for p in packets[1:30]:  # joined mid-GOP, as a camera's stream often is
+        ring.add(p)
+    assert ring.since(0.0) == [] and ring.stats().bytes == 0
