@@ -263,6 +263,8 @@ class CameraStream:
                 if stop.is_set():  # given up on while opening: leave shared state alone
                     return
                 self.status.info = info
+                if self.packets is not None:
+                    self.packets.clear()
                 self.sampler.restart(1.0 / info.fps if info.fps else None)
                 offer, stopped = self.sampler.offer, stop.is_set
                 for frame in source.frames(stop):

@@ -63,6 +63,13 @@ class PacketRing:
                 self._bytes -= dropped
                 self._dropped += dropped
 
+    def clear(self) -> None:
+        """A new session: its timestamps start again, and a clip never spans two."""
+        with self._lock:
+            self._gops.clear()
+            self._bytes = 0
+            self._newest = 0.0
+
     def since(self, t: float) -> list[av.Packet]:
         """The packets from the last keyframe at or before ``t`` (stream seconds), or from
         the oldest held if none is that old, to the newest."""

@@ -22,7 +22,7 @@ import numpy as np
 
 from models.motion import Polygon, mask_image
 
-CELL = 5  # px of a cell at VIEW_WIDTH; a window is 2x2 cells
+CELL = 5  # px of a cell of the view (160 px wide); a window is 2x2 cells
 
 
 def _mid_band(view: np.ndarray) -> np.ndarray:

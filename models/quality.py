@@ -174,8 +174,6 @@ class QualityMeter:
         self._noises: deque[float] = deque(maxlen=RECENT_FRAMES)
         self._plain: np.ndarray | None = None  # the plainest windows, ranked once a second
         self._lost_for = self._veiled_for = 0
-        # cover readings come every other frame: the last second holds three
-        self._coarse: deque[float] = deque(maxlen=RECENT_FRAMES // 2 + 1)
         self._pending: tuple[float, float, np.ndarray | None] | None = None
         self._forget_view()
         self._sharpness = self._noise = 0.0
@@ -191,6 +189,9 @@ class QualityMeter:
         self.mover.reset()
         self._cover: CoverReading | None = None
         self._move: Move | None = None
+        # the coarse contrast against this reference; cover readings come every other
+        # frame, so the last second holds three
+        self._coarse: deque[float] = deque(maxlen=RECENT_FRAMES // 2 + 1)
         self._turns = [0, 0]  # readings taken by the cover and the move meter
         self._fresh = (False, False)  # ... on the last frame measured
 

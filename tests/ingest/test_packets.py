@@ -55,3 +55,18 @@ def test_packets_before_the_first_keyframe_are_not_kept(clips):
     for p in packets[1:30]:  # joined mid-GOP, as a camera's stream often is
         ring.add(p)
     assert ring.since(0.0) == [] and ring.stats().bytes == 0
+
+
+def test_a_new_session_starts_the_ring_again(clips):
+    """A reconnect restarts the stream's timestamps: kept packets from before would never
+    age out, and a clip must not join two sessions."""
+    packets = demuxed(clips["mp4"])
+    ring = PacketRing(keep_s=2.0, max_bytes=10_000_000)
+    for p in packets:
+        ring.add(p)
+    ring.clear()
+    assert ring.since(0.0) == [] and ring.stats().bytes == 0
+    for p in packets[:60]:  # the same stream again from its start
+        ring.add(p)
+    assert seconds(ring.since(0.0)[0]) == 0.0
+    assert ring.stats().bytes == sum(p.size for p in ring.since(0.0))
