@@ -264,7 +264,7 @@ class CameraStream:
                     return
                 self.status.info = info
                 if self.packets is not None:
-                    self.packets.clear()
+                    self.packets.restart(source.stream_template())
                 self.sampler.restart(1.0 / info.fps if info.fps else None)
                 offer, stopped = self.sampler.offer, stop.is_set
                 for frame in source.frames(stop):

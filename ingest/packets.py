@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 import av
 
+from ingest.clip import StreamTemplate
+
 
 @dataclass(slots=True)
 class _Gop:
@@ -18,6 +20,15 @@ class _Gop:
     start: float  # stream seconds of the keyframe
     packets: list[av.Packet] = field(default_factory=list)
     size: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PacketRun:
+    """Packets of one session and the parameters of its stream: what a clip is made of."""
+
+    template: StreamTemplate
+    packets: list[av.Packet]
+    session: int  # counts the ring's sessions: a run never spans two
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +49,8 @@ class PacketRing:
         self._bytes = 0
         self._dropped = 0
         self._newest = 0.0
+        self._template: StreamTemplate | None = None
+        self.session = 0
         self._lock = threading.Lock()
 
     def add(self, packet: av.Packet) -> None:
@@ -63,12 +76,29 @@ class PacketRing:
                 self._bytes -= dropped
                 self._dropped += dropped
 
-    def clear(self) -> None:
-        """A new session: its timestamps start again, and a clip never spans two."""
+    def restart(self, template: StreamTemplate | None = None) -> None:
+        """A new session, with its stream's parameters: its timestamps start again, and a
+        clip never spans two."""
         with self._lock:
             self._gops.clear()
             self._bytes = 0
             self._newest = 0.0
+            self._template = template
+            self.session += 1
+
+    def between(self, t0: float, t1: float) -> PacketRun | None:
+        """The packets from the last keyframe at or before ``t0`` (or the oldest held) to
+        the last at or before ``t1``, stream seconds; None with no stream parameters."""
+        with self._lock:
+            template, session = self._template, self.session
+        if template is None:
+            return None
+        packets = self.since(t0)
+        # cut in decode order, after the last packet shown by t1: a B-frame before it still
+        # has the reference that came ahead of it
+        last = max((i for i, p in enumerate(packets) if (_seconds(p) or 0.0) <= t1),
+                   default=-1)
+        return PacketRun(template, packets[:last + 1], session)
 
     def since(self, t: float) -> list[av.Packet]:
         """The packets from the last keyframe at or before ``t`` (stream seconds), or from

@@ -17,6 +17,7 @@ from typing import Literal
 import av
 
 from common.redact import redact
+from ingest.clip import StreamTemplate
 from ingest.errors import SourceError, source_error
 
 
@@ -103,6 +104,12 @@ class VideoSource:
             pix_fmt=ctx.format.name if ctx.format else None,
             live=self.live,
         )
+
+    def stream_template(self) -> StreamTemplate:
+        """The open stream's parameters, for clips of its packets."""
+        if self._stream is None:
+            raise RuntimeError("open() first")
+        return StreamTemplate(self._stream)
 
     def packets(self, stop: threading.Event | None = None) -> Iterator[av.Packet]:
         """The video packets, in order, until the end of the source or ``stop``."""

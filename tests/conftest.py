@@ -45,6 +45,8 @@ def clips() -> dict[str, Path]:
         "h265": make_clip(CLIPS / "360p-h265.h265", seconds=8, width=640, height=360,
                           codec="h265"),
         "mp4": make_clip(CLIPS / "360p-h264.mp4", seconds=8, width=640, height=360),
+        "h265mp4": make_clip(CLIPS / "360p-h265.mp4", seconds=8, width=640, height=360,
+                             codec="h265", bframes=2),
         "ts720": make_clip(CLIPS / "720p-h264.ts", seconds=2, width=1280, height=720),
         "ts360": make_clip(CLIPS / "360p-h264.ts", seconds=2, width=640, height=360),
     }

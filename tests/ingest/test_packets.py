@@ -64,7 +64,7 @@ def test_a_new_session_starts_the_ring_again(clips):
     ring = PacketRing(keep_s=2.0, max_bytes=10_000_000)
     for p in packets:
         ring.add(p)
-    ring.clear()
+    ring.restart()
     assert ring.since(0.0) == [] and ring.stats().bytes == 0
     for p in packets[:60]:  # the same stream again from its start
         ring.add(p)
