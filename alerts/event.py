@@ -43,6 +43,9 @@ TYPES: dict[str, tuple[Severity, int, int]] = {
     "color_cast": ("info", 5, 11),
     "video_noisy": ("warning", 5, 11),
 }
+# What the scene did (the rest are faults)
+SCENE_TYPES = ("motion", "intrusion", "line_crossing", "loitering", "crowd", "object_left",
+               "object_removed")
 # The faults, by what causes them: the camera's picture failing (a longer hold before the
 # alert), someone covering or moving the camera (a short one), the stream itself.
 HEALTH_TYPES = ("video_frozen", "video_blurred", "video_too_dark", "video_too_bright",

@@ -4,6 +4,9 @@ SQLite in WAL mode. A publisher reads entries in order, per camera, and deletes 
 after the broker acknowledged them. The outbox is bounded by entry count and age; when
 full it drops the oldest entries of the lowest severity first, and counts every drop.
 
+Snapshots and clips wait beside the entries, each kind in its own bounded queue, and go
+first when room is short: a full disk loses pictures before it loses alerts.
+
 It also keeps which alerts are open (started, not yet ended), in the same transaction as
 their messages, so that alerts a killed process left open can be ended at the next start.
 """
@@ -37,6 +40,13 @@ CREATE TABLE IF NOT EXISTS snapshots (
     attempts INTEGER NOT NULL DEFAULT 0,
     jpeg BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS clips (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    alert_id TEXT NOT NULL,
+    created REAL NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    jpeg BLOB NOT NULL  -- the MP4: the column keeps the snapshots' name, one code for both
+);
 -- alerts started and not yet ended; seq and media_time are those of the last message
 CREATE TABLE IF NOT EXISTS open_alerts (
     id TEXT PRIMARY KEY,
@@ -60,11 +70,13 @@ class Entry:
 
 
 @dataclass(frozen=True, slots=True)
-class Snapshot:
+class Attachment:
+    """A snapshot or a clip of an alert, waiting for delivery."""
+
     seq: int
     alert_id: str
     attempts: int
-    jpeg: bytes
+    data: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,13 +112,11 @@ class LeftOpen:
 class Outbox:
     def __init__(self, path: str | Path, *, max_entries: int = 100_000,
                  max_age_s: float = 7 * 86400, fsync: bool = False,
-                 max_snapshots: int = 500, max_snapshot_bytes: int = 1_000_000) -> None:
+                 max_snapshots: int = 500, max_snapshot_bytes: int = 1_000_000,
+                 max_clips: int = 30, max_clip_bytes: int = 8_000_000) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.max_entries, self.max_age_s = max_entries, max_age_s
-        # Snapshots are bulky and second to the alerts: fewer are kept, and a full disk
-        # loses pictures before it loses alerts.
-        self.max_snapshots, self.max_snapshot_bytes = max_snapshots, max_snapshot_bytes
         self.dropped: Counter[str] = Counter()  # reason -> entries dropped
         self.listeners: list[Callable[[], None]] = []  # told after each commit (a publisher)
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -114,6 +124,16 @@ class Outbox:
         # NORMAL survives a killed process; FULL also a power cut, at an fsync per commit.
         self._db.execute(f"PRAGMA synchronous={'FULL' if fsync else 'NORMAL'}")
         self._db.executescript(_SCHEMA)
+        # Bulky and second to the alerts: fewer are kept.
+        self.snapshots = Attachments(self._db, "snapshot", _is_jpeg, max_snapshots,
+                                     max_snapshot_bytes, max_age_s, self.dropped,
+                                     self._committed)
+        self.clips = Attachments(self._db, "clip", _is_mp4, max_clips, max_clip_bytes,
+                                 max_age_s, self.dropped, self._committed)
+
+    def _committed(self) -> None:
+        for notify in self.listeners:
+            notify()
 
     def put(self, items: Iterable[OutboxItem]) -> int:
         """Commits ``items`` in one transaction, with the open alerts' state they change;
@@ -125,8 +145,7 @@ class Outbox:
         if not self._insert_making_room(rows, [i.event for i in items if i.event]):
             self.dropped["disk_full"] += len(rows)
             return 0
-        for notify in self.listeners:
-            notify()
+        self._committed()
         return len(rows)
 
     def _insert_making_room(self, rows: list[tuple[str, int, float, str]],
@@ -179,8 +198,7 @@ class Outbox:
 
     def _delete_for_room(self, n: int, up_to_severity: int) -> bool:
         with self._transaction():
-            freed = self._db.execute("DELETE FROM snapshots").rowcount
-            self.dropped["snapshot_disk_full"] += freed
+            freed = self.clips.clear() + self.snapshots.clear()
             gone = self._db.execute(
                 "DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox WHERE severity <= ? "
                 "ORDER BY severity, seq LIMIT ?)", (up_to_severity, n)).rowcount
@@ -217,53 +235,83 @@ class Outbox:
         row = self._db.execute("SELECT MIN(created) FROM outbox").fetchone()
         return 0.0 if row[0] is None else max(0.0, time.time() - float(row[0]))
 
-    def put_snapshot(self, alert_id: str, jpeg: bytes) -> bool:
-        """Keeps the JPEG of an alert's start; a malformed or oversized one is refused here
-        (and counted), so it can never hold up what is queued behind it."""
-        if not (jpeg.startswith(b"\xff\xd8") and jpeg.endswith(b"\xff\xd9")):
-            self.dropped["snapshot_malformed"] += 1
-            return False
-        if len(jpeg) > self.max_snapshot_bytes:
-            self.dropped["snapshot_oversized"] += 1
-            return False
-        with self._transaction():
-            self._db.execute("INSERT INTO snapshots (alert_id, created, jpeg) VALUES (?, ?, ?)",
-                             (alert_id, time.time(), jpeg))
-            self.dropped["snapshot_expired"] += self._db.execute(
-                "DELETE FROM snapshots WHERE created < ?",
-                (time.time() - self.max_age_s,)).rowcount
-            self.dropped["snapshot_full"] += self._db.execute(
-                "DELETE FROM snapshots WHERE seq IN (SELECT seq FROM snapshots ORDER BY seq "
-                "DESC LIMIT -1 OFFSET ?)", (self.max_snapshots,)).rowcount
-        for notify in self.listeners:
-            notify()
-        return True
-
-    def next_snapshot(self) -> Snapshot | None:
-        """The oldest snapshot, its delivery attempt counted before it is tried."""
-        with self._transaction():
-            row = self._db.execute("SELECT seq, alert_id, attempts, jpeg FROM snapshots "
-                                   "ORDER BY seq LIMIT 1").fetchone()
-            if row is None:
-                return None
-            self._db.execute("UPDATE snapshots SET attempts = attempts + 1 WHERE seq = ?",
-                             (row[0],))
-        return Snapshot(row[0], row[1], row[2] + 1, bytes(row[3]))
-
-    def drop_snapshot(self, seq: int, reason: str | None = None) -> None:
-        """Deletes a delivered snapshot, or (with a reason) one given up on."""
-        self._db.execute("DELETE FROM snapshots WHERE seq = ?", (seq,))
-        if reason:
-            self.dropped[f"snapshot_{reason}"] += 1
-
-    def pending_snapshots(self) -> int:
-        return int(self._db.execute("SELECT COUNT(*) FROM snapshots").fetchone()[0])
-
     def close(self) -> None:
         self._db.close()
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self._db)
+
+
+class Attachments:
+    """One kind of an alert's attachment (its snapshot, its clip), queued for delivery
+    oldest first: at most ``max_count`` of at most ``max_bytes`` each, none older than
+    ``max_age_s``; every one dropped is counted in ``dropped`` as ``<kind>_<reason>``."""
+
+    def __init__(self, db: sqlite3.Connection, kind: str, valid: Callable[[bytes], bool],
+                 max_count: int, max_bytes: int, max_age_s: float, dropped: Counter[str],
+                 committed: Callable[[], None]) -> None:
+        self.db, self.kind, self.table, self.valid = db, kind, f"{kind}s", valid
+        self.max_count, self.max_bytes, self.max_age_s = max_count, max_bytes, max_age_s
+        self.dropped, self.committed = dropped, committed
+
+    def _count(self, reason: str, n: int = 1) -> None:
+        if n:
+            self.dropped[f"{self.kind}_{reason}"] += n
+
+    def put(self, alert_id: str, data: bytes) -> bool:
+        """Queues ``data``; a malformed or oversized one is refused here (and counted), so
+        it can never hold up what is queued behind it."""
+        if not self.valid(data):
+            self._count("malformed")
+            return False
+        if len(data) > self.max_bytes:
+            self._count("oversized")
+            return False
+        db, table = self.db, self.table
+        with _Transaction(db):
+            db.execute(f"INSERT INTO {table} (alert_id, created, jpeg) VALUES (?, ?, ?)",
+                       (alert_id, time.time(), data))
+            self._count("expired", db.execute(f"DELETE FROM {table} WHERE created < ?",
+                                              (time.time() - self.max_age_s,)).rowcount)
+            self._count("full", db.execute(
+                f"DELETE FROM {table} WHERE seq IN (SELECT seq FROM {table} ORDER BY seq "
+                "DESC LIMIT -1 OFFSET ?)", (self.max_count,)).rowcount)
+        self.committed()
+        return True
+
+    def next(self) -> Attachment | None:
+        """The oldest, its delivery attempt counted before it is tried."""
+        db, table = self.db, self.table
+        with _Transaction(db):
+            row = db.execute(f"SELECT seq, alert_id, attempts, jpeg FROM {table} "
+                             "ORDER BY seq LIMIT 1").fetchone()
+            if row is None:
+                return None
+            db.execute(f"UPDATE {table} SET attempts = attempts + 1 WHERE seq = ?", (row[0],))
+        return Attachment(row[0], row[1], row[2] + 1, bytes(row[3]))
+
+    def drop(self, seq: int, reason: str | None = None) -> None:
+        """Deletes a delivered one, or (with a reason) one given up on."""
+        self.db.execute(f"DELETE FROM {self.table} WHERE seq = ?", (seq,))
+        if reason:
+            self._count(reason)
+
+    def clear(self) -> int:
+        """Deletes all (room for alerts on a full disk), counted; returns how many."""
+        n = self.db.execute(f"DELETE FROM {self.table}").rowcount
+        self._count("disk_full", n)
+        return n
+
+    def pending(self) -> int:
+        return int(self.db.execute(f"SELECT COUNT(*) FROM {self.table}").fetchone()[0])
+
+
+def _is_jpeg(data: bytes) -> bool:
+    return data.startswith(b"\xff\xd8") and data.endswith(b"\xff\xd9")
+
+
+def _is_mp4(data: bytes) -> bool:
+    return data[4:8] == b"ftyp"
 
 
 def _disk_full(exc: sqlite3.OperationalError) -> bool:

@@ -1,10 +1,13 @@
 """Drains the outbox to an MQTT broker: QoS 1, in order, deleted only once acknowledged.
 
-The reconnect loop is visible here, as aiomqtt suggests: connect, announce ``online``
-(retained; the Last Will says ``offline``), publish what is pending, back off on errors.
-Alerts go first; a snapshot is sent only when no alert waits, one at a time, and one that
-failed ``snapshot_attempts`` times (a broker that drops the connection over it) is given
-up, so no picture can hold up the alerts behind it. A health summary goes out periodically.
+Two links, each with the reconnect loop visible here, as aiomqtt suggests (connect, serve,
+back off on errors):
+- the alerts link announces ``online`` (retained; the Last Will says ``offline``) and
+  publishes alerts, then a snapshot whenever no alert waits, and a periodic health summary;
+- the media link publishes clips. Megabytes on a slow uplink take seconds; on a link of
+  their own they share the line with the alerts instead of standing in front of them.
+A snapshot or clip that failed ``attempts`` times (a broker that drops the connection over
+it) is given up, so none can hold up what is queued behind it.
 """
 
 from __future__ import annotations
@@ -17,13 +20,13 @@ import random
 import re
 import ssl
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
 import aiomqtt
 
-from alerts.outbox import Outbox
+from alerts.outbox import Attachments, Outbox
 from common.mqtt import tls_context
 
 log = logging.getLogger("alerts.publisher")
@@ -45,7 +48,7 @@ class MqttSettings:
     idle_s: float = 1.0  # an empty outbox is looked at again this often, or when told
     backoff_max_s: float = 10.0
     health_interval_s: float = 30.0
-    snapshot_attempts: int = 3
+    attempts: int = 3  # tries of a snapshot or clip before it is given up
 
 
 def _tls_context(s: MqttSettings) -> ssl.SSLContext | None:
@@ -71,22 +74,36 @@ async def check_broker(s: MqttSettings, timeout_s: float = 5.0) -> None:
         pass
 
 
+@dataclass(slots=True)
+class Link:
+    """One MQTT connection's state, for health and logs."""
+
+    name: str
+    connected: bool = False
+    last_error: str | None = None
+
+
 class Publisher:
     def __init__(self, outbox: Outbox, settings: MqttSettings,
                  health: Callable[[], dict[str, Any]] | None = None) -> None:
         self.outbox = outbox
         self.s = settings
         self.health = health
-        self.connected = False
+        self.alerts_link, self.media_link = Link("alerts"), Link("media")
         self.published = 0
-        self.last_error: str | None = None
-        self._wake = asyncio.Event()
+        self._wake, self._media_wake = asyncio.Event(), asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         outbox.listeners.append(self._notify)
+
+    @property
+    def connected(self) -> bool:
+        """Alerts flow: the link that matters for readiness."""
+        return self.alerts_link.connected
 
     def _notify(self) -> None:
         if self._loop is not None:  # a commit may come from another thread
             self._loop.call_soon_threadsafe(self._wake.set)
+            self._loop.call_soon_threadsafe(self._media_wake.set)
 
     def _client(self) -> aiomqtt.Client:
         s = self.s
@@ -100,53 +117,74 @@ class Publisher:
         client.pending_calls_threshold = 4 * s.batch
         return client
 
-    async def run(self) -> None:
-        try:
-            await self._run()
-        finally:  # however it ends (a failure is restarted by the caller): not connected
-            self.connected = False
+    def _media_client(self) -> aiomqtt.Client:
+        s = self.s
+        return aiomqtt.Client(
+            s.host, s.port, identifier=f"edge-{s.node}-media", username=s.username,
+            password=s.password, tls_context=_tls_context(s), clean_session=False,
+            timeout=30, logger=_CLIENT_LOG)
 
-    async def _run(self) -> None:
+    async def run(self) -> None:
         self._loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.TaskGroup() as links:
+                links.create_task(self._stay_connected(self.alerts_link, self._client,
+                                                       self._serve))
+                links.create_task(self._stay_connected(self.media_link, self._media_client,
+                                                       self._serve_media))
+        finally:  # however it ends (a failure is restarted by the caller): not connected
+            self.alerts_link.connected = self.media_link.connected = False
+
+    async def _stay_connected(self, link: Link, client: Callable[[], aiomqtt.Client],
+                              serve: Callable[[aiomqtt.Client], Awaitable[None]]) -> None:
         delay = 0.5
+        where = f"mqtt {self.s.host}:{self.s.port}" + (
+            "" if link is self.alerts_link else f" ({link.name})")
         while True:
             try:
-                async with self._client() as client:
-                    await client.publish(f"edge/{self.s.node}/status", b"online", qos=1,
-                                         retain=True)
-                    if not self.connected:
-                        log.info("mqtt %s:%d: connected", self.s.host, self.s.port)
-                    self.connected, delay, self.last_error = True, 0.5, None
-                    try:
-                        await self._serve(client)
-                    except asyncio.CancelledError:  # a clean stop: say so (the Will is for
-                        with contextlib.suppress(aiomqtt.MqttError):  # the unclean ones)
-                            await client.publish(f"edge/{self.s.node}/status", b"offline",
-                                                 qos=1, retain=True, timeout=2)
-                        raise
+                async with client() as c:
+                    if not link.connected:
+                        log.info("%s: connected", where)
+                    link.connected, link.last_error, delay = True, None, 0.5
+                    await serve(c)
             except aiomqtt.MqttError as exc:
-                if (why := explain(exc)) != self.last_error:  # once per new reason
-                    self.last_error = why
-                    log.warning("mqtt %s:%d: %s; %d alerts wait in the outbox", self.s.host,
-                                self.s.port, self.last_error, self.outbox.pending())
-                self.connected = False
+                why = explain(exc)
+                # once per new reason, and once for both links (one broker, one password)
+                if why != link.last_error and why not in (self.alerts_link.last_error,
+                                                          self.media_link.last_error):
+                    log.warning("%s: %s; %d alerts and %d clips wait in the outbox", where,
+                                why, self.outbox.pending(), self.outbox.clips.pending())
+                link.connected, link.last_error = False, why
                 await asyncio.sleep(delay * (0.5 + random.random() / 2))
                 delay = min(self.s.backoff_max_s, delay * 2)
 
     async def _serve(self, client: aiomqtt.Client) -> None:
-        """Drains and reports health until the link drops, then raises its MqttError."""
-        draining = asyncio.create_task(self._drain(client))
-        watching = asyncio.create_task(self._until_lost(client))
+        """Announces the node, drains alerts and snapshots and reports health until the
+        link drops (then raises its MqttError), or until stopped (then says ``offline``)."""
+        status = f"edge/{self.s.node}/status"
+        await client.publish(status, b"online", qos=1, retain=True)
         reporting = asyncio.create_task(self._report_health(client))
         try:
-            done, _ = await asyncio.wait((draining, watching),
-                                         return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
-                task.result()
+            await _until_either(self._drain(client), self._until_lost(client))
+        except asyncio.CancelledError:  # a clean stop: say so (the Will is for the unclean)
+            with contextlib.suppress(aiomqtt.MqttError):
+                await client.publish(status, b"offline", qos=1, retain=True, timeout=2)
+            raise
         finally:
-            for task in (draining, watching, reporting):
-                task.cancel()
-            await asyncio.gather(draining, watching, reporting, return_exceptions=True)
+            reporting.cancel()
+            await asyncio.gather(reporting, return_exceptions=True)
+
+    async def _serve_media(self, client: aiomqtt.Client) -> None:
+        await _until_either(self._drain_media(client), self._until_lost(client))
+
+    async def _drain_media(self, client: aiomqtt.Client) -> None:
+        while True:
+            self._media_wake.clear()
+            if await self._send(client, self.outbox.clips):
+                continue
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.s.idle_s):
+                    await self._media_wake.wait()
 
     @staticmethod
     async def _until_lost(client: aiomqtt.Client) -> None:
@@ -182,7 +220,7 @@ class Publisher:
                     self.outbox.ack(seqs)  # only now: the broker has them
                     self.published += len(seqs)
                     continue
-                if await self._send_snapshot(client):
+                if await self._send(client, self.outbox.snapshots):
                     continue
                 # asyncio.timeout, not wait_for: Python 3.11's wait_for swallows a
                 # cancellation that arrives as the event is set, and the stop would hang
@@ -195,17 +233,19 @@ class Publisher:
             if in_flight:
                 await asyncio.gather(*(f for f, _ in in_flight), return_exceptions=True)
 
-    async def _send_snapshot(self, client: aiomqtt.Client) -> bool:
-        snap = self.outbox.next_snapshot()
-        if snap is None:
+    async def _send(self, client: aiomqtt.Client, queue: Attachments) -> bool:
+        """Publishes the oldest snapshot or clip waiting; False when none waits."""
+        item = queue.next()
+        if item is None:
             return False
-        if snap.attempts > self.s.snapshot_attempts:
-            log.warning("snapshot of alert %s given up after %d attempts", snap.alert_id,
-                        snap.attempts - 1)
-            self.outbox.drop_snapshot(snap.seq, "failed")
+        if item.attempts > self.s.attempts:
+            log.warning("%s of alert %s given up after %d attempts", queue.kind,
+                        item.alert_id, item.attempts - 1)
+            queue.drop(item.seq, "failed")
             return True
-        await client.publish(f"edge/{self.s.node}/snapshots/{snap.alert_id}", snap.jpeg, qos=1)
-        self.outbox.drop_snapshot(snap.seq)
+        await client.publish(f"edge/{self.s.node}/{queue.table}/{item.alert_id}", item.data,
+                             qos=1)
+        queue.drop(item.seq)
         return True
 
     async def _report_health(self, client: aiomqtt.Client) -> None:
@@ -222,3 +262,16 @@ class Publisher:
             except Exception:
                 log.exception("health report failed")
             await asyncio.sleep(self.s.health_interval_s)
+
+
+async def _until_either(*work: Coroutine[Any, Any, None]) -> None:
+    """Runs ``work`` until one ends; raises what it raised, and stops the others."""
+    tasks = [asyncio.create_task(w) for w in work]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            task.result()
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

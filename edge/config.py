@@ -18,7 +18,7 @@ from pydantic import (
     model_validator,
 )
 
-from alerts.event import QUALITY_TYPES, TAMPER_TYPES, TYPES
+from alerts.event import QUALITY_TYPES, SCENE_TYPES, TAMPER_TYPES, TYPES
 from common.config import Strict, read_yaml, validate
 from common.mqtt import BrokerConfig
 from common.redact import raw_url_password, unencoded_password
@@ -332,6 +332,43 @@ class SnapshotConfig(Strict):
                            description="A snapshot never exceeds this size")
 
 
+class ClipConfig(Strict):
+    enabled: bool = Field(True, description="An MP4 around each alert's start (types below), "
+                          "privacy masks applied, to edge/<node>/clips/<alert id>")
+    pre_s: float = Field(5.0, ge=0.0, le=30.0, description="Seconds before the alert's start "
+                         "(from the keyframe at or before; cameras send one every 1-4 s)")
+    post_s: float = Field(5.0, ge=0.0, le=60.0, description="Seconds after the alert's start; "
+                          "the clip is sent then")
+    max_s: float = Field(30.0, ge=1.0, le=120.0, description="The longest clip: pre_s + "
+                         "post_s must fit")
+    max_bytes: int = Field(8_000_000, ge=100_000, le=100_000_000, description="A clip over "
+                           "this is re-encoded smaller, or given up and counted")
+    max_width: int = Field(1280, ge=160, le=3840, description="A re-encoded clip (privacy "
+                           "masks, H.265 cameras, too large) is scaled to this width at most")
+    max_per_minute: int = Field(4, ge=0, le=60, description="Per camera; more are counted "
+                                "and not made, so a busy scene cannot drown a slow uplink")
+    types: list[AlertType] = Field(
+        default_factory=lambda: [t for t in SCENE_TYPES if t != "motion"] + list(TAMPER_TYPES),
+        description="Alert types that get a clip (motion, an info type, does not by default)")
+    queued: int = Field(30, ge=1, le=10_000, description="Clips kept for delivery while the "
+                        "broker is away; beyond this the oldest are dropped, and counted")
+    keep_bytes: int = Field(32 * 2**20, ge=2**20, le=2**30, description="Per camera: the "
+                            "encoded video kept for clips never exceeds this (a 1080p camera "
+                            "at 6 Mbit/s needs ~8 MB for 11 s)")
+
+    @model_validator(mode="after")
+    def _fits(self) -> ClipConfig:
+        if self.pre_s + self.post_s > self.max_s:
+            raise ValueError(f"pre_s + post_s ({self.pre_s + self.post_s:g} s) exceeds max_s "
+                             f"({self.max_s:g} s)")
+        return self
+
+    def keep_s(self) -> float:
+        """How much video a camera keeps: the clip is cut post_s after the start, and must
+        still reach pre_s before it."""
+        return self.pre_s + self.post_s + 1.0 if self.enabled else 0.0
+
+
 class AlertsConfig(Strict):
     mqtt: MqttConfig | None = None
     drain_s: float = Field(10.0, ge=0.0, le=300.0, description="On stop, how long to wait "
@@ -345,6 +382,7 @@ class AlertsConfig(Strict):
     types: dict[AlertType, AlertTypeConfig] = Field(
         default_factory=dict, description="Per alert type: severity, cooldown_s")
     snapshots: SnapshotConfig = Field(default_factory=SnapshotConfig)
+    clips: ClipConfig = Field(default_factory=ClipConfig)
 
     def severities(self) -> dict[str, str]:
         return {k: t.severity for k, t in self.types.items() if t.severity}

@@ -32,6 +32,9 @@ from ingest import CameraState, CameraStream
 # refused or dropped by the outbox
 SNAPSHOT_DROPS = ("busy", "too_large", "failed", "malformed", "oversized", "full",
                   "expired", "disk_full")
+# not made (the policy, the video) or not delivered (the outbox, the broker)
+CLIP_DROPS = ("rate_limited", "no_timestamp", "cut_short", "no_video", "no_keyframe",
+              "too_large", "failed", "malformed", "oversized", "full", "expired", "disk_full")
 
 
 
@@ -49,6 +52,7 @@ BUILD = {"version": _version("edge-analytics"), "python": platform.python_versio
 
 Analyses = Callable[[], Iterable[AnalysisStats]]  # each camera's, read at scrape time
 TaskFailures = Callable[[], Mapping[str, int]]  # task name -> unexpected exceptions
+Clips = Callable[[], tuple[int, Counter[str]]]  # clips made, and not made or lost by reason
 
 
 class CameraCollector(Collector):
@@ -57,8 +61,9 @@ class CameraCollector(Collector):
                  snapshot_drops: Callable[[], Counter[str]] | None = None,
                  worker: InferenceWorker | None = None,
                  mqtt_connected: Callable[[], bool] | None = None,
-                 task_failures: TaskFailures | None = None) -> None:
+                 task_failures: TaskFailures | None = None, clips: Clips | None = None) -> None:
         self.cameras = cameras
+        self.clips = clips
         self.analyses = analyses
         self.outbox = outbox
         self.snapshot_drops = snapshot_drops
@@ -137,6 +142,15 @@ class CameraCollector(Collector):
             for reason in SNAPSHOT_DROPS:
                 snaps.add_metric([reason], drops[reason])
             yield snaps
+        if self.clips is not None:
+            made, drops = self.clips()
+            yield CounterMetricFamily("edge_clips", "Alert clips made and queued for delivery",
+                                      value=made)
+            lost = CounterMetricFamily("edge_clips_dropped", "Alert clips not made (rate "
+                                       "limit, video) or not delivered", labels=["reason"])
+            for reason in CLIP_DROPS:
+                lost.add_metric([reason], drops[reason])
+            yield lost
         alerts = CounterMetricFamily("edge_alerts", "Alerts started",
                                      labels=["camera", "type"])
         suppressed = CounterMetricFamily("edge_alerts_suppressed", "Alert starts held back "
@@ -178,12 +192,15 @@ class CameraCollector(Collector):
                                 labels=["camera"])
         stall = GaugeMetricFamily("edge_camera_stall_seconds", "Seconds since the newest "
                                   "decoded frame", labels=["camera"])
+        kept = GaugeMetricFamily("edge_clip_buffer_bytes", "Encoded video held for clips",
+                                 labels=["camera"])
         for cam in (c.stats() for c in self.cameras()):
             name = cam.name
             up.add_metric([name], 1.0 if cam.state == CameraState.STREAMING else 0.0)
             if cam.info is not None and cam.info.fps:
                 fps.add_metric([name], cam.info.fps)
             stall.add_metric([name], cam.since_frame_s)
+            kept.add_metric([name], cam.kept_bytes)
             for s in CameraState:
                 state.add_metric([name, s.value], 1.0 if cam.state == s else 0.0)
                 transitions.add_metric([name, s.value], float(cam.transitions.get(s.value, 0)))
@@ -196,6 +213,7 @@ class CameraCollector(Collector):
         yield up
         yield fps
         yield stall
+        yield kept
         yield state
         yield from counters.values()
         yield transitions
@@ -206,10 +224,11 @@ def make_registry(cameras: Callable[[], Iterable[CameraStream]], analyses: Analy
                   snapshot_drops: Callable[[], Counter[str]] | None = None,
                   worker: InferenceWorker | None = None,
                   mqtt_connected: Callable[[], bool] | None = None,
-                  task_failures: TaskFailures | None = None) -> CollectorRegistry:
+                  task_failures: TaskFailures | None = None,
+                  clips: Clips | None = None) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(CameraCollector(cameras, analyses, outbox, snapshot_drops, worker,
-                                      mqtt_connected, task_failures))
+                                      mqtt_connected, task_failures, clips))
     return registry
 
 

@@ -21,9 +21,11 @@ from dataclasses import dataclass, field, replace
 from alerts.event import AlertEvent
 from alerts.outbox import Outbox, OutboxItem
 from edge.analysis import Analysis
+from edge.clips import CameraClips
 from edge.config import (
     AlertsConfig,
     CameraConfig,
+    ClipConfig,
     DetectorConfig,
     SnapshotConfig,
 )
@@ -54,9 +56,10 @@ def source_options(cfg: CameraConfig) -> SourceOptions:
 
 
 def camera_settings(name: str, cfg: CameraConfig, *, live: bool = True,
-                    cameras: int = 1) -> CameraSettings:
+                    cameras: int = 1, clips: ClipConfig | None = None) -> CameraSettings:
     """Config -> ingest's plain settings. ``live`` (``edge run``) paces files at real time
-    and treats any end of stream as a disconnect; ``edge analyze`` reads files flat out."""
+    and treats any end of stream as a disconnect; ``edge analyze`` reads files flat out.
+    With ``clips`` the camera keeps the packets they are cut from."""
     return CameraSettings(
         name=name,
         # The watchdog notices a stall first; the read timeout only unblocks the thread.
@@ -67,6 +70,8 @@ def camera_settings(name: str, cfg: CameraConfig, *, live: bool = True,
         backoff=Backoff(cfg.backoff.initial_s, cfg.backoff.max_s, cfg.backoff.factor,
                         cfg.backoff.jitter),
         restart_at_end=live,
+        keep_packets_s=clips.keep_s() if clips else 0.0,
+        keep_packets_bytes=clips.keep_bytes if clips else 0,
     )
 
 
@@ -84,6 +89,7 @@ class CameraPipeline:
     worker: InferenceWorker | None = None  # the node's shared detector
     latest: Frame | None = None  # the newest analysed frame (the API's snapshot.jpg)
     sink: Callable[[list[AlertEvent]], None] | None = None  # also told every event
+    clips: CameraClips | None = None
     _encoding: int = 0
 
     max_encoding = 2  # snapshots being encoded at once; a burst beyond is counted, not queued
@@ -95,9 +101,13 @@ class CameraPipeline:
               detector: DetectorConfig | None = None,
               worker: InferenceWorker | None = None) -> CameraPipeline:
         snapshots = alerts.snapshots if alerts and alerts.snapshots.enabled else None
-        return cls(name, cfg, CameraStream(camera_settings(name, cfg, cameras=cameras)),
-                   Analysis(node, name, cfg, alerts, detector), outbox, snapshots,
-                   worker=worker)
+        clips = alerts.clips if alerts and alerts.clips.enabled and outbox else None
+        camera = CameraStream(camera_settings(name, cfg, cameras=cameras, clips=clips))
+        pipeline = cls(name, cfg, camera, Analysis(node, name, cfg, alerts, detector), outbox,
+                       snapshots, worker=worker)
+        if clips and outbox and camera.packets is not None:
+            pipeline.clips = CameraClips(name, clips, camera.packets, cfg.privacy_masks, outbox)
+        return pipeline
 
     async def run(self) -> None:
         try:
@@ -105,9 +115,14 @@ class CameraPipeline:
                 tg.create_task(self.camera.run(), name=f"ingest-{self.name}")
                 tg.create_task(self._analyze(), name=f"analyze-{self.name}")
                 tg.create_task(self._watch_stream(), name=f"stream-{self.name}")
+                if self.clips is not None:
+                    tg.create_task(self.clips.run(self.media_now), name=f"clips-{self.name}")
         finally:  # stopping or reloading: no alert is left open at the command center
-            t = self.last_media_time + time.monotonic() - self.last_frame_at
-            self._emit(self.analysis.finish(t))
+            self._emit(self.analysis.finish(self.media_now()))
+
+    def media_now(self) -> float:
+        """The camera's media time now: the newest frame's, plus the time since it came."""
+        return self.last_media_time + time.monotonic() - self.last_frame_at
 
     def _emit(self, events: list[AlertEvent]) -> None:
         """Commits the events to the outbox (from there the publisher delivers them)."""
@@ -135,6 +150,8 @@ class CameraPipeline:
                     found = await self.worker.detect(request)  # other cameras go on meanwhile
                 events += self.analysis.objects(frame.media_time, found)
                 self._emit(events)
+                if self.clips is not None:
+                    self.clips.note(events, frame)
                 if self.snapshots is None or self.outbox is None:
                     continue
                 for e in events:
@@ -161,7 +178,7 @@ class CameraPipeline:
         if jpeg is None:
             self.snapshots_dropped["too_large"] += 1
             return
-        self.outbox.put_snapshot(alert_id, jpeg)
+        self.outbox.snapshots.put(alert_id, jpeg)
 
     async def _watch_stream(self) -> None:
         """Looks at the stream's health a few times a second (so camera_offline ends within
@@ -169,7 +186,7 @@ class CameraPipeline:
         window = self.config.stream_unstable.window_s
         while True:
             await asyncio.sleep(self.watch_s)
-            t = self.last_media_time + time.monotonic() - self.last_frame_at
+            t = self.media_now()
             h = self.camera.health(window)
             events = self.analysis.stream(t, h)
             for e in events:

@@ -124,7 +124,9 @@ class Supervisor:
         self.outbox = Outbox(data / "outbox.db", max_entries=box.max_entries,
                              max_age_s=box.max_age_s, fsync=box.fsync,
                              max_snapshots=box.max_snapshots,
-                             max_snapshot_bytes=self.alerts.snapshots.max_bytes)
+                             max_snapshot_bytes=self.alerts.snapshots.max_bytes,
+                             max_clips=self.alerts.clips.queued,
+                             max_clip_bytes=self.alerts.clips.max_bytes)
         self._end_left_open()
         mqtt = self.alerts.mqtt
         self.started = time.time()
@@ -140,7 +142,8 @@ class Supervisor:
                                       self.snapshot_drops, self.worker,
                                       (lambda: self.publisher is not None
                                        and self.publisher.connected) if mqtt else None,
-                                      self.task_failures)
+                                      self.task_failures,
+                                      lambda: (self.clips_made(), self.clip_drops()))
         self._tg: asyncio.TaskGroup | None = None
 
     def close(self) -> None:
@@ -200,10 +203,23 @@ class Supervisor:
         drops: Counter[str] = Counter()
         for p in self.pipelines.values():
             drops.update(p.snapshots_dropped)
-        for reason, n in self.outbox.dropped.items():
-            if reason.startswith("snapshot_"):
-                drops[reason.removeprefix("snapshot_")] += n
-        return drops
+        return drops + self._outbox_drops("snapshot")
+
+    def clip_drops(self) -> Counter[str]:
+        """Clips not made (rate limited, cut short, too large) or not delivered."""
+        drops: Counter[str] = Counter()
+        for p in self.pipelines.values():
+            if p.clips is not None:
+                drops.update(p.clips.dropped)
+        return drops + self._outbox_drops("clip")
+
+    def clips_made(self) -> int:
+        return sum(p.clips.made for p in self.pipelines.values() if p.clips is not None)
+
+    def _outbox_drops(self, kind: str) -> Counter[str]:
+        return Counter({reason.removeprefix(f"{kind}_"): n
+                        for reason, n in self.outbox.dropped.items()
+                        if reason.startswith(f"{kind}_")})
 
     def health(self) -> dict[str, Any]:
         """The summary sent to edge/<node>/health: what a command center's board shows."""
@@ -217,7 +233,8 @@ class Supervisor:
                 "uptime_s": round(time.time() - self.started, 1),
                 "outbox": {"pending": self.outbox.pending(),
                            "oldest_age_s": round(self.outbox.oldest_age_s(), 1),
-                           "snapshots_pending": self.outbox.pending_snapshots()},
+                           "snapshots_pending": self.outbox.snapshots.pending(),
+                           "clips_pending": self.outbox.clips.pending()},
                 "cameras": cameras}
 
     async def run(self, stop: asyncio.Event) -> None:

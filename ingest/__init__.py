@@ -11,9 +11,10 @@ from ingest.camera import (
     CameraStream,
     StreamHealth,
 )
+from ingest.clip import Clip, ClipError, StreamTemplate, write_clip
 from ingest.errors import SourceError
 from ingest.frame import Frame, luma_view
-from ingest.packets import PacketRing, RingStats
+from ingest.packets import PacketRing, PacketRun, RingStats
 from ingest.probe import ProbeResult, probe
 from ingest.sampler import FrameSampler, sampled_frames
 from ingest.source import (
@@ -33,11 +34,14 @@ __all__ = [
     "CameraStats",
     "CameraStatus",
     "CameraStream",
+    "Clip",
+    "ClipError",
     "DecodeStats",
     "FileSource",
     "Frame",
     "FrameSampler",
     "PacketRing",
+    "PacketRun",
     "ProbeResult",
     "RingStats",
     "RtspSource",
@@ -45,6 +49,7 @@ __all__ = [
     "SourceOptions",
     "StreamHealth",
     "StreamInfo",
+    "StreamTemplate",
     "VideoSource",
     "luma_view",
     "open_source",
@@ -52,4 +57,5 @@ __all__ = [
     "redact",
     "sampled_frames",
     "url_password",
+    "write_clip",
 ]

@@ -106,6 +106,7 @@ class CameraStats:
     frames_analyzed: int
     frames_dropped: int
     decode_errors: int
+    kept_bytes: int  # encoded video held for clips
 
 
 class CameraStream:
@@ -141,7 +142,8 @@ class CameraStream:
         return CameraStats(self.name, st.state, now - st.since, now - (last or st.since),
                            st.reconnects, len(st.drops), dict(st.transitions), st.last_error,
                            st.info, sampler.decoded, sampler.analyzed, sampler.dropped,
-                           self.decode.decode_errors)
+                           self.decode.decode_errors,
+                           0 if self.packets is None else self.packets.stats().bytes)
 
     def health(self, window_s: float) -> StreamHealth:
         now, st = time.monotonic(), self.status

@@ -30,6 +30,11 @@ class PacketRun:
     packets: list[av.Packet]
     session: int  # counts the ring's sessions: a run never spans two
 
+    def span(self) -> tuple[float, float]:
+        """Stream seconds of its first and last frame shown."""
+        times = [t for p in self.packets if (t := _seconds(p)) is not None]
+        return (min(times), max(times)) if times else (0.0, 0.0)
+
 
 @dataclass(frozen=True, slots=True)
 class RingStats:
@@ -50,31 +55,53 @@ class PacketRing:
         self._dropped = 0
         self._newest = 0.0
         self._template: StreamTemplate | None = None
+        self._untimed: list[av.Packet] = []  # waiting for a timed packet to date them by
         self.session = 0
         self._lock = threading.Lock()
 
     def add(self, packet: av.Packet) -> None:
-        t = _seconds(packet)
-        if t is None or not packet.size:  # no time to place it by, or a flush packet
+        if not packet.size:  # a flush packet
             return
+        t = _seconds(packet)
         with self._lock:
-            gops = self._gops
-            if packet.is_keyframe:
-                gops.append(_Gop(t))
-            elif not gops:
-                return  # a clip must start at a keyframe: wait for the first
-            gop = gops[-1]
-            gop.packets.append(packet)
-            gop.size += packet.size
-            self._bytes += packet.size
-            self._newest = max(self._newest, t)
-            # the oldest GOP goes once the next one alone starts early enough
-            while len(gops) > 1 and gops[1].start <= self._newest - self.keep_s:
-                self._bytes -= gops.popleft().size
-            while self._bytes > self.max_bytes and gops:  # the bound holds whatever the GOP
-                dropped = gops.popleft().size
-                self._bytes -= dropped
-                self._dropped += dropped
+            if t is None:  # RTSP's first packet, a keyframe, often has no time yet
+                if len(self._untimed) < 8:
+                    self._untimed.append(packet)
+                return
+            if self._untimed:
+                self._date_untimed(packet)
+            self._add(packet, t)
+
+    def _date_untimed(self, timed: av.Packet) -> None:
+        """Dates the untimed packets before ``timed`` a frame apart, backwards from it,
+        and keeps them: a clip from the stream's start needs its first keyframe."""
+        step = round(1 / (self._template.rate if self._template else 25) / timed.time_base)
+        ts = timed.dts if timed.dts is not None else timed.pts
+        n = len(self._untimed)
+        for k, p in enumerate(self._untimed):
+            p.pts = p.dts = ts - (n - k) * step
+            p.time_base = timed.time_base
+            self._add(p, float(p.pts * p.time_base))
+        self._untimed.clear()
+
+    def _add(self, packet: av.Packet, t: float) -> None:
+        gops = self._gops
+        if packet.is_keyframe:
+            gops.append(_Gop(t))
+        elif not gops:
+            return  # a clip must start at a keyframe: wait for the first
+        gop = gops[-1]
+        gop.packets.append(packet)
+        gop.size += packet.size
+        self._bytes += packet.size
+        self._newest = max(self._newest, t)
+        # the oldest GOP goes once the next one alone starts early enough
+        while len(gops) > 1 and gops[1].start <= self._newest - self.keep_s:
+            self._bytes -= gops.popleft().size
+        while self._bytes > self.max_bytes and gops:  # the bound holds whatever the GOP
+            dropped = gops.popleft().size
+            self._bytes -= dropped
+            self._dropped += dropped
 
     def restart(self, template: StreamTemplate | None = None) -> None:
         """A new session, with its stream's parameters: its timestamps start again, and a
@@ -84,6 +111,7 @@ class PacketRing:
             self._bytes = 0
             self._newest = 0.0
             self._template = template
+            self._untimed.clear()
             self.session += 1
 
     def between(self, t0: float, t1: float) -> PacketRun | None:

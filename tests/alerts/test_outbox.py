@@ -90,22 +90,38 @@ JPEG = b"\xff\xd8" + b"\x00" * 1000 + b"\xff\xd9"
 
 def test_snapshots_malformed_or_oversized_are_refused_and_counted(tmp_path):
     box = Outbox(tmp_path / "o.db", max_snapshot_bytes=5000, max_snapshots=3)
-    assert not box.put_snapshot("a1", b"<html>not a picture</html>")
-    assert not box.put_snapshot("a2", JPEG[:-2] + b"\x00" * 8000 + b"\xff\xd9")
+    assert not box.snapshots.put("a1", b"<html>not a picture</html>")
+    assert not box.snapshots.put("a2", JPEG[:-2] + b"\x00" * 8000 + b"\xff\xd9")
     assert box.dropped["snapshot_malformed"] == 1 and box.dropped["snapshot_oversized"] == 1
     for i in range(5):  # beyond max_snapshots the oldest go
-        assert box.put_snapshot(f"b{i}", JPEG)
-    assert box.pending_snapshots() == 3 and box.dropped["snapshot_full"] == 2
-    snap = box.next_snapshot()
+        assert box.snapshots.put(f"b{i}", JPEG)
+    assert box.snapshots.pending() == 3 and box.dropped["snapshot_full"] == 2
+    snap = box.snapshots.next()
     assert snap is not None and (snap.alert_id, snap.attempts) == ("b2", 1)
-    assert box.next_snapshot().attempts == 2  # each try is counted before it is made
-    box.drop_snapshot(snap.seq)
-    assert box.next_snapshot().alert_id == "b3"
+    assert box.snapshots.next().attempts == 2  # each try is counted before it is made
+    box.snapshots.drop(snap.seq)
+    assert box.snapshots.next().alert_id == "b3"
+
+
+MP4 = b"\x00\x00\x00\x18ftypisom" + b"\x00" * 1000
+
+
+def test_clips_wait_in_a_bounded_queue_of_their_own(tmp_path):
+    box = Outbox(tmp_path / "o.db", max_clips=2, max_clip_bytes=4000)
+    assert not box.clips.put("a1", b"\xff\xd8not a clip\xff\xd9")
+    assert not box.clips.put("a2", MP4 + b"\x00" * 4000)
+    assert box.dropped["clip_malformed"] == 1 and box.dropped["clip_oversized"] == 1
+    for i in range(3):
+        assert box.clips.put(f"c{i}", MP4)
+    assert box.snapshots.put("s1", JPEG)
+    assert box.clips.pending() == 2 and box.dropped["clip_full"] == 1
+    assert box.clips.next().alert_id == "c1" and box.snapshots.next().alert_id == "s1"
 
 
 def test_a_full_disk_drops_pictures_then_the_least_severe_and_counts(tmp_path):
     box = Outbox(tmp_path / "o.db")
-    box.put_snapshot("a1", b"\xff\xd8" + os.urandom(60_000) + b"\xff\xd9")
+    box.snapshots.put("a1", b"\xff\xd8" + os.urandom(60_000) + b"\xff\xd9")
+    box.clips.put("a1", MP4 + os.urandom(200_000))
     box.put(items(300, severity="critical"))
     box.put(items(3000, severity="info", start=1000))
     # SQLite's own page limit gives the real SQLITE_FULL path of a full disk
@@ -117,7 +133,8 @@ def test_a_full_disk_drops_pictures_then_the_least_severe_and_counts(tmp_path):
     # every warning was kept: the picture went first, then info entries, oldest first;
     # no critical one was touched, and every loss is counted
     assert committed == 2000
-    assert box.pending_snapshots() == 0 and box.dropped["snapshot_disk_full"] == 1
+    assert box.snapshots.pending() == 0 and box.dropped["snapshot_disk_full"] == 1
+    assert box.clips.pending() == 0 and box.dropped["clip_disk_full"] == 1
     kept = [e.payload for e in box.peek(100_000)]
     assert kept[:300] == [f'{{"n":{i}}}' for i in range(300)]
     assert box.dropped["disk_full"] == 3300 + 2000 - len(kept) > 0

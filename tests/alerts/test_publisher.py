@@ -110,7 +110,7 @@ async def test_a_snapshot_the_broker_refuses_never_blocks_the_alerts_behind_it(t
         outbox = Outbox(tmp_path / "outbox.db")
         big = b"\xff\xd8" + bytes(50_000) + b"\xff\xd9"
         small = b"\xff\xd8" + bytes(5_000) + b"\xff\xd9"
-        assert outbox.put_snapshot("too-big", big) and outbox.put_snapshot("fine", small)
+        assert outbox.snapshots.put("too-big", big) and outbox.snapshots.put("fine", small)
         got: list[str] = []
         async with aiomqtt.Client("127.0.0.1", broker.port) as sub:
             await sub.subscribe("edge/n1/#", qos=1)
@@ -132,7 +132,7 @@ async def test_a_snapshot_the_broker_refuses_never_blocks_the_alerts_behind_it(t
             await asyncio.gather(task, return_exceptions=True)
         alerts = [g for g in got if isinstance(g, int)]
         assert sorted(set(alerts)) == list(range(100)) and "too-big" not in got
-        assert outbox.dropped["snapshot_failed"] == 1 and outbox.pending_snapshots() == 0
+        assert outbox.dropped["snapshot_failed"] == 1 and outbox.snapshots.pending() == 0
     finally:
         broker.kill()
 
@@ -276,7 +276,7 @@ async def test_tls_with_a_private_ca(tmp_path):
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         assert not untrusted.connected and outbox.pending() >= 1
-        assert "certificate" in (untrusted.last_error or "").lower()
+        assert "certificate" in (untrusted.alerts_link.last_error or "").lower()
     finally:
         broker.kill()
 

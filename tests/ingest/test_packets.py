@@ -70,3 +70,16 @@ def test_a_new_session_starts_the_ring_again(clips):
         ring.add(p)
     assert seconds(ring.since(0.0)[0]) == 0.0
     assert ring.stats().bytes == sum(p.size for p in ring.since(0.0))
+
+
+def test_an_untimed_first_keyframe_is_dated_by_the_packet_after_it(clips):
+    """RTSP's first packet, a keyframe, often has no timestamp yet: a clip from the stream's
+    start needs it, one frame before the next."""
+    packets = demuxed(clips["mp4"])
+    packets[0].pts = packets[0].dts = None
+    ring = PacketRing(keep_s=3.0, max_bytes=10_000_000)
+    for p in packets[:30]:
+        ring.add(p)
+    kept = ring.since(0.0)
+    assert kept[0] is packets[0] and kept[0].is_keyframe
+    assert seconds(kept[0]) == seconds(packets[1]) - 0.04
