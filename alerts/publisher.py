@@ -5,7 +5,8 @@ back off on errors):
 - the alerts link announces ``online`` (retained; the Last Will says ``offline``) and
   publishes alerts, then a snapshot whenever no alert waits, and a periodic health summary;
 - the media link publishes clips. Megabytes on a slow uplink take seconds; on a link of
-  their own they share the line with the alerts instead of standing in front of them.
+  their own they share the line with the alerts instead of standing in front of them. It
+  also carries a ``MediaService`` (the live look): requests in, pictures out.
 A snapshot or clip that failed ``attempts`` times (a broker that drops the connection over
 it) is given up, so none can hold up what is queued behind it.
 """
@@ -22,7 +23,7 @@ import ssl
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import aiomqtt
 
@@ -74,6 +75,17 @@ async def check_broker(s: MqttSettings, timeout_s: float = 5.0) -> None:
         pass
 
 
+class MediaService(Protocol):
+    """Served on the media link while it is up: ``topics`` subscribed, what arrives on them
+    given to ``receive``, and ``serve`` run (it publishes) until the link drops."""
+
+    topics: list[str]
+
+    def receive(self, topic: str, payload: bytes) -> None: ...
+
+    async def serve(self, client: aiomqtt.Client) -> None: ...
+
+
 @dataclass(slots=True)
 class Link:
     """One MQTT connection's state, for health and logs."""
@@ -85,10 +97,12 @@ class Link:
 
 class Publisher:
     def __init__(self, outbox: Outbox, settings: MqttSettings,
-                 health: Callable[[], dict[str, Any]] | None = None) -> None:
+                 health: Callable[[], dict[str, Any]] | None = None,
+                 media: MediaService | None = None) -> None:
         self.outbox = outbox
         self.s = settings
         self.health = health
+        self.media = media
         self.alerts_link, self.media_link = Link("alerts"), Link("media")
         self.published = 0
         self._wake, self._media_wake = asyncio.Event(), asyncio.Event()
@@ -175,7 +189,24 @@ class Publisher:
             await asyncio.gather(reporting, return_exceptions=True)
 
     async def _serve_media(self, client: aiomqtt.Client) -> None:
-        await _until_either(self._drain_media(client), self._until_lost(client))
+        if self.media is None:
+            await _until_either(self._drain_media(client), self._until_lost(client))
+            return
+        for topic in self.media.topics:
+            await client.subscribe(topic, qos=0)
+        await _until_either(self._drain_media(client), self._receive(client, self.media),
+                            self.media.serve(client))
+
+    @staticmethod
+    async def _receive(client: aiomqtt.Client, media: MediaService) -> None:
+        """Hands each message to ``media``; raises as soon as the link drops."""
+        try:
+            async for message in client.messages:
+                payload = message.payload
+                media.receive(message.topic.value, payload if isinstance(payload, bytes)
+                              else str(payload).encode())
+        except aiomqtt.MqttError as exc:
+            raise aiomqtt.MqttError(f"connection lost ({exc.__cause__ or exc})") from None
 
     async def _drain_media(self, client: aiomqtt.Client) -> None:
         while True:

@@ -369,6 +369,18 @@ class ClipConfig(Strict):
         return self.pre_s + self.post_s + 1.0 if self.enabled else 0.0
 
 
+class LookConfig(Strict):
+    enabled: bool = Field(True, description="Answer the command center's live-look requests "
+                          "(center/look/<node>/<camera>) with pictures on "
+                          "edge/<node>/look/<camera>")
+    interval_s: float = Field(1.0, ge=0.2, le=10.0, description="A picture this often while "
+                              "a view is open")
+    renew_s: float = Field(60.0, ge=1.0, le=600.0, description="A view ends by itself this "
+                           "long after its last request")
+    max_views: int = Field(4, ge=0, le=64, description="Views served at once, per node; more "
+                           "are refused and counted")
+
+
 class AlertsConfig(Strict):
     mqtt: MqttConfig | None = None
     drain_s: float = Field(10.0, ge=0.0, le=300.0, description="On stop, how long to wait "
@@ -383,6 +395,7 @@ class AlertsConfig(Strict):
         default_factory=dict, description="Per alert type: severity, cooldown_s")
     snapshots: SnapshotConfig = Field(default_factory=SnapshotConfig)
     clips: ClipConfig = Field(default_factory=ClipConfig)
+    look: LookConfig = Field(default_factory=LookConfig)
 
     def severities(self) -> dict[str, str]:
         return {k: t.severity for k, t in self.types.items() if t.severity}

@@ -25,6 +25,7 @@ from alerts.event import FAULT_TYPES
 from alerts.outbox import Outbox
 from edge.analysis import AnalysisStats
 from edge.inference import InferenceWorker
+from edge.look import LiveLook
 from ingest import CameraState, CameraStream
 
 # busy: encoders all taken; too_large: over max_bytes at the lowest quality; failed:
@@ -61,9 +62,10 @@ class CameraCollector(Collector):
                  snapshot_drops: Callable[[], Counter[str]] | None = None,
                  worker: InferenceWorker | None = None,
                  mqtt_connected: Callable[[], bool] | None = None,
-                 task_failures: TaskFailures | None = None, clips: Clips | None = None) -> None:
+                 task_failures: TaskFailures | None = None, clips: Clips | None = None,
+                 look: LiveLook | None = None) -> None:
         self.cameras = cameras
-        self.clips = clips
+        self.clips, self.look = clips, look
         self.analyses = analyses
         self.outbox = outbox
         self.snapshot_drops = snapshot_drops
@@ -151,6 +153,16 @@ class CameraCollector(Collector):
             for reason in CLIP_DROPS:
                 lost.add_metric([reason], drops[reason])
             yield lost
+        if self.look is not None:
+            yield GaugeMetricFamily("edge_look_views", "Live looks the command center holds "
+                                    "open", value=len(self.look.views))
+            yield CounterMetricFamily("edge_look_pictures", "Live-look pictures sent",
+                                      value=self.look.sent)
+            refused = CounterMetricFamily("edge_look_refused", "Live-look requests refused",
+                                          labels=["reason"])
+            for reason in ("unknown_camera", "malformed", "too_many_views"):
+                refused.add_metric([reason], self.look.refused[reason])
+            yield refused
         alerts = CounterMetricFamily("edge_alerts", "Alerts started",
                                      labels=["camera", "type"])
         suppressed = CounterMetricFamily("edge_alerts_suppressed", "Alert starts held back "
@@ -225,10 +237,11 @@ def make_registry(cameras: Callable[[], Iterable[CameraStream]], analyses: Analy
                   worker: InferenceWorker | None = None,
                   mqtt_connected: Callable[[], bool] | None = None,
                   task_failures: TaskFailures | None = None,
-                  clips: Clips | None = None) -> CollectorRegistry:
+                  clips: Clips | None = None,
+                  look: LiveLook | None = None) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(CameraCollector(cameras, analyses, outbox, snapshot_drops, worker,
-                                      mqtt_connected, task_failures, clips))
+                                      mqtt_connected, task_failures, clips, look))
     return registry
 
 

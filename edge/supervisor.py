@@ -35,6 +35,7 @@ from edge.config import (
 from edge.http import make_app, serve
 from edge.inference import InferenceWorker, build_detector
 from edge.logs import add_secrets
+from edge.look import LiveLook
 from edge.metrics import make_registry
 from edge.pipeline import CameraPipeline
 from edge.snapshot import encode_snapshot
@@ -130,8 +131,11 @@ class Supervisor:
         self._end_left_open()
         mqtt = self.alerts.mqtt
         self.started = time.time()
+        look = self.alerts.look
+        self.look = LiveLook(config.node.id, look, lambda: list(self.pipelines),
+                             self.snapshot) if mqtt and look.enabled else None
         self.publisher = Publisher(self.outbox, mqtt_settings(mqtt, config.node.id),
-                                   self.health) if mqtt else None
+                                   self.health, self.look) if mqtt else None
         # one model for the node, loaded before any camera starts: a bad model file is a
         # config error now, not a surprise at the first motion
         detecting = any(c.detect.enabled for c in enabled(config).values())
@@ -143,7 +147,8 @@ class Supervisor:
                                       (lambda: self.publisher is not None
                                        and self.publisher.connected) if mqtt else None,
                                       self.task_failures,
-                                      lambda: (self.clips_made(), self.clip_drops()))
+                                      lambda: (self.clips_made(), self.clip_drops()),
+                                      self.look)
         self._tg: asyncio.TaskGroup | None = None
 
     def close(self) -> None:

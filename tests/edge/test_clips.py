@@ -4,6 +4,7 @@ the alert's own media time, and by decoding it."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -121,8 +122,67 @@ def test_each_alert_gets_a_clip_through_a_broker_outage(clips, tmp_path):
 def metric(port: int, name: str) -> float:
     status, text = get(f"http://127.0.0.1:{port}/metrics", TOKEN)
     assert status == 200
-    for line in text.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
+    for line in text.splitlines():  # the first series of that name
+        if line.startswith((name + " ", name + "{")):
+            return float(line.rsplit(" ", 1)[1])
     raise KeyError(name)
 
+
+
+def test_a_live_look_sends_pictures_while_renewed_and_stops_by_itself(clips, tmp_path):
+    camera = RtspCamera({"gate": clips["h264"]})
+    broker = Broker(tmp_path)
+    broker.start()
+    port = free_port()
+    cfg = tmp_path / "edge.yaml"
+    cfg.write_text(yaml.safe_dump({
+        "node": {"id": "n1"}, "data_dir": str(tmp_path / "data"),
+        "cameras": {"gate": {"url": f"rtsp://127.0.0.1:{camera.port}/gate",
+                             "detect": {"enabled": False}, "privacy_masks": [LEFT_HALF]}},
+        "http": {"listen": f"127.0.0.1:{port}", "token": "${EDGE_TOKEN}"},
+        "alerts": {"mqtt": {"url": f"mqtt://127.0.0.1:{broker.port}"},
+                   "look": {"renew_s": 4.0, "max_views": 1}}}))
+    edge = subprocess.Popen([EDGE, "run", "--config", str(cfg)], stderr=subprocess.PIPE,
+                            env={**os.environ, "EDGE_TOKEN": TOKEN})
+    pictures = tmp_path / "look.txt"
+    sub = subprocess.Popen(["mosquitto_sub", "-p", str(broker.port), "-t", "edge/n1/look/#",
+                            "-F", "%U %x"], stdout=pictures.open("w"))
+
+    def ask(view: str, camera: str = "gate", payload: str | None = None) -> None:
+        subprocess.run(["mosquitto_pub", "-p", str(broker.port), "-t",
+                        f"center/look/n1/{camera}", "-m", payload or json.dumps({"view": view})],
+                       check=True)
+
+    def times() -> list[float]:
+        return [float(line.split()[0]) for line in pictures.read_text().splitlines()
+                if line.split()[-1].startswith("ffd8")]
+
+    try:
+        wait_http(lambda: metric(port, "edge_frames_analyzed_total") > 0 or None)
+        wait_http(lambda: ask("v1") or times())  # asked until the media link has subscribed
+        ask("v2")  # one view at most: refused
+        ask("v1", camera="nowhere")
+        ask("v1", payload='{"view": "../../etc"}')
+        time.sleep(3.0)
+        ask("v1")  # renewed: 4 s more
+        time.sleep(6.0)  # ... then it ends by itself
+        got = times()
+        assert got, pictures.read_text()[:500]
+        live = got[-1] - got[0]
+        rate = (len(got) - 1) / live
+        assert rate >= 0.8 and 5.0 <= live <= 8.5, (len(got), live)
+        assert time.time() - got[-1] >= 1.5  # stopped
+        assert metric(port, "edge_look_views") == 0
+        _, text = get(f"http://127.0.0.1:{port}/metrics", TOKEN)
+        for reason in ("too_many_views", "unknown_camera", "malformed"):
+            assert f'edge_look_refused_total{{reason="{reason}"}} 1.0' in text
+    finally:
+        edge.terminate()
+        edge.communicate(timeout=30)
+        sub.kill()
+        broker.kill()
+        camera.stop()
+    first = pictures.read_text().splitlines()[0].split()[-1]
+    with av.open(io.BytesIO(bytes.fromhex(first))) as c:  # the privacy mask is in it
+        y = next(c.decode(video=0)).to_ndarray(format="gray")
+    assert y[:, : y.shape[1] // 2 - 2].max() <= 20
