@@ -312,10 +312,14 @@ class Api:
     async def clip(self, request: web.Request) -> web.StreamResponse:
         """The alert's clip as its own node sent it; Range requests answered 206 (a
         browser's video element asks for parts, to seek and to start before the end)."""
-        found = await self.db(self.store.clip, request.match_info["id"])
+        alert_id = request.match_info["id"]
+        found = await self.db(self.store.clip, alert_id)
         if found is None or self.clips is None:
             return answer({"error": "no clip"}, 404)
-        path = self.clips.path(found[0], request.match_info["id"])
+        try:
+            path = self.clips.path(found[0], alert_id)
+        except ValueError:  # a row ingest never wrote: no name for a file
+            return answer({"error": "no clip"}, 404)
         if not await asyncio.to_thread(path.is_file):  # a crash lost it, or retention
             return answer({"error": "no clip"}, 404)
         return web.FileResponse(path, headers={"Content-Type": "video/mp4"})
