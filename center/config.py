@@ -23,6 +23,8 @@ class CenterMqttConfig(BrokerConfig):
     max_message_bytes: int = Field(65_536, ge=1024, le=16_000_000, description="Larger alert "
                                    "messages are refused and counted")
     max_snapshot_bytes: int = Field(2_000_000, ge=1024, le=64_000_000)
+    max_clip_bytes: int = Field(16_000_000, ge=65_536, le=256_000_000, description="Larger "
+                                "alert clips (MP4) are refused and counted")
     max_clock_skew_s: float = Field(86_400.0, ge=60.0, le=366 * 86_400.0, description="An "
                                     "alert's times further than this from the center's clock "
                                     "are stored as the time it arrived (the message is kept "
@@ -30,9 +32,25 @@ class CenterMqttConfig(BrokerConfig):
                                     "sort its alerts above every other for ever")
 
 
+DEFAULT_CLIPS_DIR = "/var/lib/edge-center/clips"
+
+
 class StorageConfig(Strict):
     url: str = Field("sqlite:////var/lib/edge-center/center.db", pattern=r"^(sqlite:///|"
                      r"postgres(ql)?://)", description="sqlite:///PATH or postgresql://...")
+    clips_dir: str | None = Field(None, min_length=1, max_length=4096, description="Where "
+                                  "alert clips are kept, one MP4 file each. Default: 'clips' "
+                                  "beside the SQLite file; with PostgreSQL "
+                                  f"{DEFAULT_CLIPS_DIR}. Instances that share a PostgreSQL "
+                                  "store must share this folder too (one volume): any of "
+                                  "them may store a clip, any may serve it")
+
+    def clips_path(self) -> Path:
+        if self.clips_dir is not None:
+            return Path(self.clips_dir)
+        if self.url.startswith("sqlite:///"):  # the file open_store opens: "//x" is "/x"
+            return Path("/" + self.url.removeprefix("sqlite://").lstrip("/")).parent / "clips"
+        return Path(DEFAULT_CLIPS_DIR)
 
 
 class RetentionConfig(Strict):
@@ -40,7 +58,7 @@ class RetentionConfig(Strict):
     (``center_purged_total``)."""
 
     alerts_days: float = Field(90.0, gt=0.0, le=3650.0, description="Alerts (with their "
-                               "messages and snapshots) older than this are deleted")
+                               "messages, snapshots and clips) older than this are deleted")
     max_alerts: int = Field(2_000_000, ge=1000, le=1_000_000_000, description="Beyond this "
                             "many alerts, the oldest are deleted")
     max_messages: int = Field(20_000_000, ge=10_000, le=10_000_000_000, description="Beyond "
@@ -48,6 +66,10 @@ class RetentionConfig(Strict):
     snapshots_days: float = Field(30.0, gt=0.0, le=3650.0)
     max_snapshots_mb: int = Field(20_000, ge=10, le=100_000_000, description="Snapshots' "
                                   "total size; beyond it the oldest are deleted")
+    clips_days: float = Field(30.0, gt=0.0, le=3650.0, description="Alert clips older "
+                              "than this are deleted (files and rows)")
+    max_clips_mb: int = Field(100_000, ge=10, le=100_000_000, description="Clips' total "
+                              "size; beyond it the oldest are deleted")
     audit_days: float = Field(400.0, gt=0.0, le=36500.0, description="Audit entries older "
                               "than this are deleted")
     interval_s: float = Field(600.0, ge=1.0, le=86_400.0, description="How often to purge")

@@ -5,11 +5,12 @@ Every route but the login, the console's static files and ``/metrics`` needs a s
 requests also need the session's CSRF token in ``X-CSRF-Token``; a request body is a JSON
 object sent as ``application/json`` (a cross-site HTML form can send neither); a browser's
 ``Origin`` (and ``Sec-Fetch-Site``) must be this site on every POST and on the WebSocket.
-Failed logins are throttled per name and per client (``center.auth``). Snapshots are
-served only to logged-in users. Every operator action goes to the audit log. The console
-builds its page with ``textContent`` only, and a Content Security Policy (on every answer,
-errors included) forbids inline script, so a camera named ``<img src=x onerror=...>``
-stays text. What goes out is always valid JSON (``common.jsonsafe``).
+Failed logins are throttled per name and per client (``center.auth``). Snapshots and
+clips are served only to logged-in users, each only as its alert's own node sent it.
+Every operator action goes to the audit log. The console builds its page with
+``textContent`` only, and a Content Security Policy (on every answer, errors included)
+forbids inline script, so a camera named ``<img src=x onerror=...>`` stays text. What
+goes out is always valid JSON (``common.jsonsafe``).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from center.auth import (
     same_origin,
     valid_name,
 )
+from center.clips import ClipFiles
 from center.config import CenterHttpConfig
 from center.store import ACTIONS, Filters, Store, StoreError, User
 from common.jsonsafe import dumps, loads
@@ -97,8 +99,8 @@ class Api:
     collector)."""
 
     def __init__(self, store: Store, hub: Hub, http: CenterHttpConfig,
-                 metrics: Callable[[], bytes]) -> None:
-        self.store, self.hub = store, hub
+                 metrics: Callable[[], bytes], clips: ClipFiles | None = None) -> None:
+        self.store, self.hub, self.clips = store, hub, clips
         self.secure, self.session_s = http.secure_cookies, http.session_hours * 3600
         self.metrics = metrics
         self.throttle = LoginThrottle(
@@ -307,6 +309,21 @@ class Api:
         return web.Response(body=jpeg, content_type="image/jpeg",
                             headers={"Cache-Control": "private, max-age=86400"})
 
+    async def clip(self, request: web.Request) -> web.StreamResponse:
+        """The alert's clip as its own node sent it; Range requests answered 206 (a
+        browser's video element asks for parts, to seek and to start before the end)."""
+        alert_id = request.match_info["id"]
+        found = await self.db(self.store.clip, alert_id)
+        if found is None or self.clips is None:
+            return answer({"error": "no clip"}, 404)
+        try:
+            path = self.clips.path(found[0], alert_id)
+        except ValueError:  # a row ingest never wrote: no name for a file
+            return answer({"error": "no clip"}, 404)
+        if not await asyncio.to_thread(path.is_file):  # a crash lost it, or retention
+            return answer({"error": "no clip"}, 404)
+        return web.FileResponse(path, headers={"Content-Type": "video/mp4"})
+
     async def act(self, request: web.Request) -> web.Response:
         user: User = request[USER][0]
         body = await self._object(request)
@@ -401,6 +418,7 @@ def make_app(api: Api, ready: Callable[[], dict[str, Any]] | None = None) -> web
         web.get("/api/alerts", api.alerts),
         web.get("/api/alerts/{id}", api.alert),
         web.get("/api/alerts/{id}/snapshot", api.snapshot),
+        web.get("/api/alerts/{id}/clip.mp4", api.clip),
         web.post("/api/alerts/{id}/{action}", api.act),
         web.get("/api/board", api.board),
         web.get("/api/audit", api.audit),

@@ -1,7 +1,7 @@
 """From the broker into the store: every edge message checked, stored once, acknowledged
 after it is stored.
 
-Alerts and snapshots come through an MQTT 5 shared subscription (``$share/<group>/...``),
+Alerts, snapshots and clips come through an MQTT 5 shared subscription (``$share/<group>/...``),
 so the instances of one group split them; status and health (retained, and small) come to
 every instance. Messages are acknowledged by hand (PUBACK) only once their batch is
 committed: a center killed mid-batch gets them again from the broker, and storing by
@@ -10,6 +10,12 @@ or from a node not on the list is refused, counted, acknowledged (it will not ge
 and never stops the others: a message whose checking fails in a way nobody foresaw is
 refused as ``unprocessable`` rather than retried for ever. An alert belongs to its node:
 another node's message for its id is refused (``node_mismatch``).
+
+A clip (an MP4, up to ``max_clip_bytes``) is checked without decoding (``common.mp4``),
+written to its file in a thread before its batch is committed, and recorded in the store
+with the batch; it may come before or after its alert, as a snapshot may. Unacknowledged
+messages are bounded in bytes as well as in number, so a burst of clips holds at most
+``inflight_bytes`` of them in memory.
 """
 
 from __future__ import annotations
@@ -28,10 +34,12 @@ import fastjsonschema
 
 from alerts import health
 from alerts.event import json_schema, rfc3339
+from center.clips import ClipFiles, valid_key
 from center.config import CenterMqttConfig
 from center.mqtt import Message, MqttError, Subscriber
-from center.store import Store
+from center.store import ClipRow, Store
 from common import jsonsafe
+from common.mp4 import Clip, Mp4Error, read_clip
 
 log = logging.getLogger("center.ingest")
 # compiled once: ~8 us a message against ~150 us for the reference validator
@@ -40,10 +48,20 @@ _VALIDATE = fastjsonschema.compile(
 _VALIDATE_HEALTH = fastjsonschema.compile(health.json_schema())
 _ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 MAX_HEALTH_BYTES = 262_144
-_TOPIC_PARTS = {"alerts": 4, "snapshots": 4, "status": 3, "health": 3}  # edge/<node>/...
+_TOPIC_PARTS = {"alerts": 4, "snapshots": 4, "clips": 4, "status": 3,
+                "health": 3}  # edge/<node>/...
 REJECT_REASONS = ("oversized", "malformed", "schema", "topic_mismatch", "unknown_node",
                   "unknown_topic", "node_mismatch", "unstorable", "unprocessable", "overflow")
+# a clip refused is counted under one of REJECT_REASONS, and here by why, finer: the
+# MP4's own faults (common.mp4.REASONS) are "malformed" there
+CLIP_REJECT_REASONS = ("oversized", "bad_topic", "not_mp4", "not_fast_start", "not_h264",
+                       "bad_tag", "topic_mismatch", "unknown_node", "unknown_topic",
+                       "node_mismatch", "unstorable", "unprocessable", "overflow")
+_CLIP_GENERAL = {"bad_topic": "malformed", "not_mp4": "malformed",
+                 "not_fast_start": "malformed", "not_h264": "malformed", "bad_tag": "malformed"}
 MAX_QUEUED = 10_000  # messages waiting for the writer
+MAX_QUEUED_BYTES = 64_000_000  # and their bytes, of QoS 0 (the window bounds QoS 1)
+MIN_INFLIGHT_BYTES = 64_000_000  # unacknowledged bytes the link holds, at least
 _MAX_SEQ = 2**31 - 1  # the stores' INTEGER column
 T = TypeVar("T")
 
@@ -62,6 +80,11 @@ class Item:
 Push = Callable[[dict[str, Any]], None]
 
 
+def _kind(topic: str) -> str:
+    parts = topic.split("/", 3)
+    return parts[2] if len(parts) >= 3 and parts[0] == "edge" else "unknown"
+
+
 class Ingest:
     """Two long-lived tasks, each run (and restarted) by the service's supervisor: ``run``
     keeps the broker link, ``write`` checks, stores and acknowledges what it receives."""
@@ -70,12 +93,18 @@ class Ingest:
     linger_s = 0.005  # a batch waits this long for more
 
     def __init__(self, store: Store, cfg: CenterMqttConfig, nodes: list[str],
-                 push: Push | None = None) -> None:
+                 push: Push | None = None, clips: ClipFiles | None = None) -> None:
         self.store, self.cfg = store, cfg
         self.nodes = frozenset(nodes)
         self.push = push or (lambda event: None)
+        self.clips = clips  # None: clips are refused as unstorable
         self.received: Counter[str] = Counter()  # kind -> messages
         self.rejected: Counter[str] = Counter()  # reason -> messages
+        self.clips_rejected: Counter[str] = Counter()  # CLIP_REJECT_REASONS -> clips
+        self.clips_stored = 0
+        # a clip at the limit, twice over, or enough for a few batches of snapshots
+        self.inflight_bytes = max(MIN_INFLIGHT_BYTES, 2 * cfg.max_clip_bytes)
+        self._queued_bytes = 0  # of QoS 0 messages waiting
         self.duplicates = 0
         self.stored = 0
         self.clamped = 0  # alert messages whose times were far from our clock
@@ -83,6 +112,7 @@ class Ingest:
         self.last_error: str | None = None
         self._link: Subscriber | None = None
         self._said_unprocessable = 0.0  # when a traceback of one was last logged
+        self._said_unwritable = 0.0  # when a clip that could not be written was last logged
         # bounded: the link reads at most Receive Maximum (two batches) QoS 1 messages we
         # have not acknowledged, and we acknowledge only what we stored; QoS 0 by _take.
         # Each message with the link it came by: a PUBACK is only good on that link
@@ -98,16 +128,23 @@ class Ingest:
             # have two batches awaiting our PUBACK (we acknowledge after the commit)
             session_expiry_s=86_400, receive_maximum=2 * self.batch,
             # bigger ones the broker drops rather than send (headroom for topic and header)
-            max_packet_size=max(c.max_message_bytes, c.max_snapshot_bytes) + 70_000,
+            max_packet_size=max(c.max_message_bytes, c.max_snapshot_bytes,
+                                c.max_clip_bytes) + 70_000,
+            max_inflight_bytes=self.inflight_bytes,
             on_message=lambda m: self._take(link, m))
         return link
 
     def _take(self, link: Subscriber, m: Message) -> None:
         # QoS 1 is bounded by the window (Receive Maximum); QoS 0, which only a broken
         # edge sends, by this: beyond it, dropped (nobody waits for it) and counted
-        if m.qos == 0 and self._queue.qsize() >= MAX_QUEUED:
-            self.rejected["overflow"] += 1
-            return
+        if m.qos == 0:
+            if (self._queue.qsize() >= MAX_QUEUED
+                    or self._queued_bytes + len(m.payload) > MAX_QUEUED_BYTES):
+                self.rejected["overflow"] += 1
+                if _kind(m.topic) == "clips":
+                    self.clips_rejected["overflow"] += 1
+                return
+            self._queued_bytes += len(m.payload)
         self._queue.put_nowait((link, m))
 
     async def run(self) -> None:
@@ -122,6 +159,7 @@ class Ingest:
                         g = self.cfg.group
                         await link.subscribe([(f"$share/{g}/edge/+/alerts/+", 1),
                                               (f"$share/{g}/edge/+/snapshots/+", 1),
+                                              (f"$share/{g}/edge/+/clips/+", 1),
                                               ("edge/+/status", 1), ("edge/+/health", 1)])
                         log.info("mqtt %s: subscribed as %s (group %s)", self.cfg.url,
                                  self.cfg.instance, g)
@@ -164,7 +202,8 @@ class Ingest:
                 if time.monotonic() >= deadline:
                     break
                 await asyncio.sleep(0.001)
-        events = await self._commit(self._sort(batch))
+        self._queued_bytes -= sum(len(m.payload) for _, m in batch if not m.qos)
+        events = await self._commit(await self._write_clips(self._sort(batch)))
         # PUBACKs in the order received (MQTT-4.6.0-2): a batch is acknowledged only
         # once all of it is stored or refused, and batches in turn
         acks: dict[Subscriber, list[int]] = {}
@@ -208,7 +247,10 @@ class Ingest:
                 events += await self._in_store(self._save, [item])
             except Exception:
                 log.exception("the store refused a message on %s", item.topic)
-                self.rejected["unstorable"] += 1
+                if item.kind == "clips":
+                    self._refuse_clip(item, "unstorable")
+                else:
+                    self.rejected["unstorable"] += 1
         return events
 
     async def _in_store(self, fn: Callable[..., T], *args: Any) -> T:
@@ -223,7 +265,7 @@ class Ingest:
                   rfc3339(now + self.cfg.max_clock_skew_s), rfc3339(now))
         for _, m in batch:
             parts = m.topic.split("/")
-            kind = parts[2] if len(parts) >= 3 and parts[0] == "edge" else "unknown"
+            kind = _kind(m.topic)
             self.received[kind] += 1
             try:
                 reason, parsed = self._check(parts, kind, m.payload)
@@ -236,7 +278,9 @@ class Ingest:
                     log.exception("a message on %s could not be processed; refused (further "
                                   "ones are counted for a minute, not logged)", m.topic[:200])
             if reason is not None:
-                self.rejected[reason] += 1
+                if kind == "clips":
+                    self.clips_rejected[reason] += 1
+                self.rejected[_CLIP_GENERAL.get(reason, reason)] += 1
             else:
                 items.append(Item(m.topic, kind, parts[1], parts[-1], m.payload, parsed))
         return items
@@ -266,6 +310,8 @@ class Ingest:
                     events.append({"event": "snapshot", "id": it.last})
                 else:
                     self.rejected["node_mismatch"] += 1
+            elif it.kind == "clips":
+                events += self._save_clip(it)
             elif it.kind == "status":
                 self.store.set_status(it.node, it.payload.decode())
                 events.append({"event": "board"})
@@ -280,6 +326,70 @@ class Ingest:
             self.duplicates += len(alerts) - len(written.fresh) - written.foreign
             events = [{"event": "message", "message": m} for m in written.fresh] + events
         return events
+
+    def _save_clip(self, it: Item) -> list[dict[str, Any]]:
+        clip: Clip = it.parsed
+        row = ClipRow(clip.size, clip.duration_s, clip.media_start, clip.media_end)
+        if not self.store.write_clip(it.node, it.last, row):
+            self._refuse_clip(it, "node_mismatch")
+            return []
+        self.clips_stored += 1
+        return [{"event": "clip", "id": it.last, "clip": {
+            "bytes": row.bytes, "duration": row.duration, "media_start": row.media_start,
+            "media_end": row.media_end}}]
+
+    def _refuse_clip(self, it: Item, reason: str) -> None:
+        """A clip refused after its file was written: the file goes too (it is in its
+        node's own folder, so it never stood for another node's clip)."""
+        self.rejected[reason] += 1
+        self.clips_rejected[reason] += 1
+        if self.clips is not None:
+            self.clips.delete(it.node, it.last)
+
+    async def _write_clips(self, items: list[Item]) -> list[Item]:
+        """Writes the batch's clips to their files (in a thread: megabytes, synced) before
+        the batch is committed; a clip whose file cannot be written is refused."""
+        clips = [it for it in items if it.kind == "clips"]
+        if not clips:
+            return items
+        failed = await asyncio.to_thread(self._write_files, clips)
+        if not failed:
+            return items
+        self.rejected["unstorable"] += len(failed)
+        self.clips_rejected["unstorable"] += len(failed)
+        gone = {id(it) for it in failed}
+        return [it for it in items if id(it) not in gone]
+
+    def _write_files(self, clips: list[Item]) -> list[Item]:
+        """The clips whose files could not be written (no folder configured, disk full,
+        not writable: said in the log, once a minute)."""
+        failed = []
+        for it in clips:
+            try:
+                if self.clips is None:
+                    raise OSError("no folder for clips")
+                self.clips.write(it.node, it.last, it.payload)
+            except OSError as exc:
+                failed.append(it)
+                if time.monotonic() - self._said_unwritable > 60:
+                    self._said_unwritable = time.monotonic()
+                    log.error("cannot write a clip of %s (refused; further ones are counted "
+                              "for a minute, not logged): %s", it.node, exc)
+        return failed
+
+    def _check_clip(self, node: str, alert_id: str, payload: bytes
+                    ) -> tuple[str | None, Clip | None]:
+        if len(payload) > self.cfg.max_clip_bytes:
+            return "oversized", None
+        if not valid_key(node, alert_id):  # not an alert's id, or a node no folder may have
+            return "bad_topic", None
+        try:
+            clip = read_clip(payload)
+        except Mp4Error as exc:
+            return exc.reason, None
+        if clip.alert != alert_id:
+            return "topic_mismatch", None
+        return None, clip
 
     def _check(self, parts: list[str], kind: str, payload: bytes) -> tuple[str | None, Any]:
         """(why the message is refused, or None; the parsed JSON where there is some)."""
@@ -309,6 +419,8 @@ class Ingest:
             if not _ID.match(parts[3]) or not payload.startswith(b"\xff\xd8"):
                 return "malformed", None  # not a JPEG, or not an alert's id
             return None, None
+        if kind == "clips":
+            return self._check_clip(parts[1], parts[3], payload)
         if kind == "status":
             return (None, None) if payload in (b"online", b"offline") else ("malformed", None)
         if len(payload) > MAX_HEALTH_BYTES:

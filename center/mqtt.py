@@ -14,8 +14,9 @@ A broken or hostile broker is held to what CONNECT and SUBSCRIBE declared: a pac
 our Maximum Packet Size (refused from its length alone, never buffered), QoS 2, a topic
 alias, a wildcard, empty or non-UTF-8 topic each end the link, with a DISCONNECT whose
 reason code tells the broker why, and an MqttError that tells us. With a Receive Maximum
-of messages unacknowledged, reading stops until some are: whatever the broker sends, we
-hold at most that many and one read's bytes.
+of messages unacknowledged (or, if set, ``max_inflight_bytes`` of their payloads), reading
+stops until some are: whatever the broker sends, we hold at most that many, that many bytes
+and one packet more, and one read's bytes.
 """
 
 from __future__ import annotations
@@ -171,13 +172,18 @@ def puback_packets(mids: Iterable[int]) -> bytes:
 
 class _Protocol(asyncio.Protocol):
     def __init__(self, on_message: Callable[[Message], None], *,
-                 max_packet_size: int | None = None, receive_maximum: int = 65_535) -> None:
+                 max_packet_size: int | None = None, receive_maximum: int = 65_535,
+                 max_inflight_bytes: int | None = None) -> None:
         self.on_message = on_message
         self.max_packet_size, self.receive_maximum = max_packet_size, receive_maximum
-        # QoS 1 packet ids delivered and not yet acknowledged: at most receive_maximum.
-        # A broker may send more (mosquitto 2.0.11 under load does, measured: twice the
-        # window and beyond), so at the window we stop reading: TCP holds the rest back.
-        self.inflight: set[int] = set()
+        self.max_inflight_bytes = max_inflight_bytes
+        # QoS 1 packet ids delivered and not yet acknowledged, with their payloads' sizes:
+        # at most receive_maximum of them, and about max_inflight_bytes (past it, the one
+        # that crossed it). A broker may send more (mosquitto 2.0.11 under load does,
+        # measured: twice the window and beyond), so at the window we stop reading: TCP
+        # holds the rest back.
+        self.inflight: dict[int, int] = {}
+        self.inflight_bytes = 0
         self.paused = False
         self.transport: asyncio.Transport | None = None
         self.buf = bytearray()
@@ -217,9 +223,23 @@ class _Protocol(asyncio.Protocol):
         self.buf += data
         self._parse()
 
+    def full(self) -> bool:
+        """Whether the window is full: by number, or by bytes (megabyte clips)."""
+        return len(self.inflight) >= self.receive_maximum or (
+            self.max_inflight_bytes is not None
+            and self.inflight_bytes >= self.max_inflight_bytes)
+
+    def release(self, mid: int) -> bool:
+        """Takes ``mid`` out of the window; whether it was in it."""
+        size = self.inflight.pop(mid, None)
+        if size is None:
+            return False
+        self.inflight_bytes -= size
+        return True
+
     def acknowledged(self) -> None:
         """Room in the window again: what waits in the buffer, then the socket."""
-        if self.paused and len(self.inflight) < self.receive_maximum:
+        if self.paused and not self.full():
             self.paused = False
             self._parse()
             if not self.paused and self.transport is not None and not self.closed.done():
@@ -295,8 +315,9 @@ class _Protocol(asyncio.Protocol):
                     # a new message on an id in flight: one PUBACK would acknowledge both
                     raise _Violation(f"protocol error: packet id {mid} reused while in "
                                      f"flight")
-                self.inflight.add(mid)
-                if len(self.inflight) >= self.receive_maximum and not self.paused:
+                self.inflight[mid] = len(body) - pos
+                self.inflight_bytes += len(body) - pos
+                if self.full() and not self.paused:
                     self.paused = True
                     if self.transport is not None:
                         self.transport.pause_reading()
@@ -327,12 +348,13 @@ class Subscriber:
                  Callable[[Message], None], username: str | None = None,
                  password: str | None = None, tls: ssl.SSLContext | None = None,
                  keepalive: int = 30, session_expiry_s: int = 0, receive_maximum: int = 65_535,
-                 max_packet_size: int | None = None, timeout: float = 10.0) -> None:
+                 max_packet_size: int | None = None, max_inflight_bytes: int | None = None,
+                 timeout: float = 10.0) -> None:
         self.host, self.port, self.tls = host, port, tls
         self.client_id, self.username, self.password = client_id, username, password
         self.keepalive, self.session_expiry_s = keepalive, session_expiry_s
         self.receive_maximum, self.timeout = receive_maximum, timeout
-        self.max_packet_size = max_packet_size
+        self.max_packet_size, self.max_inflight_bytes = max_packet_size, max_inflight_bytes
         self.on_message = on_message
         self.session_present = False
         self._proto: _Protocol | None = None
@@ -345,7 +367,8 @@ class Subscriber:
             async with asyncio.timeout(self.timeout):
                 _, proto = await loop.create_connection(
                     lambda: _Protocol(self.on_message, max_packet_size=self.max_packet_size,
-                                      receive_maximum=self.receive_maximum),
+                                      receive_maximum=self.receive_maximum,
+                                      max_inflight_bytes=self.max_inflight_bytes),
                     self.host, self.port, ssl=self.tls,
                     server_hostname=self.host if self.tls else None)
                 self._proto = proto
@@ -410,11 +433,7 @@ class Subscriber:
         once: a second PUBACK could acknowledge a later message given the same id."""
         proto = self._proto
         if proto is not None and proto.transport is not None and not proto.closed.done():
-            inflight, held = proto.inflight, []
-            for mid in mids:
-                if mid in inflight:
-                    inflight.discard(mid)
-                    held.append(mid)
+            held = [mid for mid in mids if proto.release(mid)]
             if held:
                 proto.transport.write(puback_packets(held))
                 proto.acknowledged()

@@ -29,9 +29,10 @@ from prometheus_client.registry import Collector
 
 from center import retention
 from center.auth import MAX_NAME, MAX_PASSWORD, valid_name
+from center.clips import ClipFiles
 from center.config import CenterConfig, load_center_config
 from center.http import Api, Hub, make_app
-from center.ingest import REJECT_REASONS, Ingest
+from center.ingest import CLIP_REJECT_REASONS, REJECT_REASONS, Ingest
 from center.store import ROLES, Store, StoreError, open_store
 from common.config import ConfigError
 from common.logs import setup_logging
@@ -41,7 +42,7 @@ from common.tasks import Tasks
 log = logging.getLogger("center")
 
 
-PURGED = ("alerts", "messages", "snapshots", "audit", "sessions")
+PURGED = ("alerts", "messages", "snapshots", "clips", "audit", "sessions")
 TASKS = ("mqtt", "writer", "retention")
 
 
@@ -53,7 +54,7 @@ class CenterCollector(Collector):
         i = self.ingest
         received = CounterMetricFamily("center_messages_received", "Messages from edges, by "
                                        "topic kind", labels=["kind"])
-        for kind in ("alerts", "snapshots", "status", "health", "unknown"):
+        for kind in ("alerts", "snapshots", "clips", "status", "health", "unknown"):
             received.add_metric([kind], i.received[kind])
         yield received
         rejected = CounterMetricFamily("center_messages_rejected", "Messages refused, by "
@@ -61,6 +62,14 @@ class CenterCollector(Collector):
         for reason in REJECT_REASONS:
             rejected.add_metric([reason], i.rejected[reason])
         yield rejected
+        clips = CounterMetricFamily("center_clips_rejected", "Alert clips refused, by why "
+                                    "(each also counted in center_messages_rejected)",
+                                    labels=["reason"])
+        for reason in CLIP_REJECT_REASONS:
+            clips.add_metric([reason], i.clips_rejected[reason])
+        yield clips
+        yield CounterMetricFamily("center_clips_stored", "Alert clips stored (a file and its "
+                                  "row)", value=i.clips_stored)
         yield CounterMetricFamily("center_alert_messages_stored", "Alert messages stored "
                                   "(first delivery)", value=i.stored)
         yield CounterMetricFamily("center_alert_messages_duplicate", "Alert messages "
@@ -93,12 +102,14 @@ class Center:
         self.config = config
         self.store: Store = open_store(config.storage.url)
         self.hub = Hub()
-        self.ingest = Ingest(self.store, config.mqtt, config.nodes, self.hub.push)
+        self.clips = ClipFiles(config.storage.clips_path())
+        self.ingest = Ingest(self.store, config.mqtt, config.nodes, self.hub.push, self.clips)
         self.tasks = Tasks(logging.getLogger("center.tasks"))
         self.purged: Counter[str] = Counter()
         registry = CollectorRegistry(auto_describe=False)
         registry.register(CenterCollector(self.ingest, self.hub, self.tasks, self.purged))
-        self.api = Api(self.store, self.hub, config.http, lambda: generate_latest(registry))
+        self.api = Api(self.store, self.hub, config.http, lambda: generate_latest(registry),
+                       self.clips)
         registry.register(self.api)  # the login and refusal counters
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -129,7 +140,7 @@ class Center:
         await asyncio.sleep(min(60.0, r.interval_s))
         while True:
             started = time.monotonic()
-            purged = await asyncio.to_thread(retention.purge, self.store, r)
+            purged = await asyncio.to_thread(retention.purge, self.store, r, clips=self.clips)
             self.purged.update(purged)
             if purged:
                 log.info("retention: purged %s in %.1f s", ", ".join(

@@ -55,6 +55,12 @@ CREATE TABLE IF NOT EXISTS snapshots (
     node TEXT NOT NULL, id TEXT NOT NULL, jpeg BYTEA NOT NULL, bytes INTEGER NOT NULL,
     received_at DOUBLE PRECISION NOT NULL, PRIMARY KEY (node, id));
 CREATE INDEX IF NOT EXISTS snapshots_by_time ON snapshots (received_at);
+CREATE TABLE IF NOT EXISTS clips (
+    node TEXT NOT NULL, id TEXT NOT NULL, bytes INTEGER NOT NULL,
+    duration DOUBLE PRECISION NOT NULL, media_start DOUBLE PRECISION NOT NULL,
+    media_end DOUBLE PRECISION NOT NULL, received_at DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (node, id));
+CREATE INDEX IF NOT EXISTS clips_by_time ON clips (received_at);
 CREATE TABLE IF NOT EXISTS nodes (
     node TEXT PRIMARY KEY, status TEXT, status_at DOUBLE PRECISION, health TEXT,
     health_at DOUBLE PRECISION);
@@ -70,9 +76,10 @@ CREATE TABLE IF NOT EXISTS audit (
 CREATE INDEX IF NOT EXISTS audit_by_time ON audit (at DESC);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
 # Version 1 keyed messages by (id, seq) and snapshots by id alone, so one node could
-# shadow another's alert with its id; version 2 keys them by node too.
+# shadow another's alert with its id; version 2 keys them by node too. Version 3 adds the
+# clips table, which opening creates (CREATE TABLE IF NOT EXISTS): nothing to migrate.
 _MIGRATE_1_TO_2 = """
 ALTER TABLE messages RENAME TO messages_v1;
 ALTER TABLE snapshots RENAME TO snapshots_v1;
@@ -114,6 +121,12 @@ _PG_ALERT_VALUES = (
 ALERT_COLUMNS = ("id", "node", "camera", "type", "severity", "rule", "started_at",
                  "ended_at", "phase", "last_seq", "score", "objects", "received_at", "state",
                  "unit", "note", "state_at", "state_by", "snapshot")
+CLIP_COLUMNS = ("bytes", "duration", "media_start", "media_end")
+# an alert with its clip's facts, if it has one: the clip's row joined by the alert's own
+# node, so another node's clip for its id never shows
+_SELECT_ALERTS = (f"SELECT {', '.join('a.' + c for c in ALERT_COLUMNS)}, "
+                  f"{', '.join('c.' + c for c in CLIP_COLUMNS)} FROM alerts a "
+                  "LEFT JOIN clips c ON c.node = a.node AND c.id = a.id")
 
 
 class StoreError(Exception):
@@ -126,6 +139,15 @@ class Written:
     """What a batch of alert messages did to the store."""
     fresh: list[dict[str, Any]] = field(default_factory=list)  # first deliveries, in order
     foreign: int = 0  # refused: their alert id belongs to another node
+
+
+@dataclass(frozen=True, slots=True)
+class ClipRow:
+    """What the store keeps of a clip (the file holds the video)."""
+    bytes: int
+    duration: float  # seconds
+    media_start: float  # media time of its first frame (the alert messages' clock)
+    media_end: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,6 +347,25 @@ class Store:
                        (alert_id, node))
         return True
 
+    def write_clip(self, node: str, alert_id: str, clip: ClipRow) -> bool:
+        """Records ``node``'s clip of an alert (its file is written already), replacing an
+        earlier one's facts, as the file was; False (nothing recorded) if the alert belongs
+        to another node."""
+        with self._tx() as db:
+            owner = db.execute(self._sql("SELECT node FROM alerts WHERE id = ?"),
+                               (alert_id,)).fetchall()
+            if owner and owner[0][0] != node:
+                return False
+            db.execute(self._sql(
+                "INSERT INTO clips (node, id, bytes, duration, media_start, media_end, "
+                "received_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (node, id) DO UPDATE "
+                "SET bytes = excluded.bytes, duration = excluded.duration, "
+                "media_start = excluded.media_start, media_end = excluded.media_end, "
+                "received_at = excluded.received_at"),
+                (node, alert_id, clip.bytes, clip.duration, clip.media_start, clip.media_end,
+                 time.time()))
+        return True
+
     def set_status(self, node: str, status: str) -> None:
         self._run("INSERT INTO nodes (node, status, status_at) VALUES (?, ?, ?) "
                   "ON CONFLICT (node) DO UPDATE SET status = excluded.status, "
@@ -340,26 +381,27 @@ class Store:
         where, args = [], []
         for column in ("node", "camera", "type", "severity", "state"):
             if getattr(f, column) is not None:
-                where.append(f"{column} = ?")
+                where.append(f"a.{column} = ?")
                 args.append(getattr(f, column))
         if f.since:
-            where.append("started_at >= ?")
+            where.append("a.started_at >= ?")
             args.append(f.since)
         if f.until:
-            where.append("started_at < ?")
+            where.append("a.started_at < ?")
             args.append(f.until)
         if f.before_id:
-            where.append("(started_at, id) < (SELECT started_at, id FROM alerts WHERE id = ?)")
+            where.append("(a.started_at, a.id) < (SELECT started_at, id FROM alerts "
+                         "WHERE id = ?)")
             args.append(f.before_id)
-        sql = (f"SELECT {', '.join(ALERT_COLUMNS)} FROM alerts"
-               f"{' WHERE ' + ' AND '.join(where) if where else ''}"
-               " ORDER BY started_at DESC, id DESC LIMIT ?")
-        rows = self._rows(sql, [*args, max(1, min(f.limit, 1000))], ALERT_COLUMNS)
+        sql = (f"{_SELECT_ALERTS}{' WHERE ' + ' AND '.join(where) if where else ''}"
+               " ORDER BY a.started_at DESC, a.id DESC LIMIT ?")
+        rows = self._rows(sql, [*args, max(1, min(f.limit, 1000))],
+                          ALERT_COLUMNS + CLIP_COLUMNS)
         return [_alert(r) for r in rows]
 
     def alert(self, alert_id: str) -> dict[str, Any] | None:
-        rows = self._rows(f"SELECT {', '.join(ALERT_COLUMNS)} FROM alerts WHERE id = ?",
-                          (alert_id,), ALERT_COLUMNS)
+        rows = self._rows(f"{_SELECT_ALERTS} WHERE a.id = ?", (alert_id,),
+                          ALERT_COLUMNS + CLIP_COLUMNS)
         if not rows:
             return None
         out = _alert(rows[0])
@@ -375,6 +417,13 @@ class Store:
         rows = self._run("SELECT s.jpeg FROM snapshots s JOIN alerts a ON a.id = s.id "
                          "AND a.node = s.node WHERE s.id = ?", (alert_id,))
         return bytes(rows[0][0]) if rows else None
+
+    def clip(self, alert_id: str) -> tuple[str, ClipRow] | None:
+        """The node whose clip it is, and its facts, for the alert's own node only."""
+        rows = self._run("SELECT c.node, c.bytes, c.duration, c.media_start, c.media_end "
+                         "FROM clips c JOIN alerts a ON a.id = c.id AND a.node = c.node "
+                         "WHERE c.id = ?", (alert_id,))
+        return (rows[0][0], ClipRow(*rows[0][1:])) if rows else None
 
     def board(self) -> list[dict[str, Any]]:
         rows = self._run("SELECT node, status, status_at, health, health_at FROM nodes "
@@ -395,12 +444,13 @@ class Store:
     # -- retention ----------------------------------------------------------------------------
     # Small steps, each its own short transaction: ingest waits on the same lock.
     def sizes(self) -> dict[str, int]:
-        """Rows of alerts and messages, and the snapshots' bytes."""
-        (alerts,), (messages,), (snapshot_bytes,) = self._read(
+        """Rows of alerts and messages, and the snapshots' and clips' bytes."""
+        (alerts,), (messages,), (snapshot_bytes,), (clip_bytes,) = self._read(
             "SELECT COUNT(*) FROM alerts", "SELECT COUNT(*) FROM messages",
-            "SELECT COALESCE(SUM(bytes), 0) FROM snapshots")
+            "SELECT COALESCE(SUM(bytes), 0) FROM snapshots",
+            "SELECT COALESCE(SUM(bytes), 0) FROM clips")
         return {"alerts": int(alerts), "messages": int(messages),
-                "snapshot_bytes": int(snapshot_bytes)}
+                "snapshot_bytes": int(snapshot_bytes), "clip_bytes": int(clip_bytes)}
 
     def _read(self, *queries: str) -> list[tuple[Any, ...]]:
         """One row of each query; a server's store reads on its connection."""
@@ -415,12 +465,14 @@ class Store:
                                              "started_at, id LIMIT ?", [*args, limit])]
 
     def delete_alerts(self, keys: Sequence[tuple[str, str]]) -> dict[str, int]:
-        """Deletes alerts with their messages and snapshots; how many of each went."""
-        gone = {"alerts": 0, "messages": 0, "snapshots": 0}
+        """Deletes alerts with their messages, snapshots and clips' rows (their files are
+        the caller's); how many of each went."""
+        gone = {"alerts": 0, "messages": 0, "snapshots": 0, "clips": 0}
         with self._tx() as db:
             cur = db.cursor()
             for table, what in (("messages", "node = ? AND id = ?"),
                                 ("snapshots", "node = ? AND id = ?"),
+                                ("clips", "node = ? AND id = ?"),
                                 ("alerts", "node = ? AND id = ?")):
                 for key in keys:
                     cur.execute(self._sql(f"DELETE FROM {table} WHERE {what}"), key)
@@ -445,6 +497,25 @@ class Store:
                 n += max(0, cur.rowcount)
                 cur.execute(self._sql("UPDATE alerts SET snapshot = 0 WHERE node = ? AND "
                                       "id = ?"), key)
+        return n
+
+    def oldest_clips(self, limit: int, received_before: float | None = None
+                     ) -> list[tuple[str, str, int]]:
+        """(node, id, bytes) of the oldest clips, by arrival."""
+        where, args = ("WHERE received_at < ? ", [received_before]) if received_before else (
+            "", [])
+        return [(n, i, b) for n, i, b in self._run(
+            f"SELECT node, id, bytes FROM clips {where}ORDER BY received_at LIMIT ?",
+            [*args, limit])]
+
+    def delete_clips(self, keys: Sequence[tuple[str, str]]) -> int:
+        """Deletes clips' rows (their files are the caller's); how many went."""
+        n = 0
+        with self._tx() as db:
+            cur = db.cursor()
+            for key in keys:
+                cur.execute(self._sql("DELETE FROM clips WHERE node = ? AND id = ?"), key)
+                n += max(0, cur.rowcount)
         return n
 
     def delete_audit(self, before: float, limit: int) -> int:
@@ -536,6 +607,9 @@ class Store:
 def _alert(row: dict[str, Any]) -> dict[str, Any]:
     row["objects"] = json.loads(row["objects"])
     row["snapshot"] = bool(row["snapshot"])
+    clip = {c: row.pop(c) for c in CLIP_COLUMNS}
+    # null, or what the console needs to play it and place the boxes on its timeline
+    row["clip"] = None if clip["bytes"] is None else clip
     return row
 
 

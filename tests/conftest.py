@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -121,6 +122,28 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     result = yield
     _check_mqtt_mark(item, before)
     return result
+
+
+def mp4_clip(path: Path, *, seconds: float = 3.0, tag: dict | str | None = None,
+             faststart: bool = True, codec: str = "libx264", audio: bool = False,
+             size: str = "320x180", fps: int = 25) -> bytes:
+    """An alert clip as the edge makes one (CONTRACT.md §4), made by ffmpeg: testsrc2, H.264,
+    fast start, its JSON in the comment tag (``tag``: a dict is written as JSON, a string
+    as it is). The other arguments make it wrong in one way each."""
+    args = ["ffmpeg", "-y", "-loglevel", "error", "-f", "lavfi", "-i",
+            f"testsrc2=size={size}:rate={fps}"]
+    if audio:
+        args += ["-f", "lavfi", "-i", "sine=frequency=440", "-c:a", "aac", "-shortest"]
+    args += ["-t", str(seconds), "-c:v", codec, "-preset", "veryfast", "-pix_fmt", "yuv420p",
+             "-g", str(fps)]
+    if codec == "libx265":
+        args += ["-tag:v", "hvc1", "-x265-params", "log-level=error"]
+    if faststart:
+        args += ["-movflags", "+faststart"]
+    if tag is not None:
+        args += ["-metadata", f"comment={tag if isinstance(tag, str) else json.dumps(tag)}"]
+    subprocess.run([*args, str(path)], check=True, capture_output=True, timeout=60)
+    return path.read_bytes()
 
 
 def scene_frames(seconds: float, bag_from: float | None = None, bag_until: float | None = None,

@@ -353,6 +353,12 @@ def hostile_publications(template: Publication, jpeg: bytes) -> list[Publication
         ("edge/n1/snapshots/not-an-id", jpeg, "malformed"),
         (f"edge/n1/snapshots/{alert_id}", b"GIF89a" + jpeg, "malformed"),
         (f"edge/n1/snapshots/{alert_id}", jpeg[:2] + bytes(400_000), "oversized"),
+        # clips: not an MP4, not laid out for fast start, a box that lies about its size
+        (f"edge/n1/clips/{alert_id}", jpeg, "malformed"),
+        (f"edge/n1/clips/{alert_id}", b"\0\0\0\x08ftyp\0\0\0\x08mdat\0\0\0\x08moov",
+         "malformed"),
+        (f"edge/n1/clips/{alert_id}", b"\0\0\0\x08ftyp\xff\xff\xff\xffmoov", "malformed"),
+        ("edge/n1/clips/..", b"\0\0\0\x08ftyp", "malformed"),  # no folder named ..
     ]
     return [Publication(topic, p.encode() if isinstance(p, str) else p, "hostile", reason)
             for topic, p, reason in bad]

@@ -4,6 +4,7 @@
 "use strict";
 
 const MAX_ROWS = 500; // rows kept in the list; older ones are a click away
+const BOX_HOLD_S = 1.0; // on the clip, a message's boxes stay this long without a newer one
 const TYPES = ["intrusion", "line_crossing", "loitering", "crowd", "object_left",
   "object_removed", "motion", "camera_offline", "video_frozen", "video_occluded",
   "video_blurred", "video_too_dark", "video_too_bright", "scene_changed", "color_cast",
@@ -144,6 +145,7 @@ function row(a) {
   const tr = el("tr", {"data-id": a.id, class: `sev-${a.severity} state-${a.state}`});
   const thumb = el("td", {class: "thumb"});
   if (a.snapshot) thumb.append(el("img", {src: `/api/alerts/${encodeURIComponent(a.id)}/snapshot`, alt: "", loading: "lazy"}));
+  if (a.clip) thumb.append(el("span", {class: "clip-badge", title: "video clip", text: "▶"}));
   tr.append(thumb,
     el("td", {text: time(a.started_at)}),
     el("td", {text: `${a.node} / ${a.camera}`}),
@@ -205,7 +207,11 @@ function flush() {
     if (e.event === "message") {
       const m = e.message;
       const known = alerts.get(m.id);
-      const a = {...(known || {state: "new", snapshot: false}), ...m, last_seq: m.seq};
+      const a = {...(known || {state: "new", snapshot: false, clip: null}), ...m, last_seq: m.seq};
+      const open = openDetail.last;
+      if (open?.id === m.id && !(open.messages || []).some((x) => x.seq === m.seq)) {
+        open.messages = [...(open.messages || []), m]; // the clip's boxes at its time
+      }
       if (known && known.last_seq > m.seq) continue; // older news
       upsertRow(a, !known);
       window.lastPush = {id: m.id, at: Date.now(), pushed_at: e.pushed_at};
@@ -214,6 +220,9 @@ function flush() {
     } else if (e.event === "snapshot") {
       const a = alerts.get(e.id);
       if (a) upsertRow({...a, snapshot: true}, false);
+    } else if (e.event === "clip") {
+      const a = alerts.get(e.id);
+      if (a) upsertRow({...a, clip: e.clip}, false);
     } else if (e.event === "board" && !$("#tab-board").hidden) {
       loadBoard();
     }
@@ -223,32 +232,95 @@ function flush() {
 // -- detail and work-flow ---------------------------------------------------------------------
 async function openDetail(id, reload = true) {
   selected = id;
-  const a = reload ? await api(`/api/alerts/${encodeURIComponent(id)}`) : {...alerts.get(id), ...(openDetail.last || {})};
-  if (reload) openDetail.last = a;
+  let a;
+  if (reload) {
+    a = openDetail.last = await api(`/api/alerts/${encodeURIComponent(id)}`);
+  } else { // the list's row is the newest news; messages and history come with the detail
+    const last = openDetail.last?.id === id ? openDetail.last : {};
+    a = {...last, ...alerts.get(id), messages: last.messages, history: last.history};
+  }
+  if (selected !== id) return; // another was opened meanwhile
   $("#detail").hidden = false;
   $("#detail-title").textContent = `${a.type} · ${a.node} / ${a.camera}${a.rule ? " · " + a.rule : ""}`;
   const facts = [["severity", a.severity], ["state", a.state.replace("_", " ")],
     ["started", time(a.started_at)], ["ended", time(a.ended_at)], ["unit", a.unit || ""],
     ["note", a.note || ""], ["score", String(a.score)]];
+  if (a.clip) facts.push(["clip", `${a.clip.duration.toFixed(1)} s`]);
   $("#detail-facts").replaceChildren(...facts.flatMap(([k, v]) => [el("dt", {text: k}), el("dd", {text: v})]));
-  const img = $("#detail-img");
-  img.hidden = !a.snapshot;
-  if (a.snapshot) {
-    img.onload = () => drawBoxes(a.objects || []);
-    img.src = `/api/alerts/${encodeURIComponent(id)}/snapshot`;
-  } else {
-    drawBoxes([]);
-  }
+  showPicture(a);
   const history = (a.history || []).map((h) => el("li", {text: `${time(new Date(h.at * 1000).toISOString())} ${h.name}: ${h.action} ${h.detail && h.detail !== "{}" ? h.detail : ""}`}));
   $("#detail-history").replaceChildren(...history);
   $("#action-error").textContent = "";
 }
 
-function drawBoxes(objects) {
+// The clip when there is one, with the alert's boxes at their times; else the snapshot
+// with the boxes of the alert's newest message.
+function showPicture(a) {
   const img = $("#detail-img");
+  const video = $("#detail-video");
+  const url = `/api/alerts/${encodeURIComponent(a.id)}`;
+  showPicture.alert = a;
+  if (a.clip) {
+    img.hidden = true;
+    video.hidden = false;
+    if (video.dataset.src !== `${url}/clip.mp4`) { // a message's news must not restart it
+      video.dataset.src = `${url}/clip.mp4`;
+      video.src = video.dataset.src;
+      video.muted = true; // muted video may start by itself
+      video.play().catch(() => { /* refused: the controls are there */ });
+    }
+    drawBoxes(boxesAt(a, video.currentTime), video);
+    return;
+  }
+  if (video.dataset.src) {
+    video.pause();
+    delete video.dataset.src;
+    video.removeAttribute("src");
+    video.load(); // lets go of the last clip
+  }
+  video.hidden = true;
+  img.hidden = !a.snapshot;
+  if (a.snapshot) {
+    img.onload = () => drawBoxes(a.objects || [], img);
+    img.src = `${url}/snapshot`;
+  } else {
+    drawBoxes([], img);
+  }
+}
+
+// The boxes at clip time v: those of the newest message at or before it (the clip starts at
+// media time clip.media_start), for BOX_HOLD_S; none before the first or after that.
+function boxesAt(a, v) {
+  let latest = null;
+  for (const m of a.messages || []) {
+    const at = m.media_time - a.clip.media_start;
+    if (at <= v && (!latest || at > latest.at || (at === latest.at && m.seq > latest.m.seq))) {
+      latest = {at, m};
+    }
+  }
+  return latest && v - latest.at <= BOX_HOLD_S ? latest.m.objects || [] : [];
+}
+
+function trackVideo() {
+  const video = $("#detail-video");
+  const a = showPicture.alert;
+  if (video.hidden || !a?.clip) return;
+  drawBoxes(boxesAt(a, video.currentTime), video);
+  if (!video.paused && !video.ended && !trackVideo.pending) { // each frame while it plays
+    trackVideo.pending = true;
+    requestAnimationFrame(() => { trackVideo.pending = false; trackVideo(); });
+  }
+}
+for (const type of ["loadeddata", "play", "seeked", "timeupdate", "pause"]) {
+  $("#detail-video").addEventListener(type, trackVideo);
+}
+
+function drawBoxes(objects, over) {
   const canvas = $("#detail-boxes");
-  canvas.width = img.clientWidth;
-  canvas.height = img.clientHeight;
+  if (canvas.width !== over.clientWidth || canvas.height !== over.clientHeight) {
+    canvas.width = over.clientWidth;
+    canvas.height = over.clientHeight;
+  }
   const g = canvas.getContext("2d");
   g.clearRect(0, 0, canvas.width, canvas.height);
   g.strokeStyle = "#ff3b30";

@@ -60,7 +60,8 @@ async def running(tmp_path: Path) -> AsyncIterator[tuple[Running, Broker]]:
     broker.start()
     port = free_port()
     config = CenterConfig.model_validate({
-        "mqtt": {"url": f"mqtt://127.0.0.1:{broker.port}", "max_message_bytes": 8192},
+        "mqtt": {"url": f"mqtt://127.0.0.1:{broker.port}", "max_message_bytes": 8192,
+                 "max_clip_bytes": 1_000_000},
         "storage": {"url": f"sqlite:///{tmp_path}/center.db"},
         "http": {"listen": f"127.0.0.1:{port}", "secure_cookies": False},
         # the known edges (the console test's hostile name among them, to reach the page;

@@ -27,13 +27,19 @@ def center(*args: str, env: dict | None = None, timeout: float = 30):
 
 def test_config_errors_name_their_key_paths(tmp_path):
     cfg = tmp_path / "center.yaml"
-    cfg.write_text("mqtt: {url: 'http://x', colour: red}\nhttp: {listen: nowhere}\n")
+    cfg.write_text("mqtt: {url: 'http://x', colour: red, max_clip_bytes: 1000}\n"
+                   "http: {listen: nowhere}\nretention: {clips_days: 0}\n"
+                   "storage: {clips_dir: ''}\n")
     result = center("run", "--config", str(cfg))
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert "invalid config: mqtt.url: String should match pattern '^mqtts?://'" in lines
     assert "invalid config: mqtt.colour: unknown key" in lines
     assert any(ln.startswith("invalid config: http.listen:") for ln in lines)
+    assert ("invalid config: mqtt.max_clip_bytes: Input should be greater than or equal to "
+            "65536") in lines
+    assert "invalid config: retention.clips_days: Input should be greater than 0" in lines
+    assert any(ln.startswith("invalid config: storage.clips_dir:") for ln in lines)
 
 
 def test_users_then_run_and_stop(tmp_path):

@@ -14,6 +14,7 @@ import pytest
 from playwright.async_api import async_playwright, expect
 
 from tests.center.conftest import PASSWORDS, alert_messages, publish, wait_until
+from tests.conftest import mp4_clip
 
 pytestmark = pytest.mark.mqtt
 XSS = "<img src=x onerror=alert(1)>"
@@ -125,3 +126,78 @@ async def test_the_list_stays_live_under_a_stream_of_alerts(running, browser):
     await expect(page.locator("#alerts tbody tr")).to_have_count(300, timeout=5000)
     first = await page.locator("#alerts tbody tr").first.get_attribute("data-id")
     assert first == live[-1]["id"]  # the newest is on top
+
+
+BOX_PIXELS = """([x, y]) => {
+  const c = document.querySelector('#detail-boxes');
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let n = 0;
+  for (let i = 3; i < d.length; i += 4) if (d[i]) n++;
+  // and one on the box's left edge, where it should be drawn
+  const edge = c.getContext('2d').getImageData(Math.round(x * c.width),
+    Math.round(y * c.height), 1, 1).data;
+  return {painted: n, edge: edge[3] > 0, width: c.width};
+}"""
+
+
+async def seek(page, t: float) -> None:
+    await page.evaluate("""t => new Promise(done => {
+      const v = document.querySelector('#detail-video');
+      v.pause();
+      v.addEventListener('seeked', () => requestAnimationFrame(() => done()), {once: true});
+      v.currentTime = t;
+    })""", t)
+
+
+async def test_the_detail_plays_the_alerts_clip_with_its_boxes_at_their_times(
+        running, browser, tmp_path):
+    """The clip arrives while the detail is open (after the alert, as it may): the video
+    replaces the snapshot, plays, and the alert's boxes show at their media times, from the
+    newest message at the clip's time, and go after a second with no newer message."""
+    run, broker = running
+    page = await browser.new_page(viewport={"width": 1400, "height": 900})
+    await page.goto(run.base + "/")
+    await page.fill("#login-name", "olga")
+    await page.fill("#login-password", PASSWORDS["olga"])
+    await page.click("#login-form button")
+    await expect(page.locator("#live")).to_have_class("live on", timeout=5000)
+    start, update, _ = alert_messages()  # media times 1, 2: a person at the box; no end yet
+    await publish(broker.port, [("edge/n1/alerts/gate", json.dumps(m).encode())
+                                for m in (start, update)]
+                  + [(f"edge/n1/snapshots/{start['id']}", jpeg())])
+    row = page.locator(f'#alerts tr[data-id="{start["id"]}"]')
+    await expect(row.locator(".thumb img")).to_be_visible(timeout=5000)
+    await row.click()
+    await expect(page.locator("#detail-img")).to_be_visible()
+    assert await page.locator("#detail-video").is_hidden()
+
+    # the clip begins at media time 0.5: the start's boxes are at clip time 0.5
+    clip = mp4_clip(tmp_path / "clip.mp4", seconds=10, size="640x360", tag={
+        "alert": start["id"], "camera": "gate", "media_start": 0.5, "media_end": 10.5})
+    await publish(broker.port, [(f"edge/n1/clips/{start['id']}", clip)])
+    video = page.locator("#detail-video")
+    await expect(video).to_be_visible(timeout=5000)
+    assert await page.locator("#detail-img").is_hidden()
+    await expect(row.locator(".clip-badge")).to_be_visible()
+    await page.wait_for_function("document.querySelector('#detail-video').readyState >= 2",
+                                 timeout=10_000)
+    assert await video.evaluate("v => v.duration") == pytest.approx(10.0, abs=0.1)
+    await page.wait_for_function("document.querySelector('#detail-video').currentTime > 0",
+                                 timeout=5000)
+    t0 = await video.evaluate("v => v.currentTime")
+    await asyncio.sleep(1.0)
+    t1 = await video.evaluate("v => v.currentTime")
+    assert t1 > t0 + 0.3, (t0, t1)  # it plays
+    await expect(page.locator("#detail-facts")).to_contain_text("10.0 s")
+
+    box = start["objects"][0]["box"]  # (0.1, 0.2, 0.3, 0.6)
+    edge = [box[0], (box[1] + box[3]) / 2]
+    # none before the start; the start's, then the update's; none a second after the update
+    for t, shown in ((0.2, False), (0.7, True), (1.6, True), (2.4, True), (2.7, False),
+                     (8.0, False)):
+        await seek(page, t)
+        seen = await page.evaluate(BOX_PIXELS, edge)
+        assert seen["width"] > 300, seen
+        assert (seen["painted"] > 0, seen["edge"]) == (shown, shown), (t, seen)
+        if t == 1.6:
+            await page.screenshot(path=str(tmp_path / "clip.png"))

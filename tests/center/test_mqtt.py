@@ -394,3 +394,24 @@ async def test_receive_maximum_counts_what_is_unacknowledged():
         assert not s._live().closed.done()
         assert broker.heard == puback_packets([1, 2, 3, 1])
         s.close()
+
+
+async def test_unacknowledged_bytes_are_bounded_too():
+    """Megabyte clips: past max_inflight_bytes of unacknowledged payloads nothing more is
+    read (the one that crossed it is delivered), whatever room the window has left."""
+    big = [publish_packet("edge/n1/clips/x", bytes(300_000), 1, mid) for mid in (1, 2, 3, 4)]
+    broker = HostileBroker([b"".join(big) + pub(5)])
+    async with broker as port:
+        got: list[Message] = []
+        s = await linked(port, got, receive_maximum=100, max_inflight_bytes=500_000)
+        await wait(lambda: len(got) == 2)
+        await asyncio.sleep(0.2)
+        assert [m.mid for m in got] == [1, 2] and s._live().paused
+        assert s._live().inflight_bytes == 600_000
+        s.ack([1])  # 300 kB held: room again
+        await wait(lambda: len(got) == 3)
+        s.ack([2, 3])
+        await wait(lambda: len(got) == 5)
+        s.ack([4, 5])
+        assert s._live().inflight_bytes == 0 and not s._live().paused
+        s.close()

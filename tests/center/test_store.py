@@ -4,6 +4,7 @@ server, started on loopback)."""
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 import uuid
@@ -13,8 +14,9 @@ import pytest
 
 from alerts.event import rfc3339
 from center import retention
+from center.clips import ClipFiles
 from center.config import RetentionConfig
-from center.store import Filters, Store, StoreError, User, open_store
+from center.store import ClipRow, Filters, PostgresStore, Store, StoreError, User, open_store
 from tests.center.conftest import alert_messages
 
 V1 = (Path(__file__).parent / "store_v1.sql").read_text()  # the schema before node keys
@@ -147,7 +149,8 @@ def test_a_store_of_the_first_version_is_brought_up_to_date(backend, tmp_path, r
         a = store.alert(start["id"])
         assert [m["seq"] for m in a["messages"]] == [0, 1] and a["snapshot"]
         assert store.snapshot(start["id"]) == b"\xff\xd8old"
-        assert store.sizes() == {"alerts": 1, "messages": 2, "snapshot_bytes": 5}
+        assert store.sizes() == {"alerts": 1, "messages": 2, "snapshot_bytes": 5,
+                                 "clip_bytes": 0}
         assert store.write_messages([update]).fresh == []  # still a repeat
         store.close()
 
@@ -183,3 +186,77 @@ def test_retention_by_age_and_by_size(store):
     later = retention.purge(store, r, now=now + 11 * 86_400)
     assert later["audit"] == 1 and store.sizes()["snapshot_bytes"] == 0
     assert all(not a["snapshot"] for a in store.alerts(Filters()))
+
+
+def test_a_clip_is_its_own_nodes_before_or_after_its_alert(store):
+    first, later = alert_messages(node="n1")[0], alert_messages(node="n1")[0]
+    row = ClipRow(1000, 3.0, 12.5, 15.5)
+    assert store.write_clip("n1", first["id"], row)  # before its alert
+    store.write_messages([first, later])
+    assert store.write_clip("n1", later["id"], ClipRow(2000, 4.0, 1.0, 5.0))
+    assert store.clip(first["id"]) == ("n1", row)
+    want = {"bytes": 1000, "duration": 3.0, "media_start": 12.5, "media_end": 15.5}
+    assert store.alert(first["id"])["clip"] == want
+    assert {a["id"]: a["clip"]["bytes"] for a in store.alerts(Filters())} == {
+        first["id"]: 1000, later["id"]: 2000}
+    # another node's clip of n1's alert: refused, and n1's stays
+    assert not store.write_clip("evil", first["id"], ClipRow(9, 1.0, 0.0, 1.0))
+    assert store.clip(first["id"]) == ("n1", row)
+    # one sent again replaces the facts, as it replaced the file
+    assert store.write_clip("n1", first["id"], ClipRow(1100, 3.5, 12.0, 15.5))
+    assert store.alert(first["id"])["clip"]["bytes"] == 1100
+    # a clip that came before an alert another node then claimed never shows on it
+    theirs = alert_messages(node="n2")[0]
+    assert store.write_clip("evil", theirs["id"], row)
+    store.write_messages([theirs])
+    assert store.clip(theirs["id"]) is None and store.alert(theirs["id"])["clip"] is None
+    assert store.sizes()["clip_bytes"] == 1100 + 2000 + 1000
+
+
+def test_a_store_before_clips_gets_them(store):
+    """A store the center wrote before clips (schema 2) opens with the clips table added
+    and its alerts as they were."""
+    start = alert_messages()[0]
+    store.write_messages([start])
+    store._run("DROP TABLE clips")
+    store._run("UPDATE meta SET value = '2' WHERE key = 'schema'")
+    again = open_store(store.url if isinstance(store, PostgresStore) else
+                       f"sqlite:///{store.path}")
+    try:
+        assert again.alert(start["id"])["clip"] is None
+        assert again.write_clip("n1", start["id"], ClipRow(10, 1.0, 0.0, 1.0))
+        assert again.alert(start["id"])["clip"]["bytes"] == 10
+        assert again._run("SELECT value FROM meta WHERE key = 'schema'") == [("3",)]
+    finally:
+        again.close()
+
+
+def test_retention_deletes_clips_files_and_rows_oldest_first(store, tmp_path):
+    now = time.time()
+    files = ClipFiles(tmp_path / "clips")
+    r = RetentionConfig.model_construct(**{  # small bounds, to test with a few rows
+        **RetentionConfig().model_dump(), "alerts_days": 30.0, "clips_days": 5.0,
+        "max_clips_mb": 1})
+    old = _dated(40, now, camera="old")
+    alerts = [_dated(1, now, camera=f"c{i}") for i in range(5)]
+    for msgs in [old, *alerts]:
+        store.write_messages(msgs)
+        files.write("n1", msgs[0]["id"], b"\x00\x00\x00\x08free")
+        # 400 kB a clip in the rows, whatever the files hold: 6 x 400 kB in all
+        assert store.write_clip("n1", msgs[0]["id"], ClipRow(400_000, 3.0, 0.0, 3.0))
+        time.sleep(0.002)  # each its own arrival time
+    files.path("n1", alerts[1][0]["id"]).unlink()  # one file lost already: no matter
+    (tmp_path / "clips" / "n1" / ".stale.tmp").write_bytes(b"half")  # a crash mid-write
+    os.utime(tmp_path / "clips" / "n1" / ".stale.tmp", (now - 7200, now - 7200))
+    purged = retention.purge(store, r, now=now, clips=files)
+    # the old alert goes with its clip; then 5 x 400 kB is over 1 MB: the 3 oldest go
+    assert purged["alerts"] == 1 and purged["clips"] == 4, purged
+    kept = {i for i in (m[0]["id"] for m in alerts) if store.clip(i)}
+    assert kept == {alerts[3][0]["id"], alerts[4][0]["id"]}
+    assert sorted(p.name for p in (tmp_path / "clips" / "n1").iterdir()) == sorted(
+        f"{i}.mp4" for i in kept)  # the temporary file went too
+    assert store.sizes()["clip_bytes"] == 800_000
+    assert retention.purge(store, r, now=now, clips=files) == {}
+    later = retention.purge(store, r, now=now + 6 * 86_400, clips=files)  # by age
+    assert later == {"clips": 2} and not list((tmp_path / "clips" / "n1").iterdir())
+    assert all(a["clip"] is None for a in store.alerts(Filters()))
