@@ -102,7 +102,7 @@ model: deps
 test: venv lint $(VTEST) $(PHOTOS)
 	$(BIN)/python -m pytest -q
 
-demo: venv
+demo: venv $(VTEST) $(EVAL_DATA)
 	$(BIN)/python tools/demo.py
 
 bench: venv

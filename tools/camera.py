@@ -18,6 +18,7 @@ import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import quote
 
@@ -51,8 +52,14 @@ def make_clip(
     codec: str = "h264",
     container: str | None = None,
     bframes: int = 0,
+    source: list[str] | None = None,
+    frames: Iterable[bytes] | None = None,
 ) -> Path:
     """Generate a synthetic testsrc2 clip with ffmpeg (cached: skipped if it exists).
+
+    ``source``: ffmpeg input arguments instead of testsrc2 (a real clip: ``["-i", path]``;
+    raw frames: ``["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", "WxH", "-r", "10", "-i",
+    "-"]`` with ``frames``, each frame's bytes, written to ffmpeg's stdin).
 
     `.h264`/`.h265`/`.hevc` give Annex-B with access unit delimiters (what
     rtsp_server.py wants); `.mp4`/`.mkv`/`.ts` give that container. `container`
@@ -87,15 +94,26 @@ def make_clip(
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp_name)
-    cmd = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-f", "lavfi"]
-    cmd += ["-i", f"testsrc2=size={width}x{height}:rate={fps}", "-t", str(seconds)]
-    cmd += ["-pix_fmt", "yuv420p", *enc, "-an", "-f", muxer, str(tmp)]
+    cmd = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y"]
+    cmd += source or ["-nostdin", "-f", "lavfi", "-i",
+                      f"testsrc2=size={width}x{height}:rate={fps}"]
+    cmd += ["-t", str(seconds), "-pix_fmt", "yuv420p", *enc, "-an", "-f", muxer, str(tmp)]
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True)
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE if frames is not None else
+                                subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE)
+        if frames is not None:
+            assert proc.stdin is not None
+            for frame in frames:
+                proc.stdin.write(frame)
+            proc.stdin.close()
+        assert proc.stderr is not None
+        err = proc.stderr.read()  # -loglevel error: too little to fill the pipe meanwhile
+        proc.wait()
         if proc.returncode != 0 or tmp.stat().st_size == 0:
             raise RuntimeError(
-                f"ffmpeg failed (exit {proc.returncode}) making {path}:\n{proc.stderr.strip()}\n"
-                f"command: {' '.join(cmd)}"
+                f"ffmpeg failed (exit {proc.returncode}) making {path}:\n"
+                f"{err.decode(errors='replace').strip()}\ncommand: {' '.join(cmd)}"
             )
         tmp.chmod(0o644)  # mkstemp makes 0600
         tmp.replace(path)

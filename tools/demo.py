@@ -1,12 +1,19 @@
 """`make demo`: the whole chain on one machine, with no hardware.
 
-demo cameras (the GStreamer RTSP server the tests use, generated clips, a password)
+demo cameras (the GStreamer RTSP server the tests use, a password)
   -> `edge run` -> Mosquitto -> `edge-center run` -> the console in a browser.
 
+Two cameras on real pictures:
+- plaza: OpenCV's vtest.avi (real footage: people walking a plaza, H.264), with person
+  detection, a zone, a line and a privacy mask: person alerts with boxes, snapshots, clips;
+- gate: a street (leuvenA.jpg, a real photo, live with sensor noise) as a 720p H.265 camera
+  on an 80 s loop: at 20 s a grey cover slides over most of the view for 12 s (tampering:
+  video_occluded), at 45 s the lens goes out of focus for 25 s (camera health:
+  video_blurred); at 75 s its server is killed for 14 s (camera_offline, 10 s after the
+  last frame, then the reconnect).
+
 Prints the console's URL and a login, a camera table every few seconds, and the alerts as
-they come. Half-way through, one camera's server is killed for 14 s and restarted, so its
-camera_offline alert (10 s after its last frame) and the reconnect show. Ctrl-C stops it;
-DEMO_SECONDS=N stops it after N s.
+they come. Ctrl-C stops it; DEMO_SECONDS=N stops it after N s.
 """
 
 from __future__ import annotations
@@ -19,15 +26,56 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
 from tools.broker import Broker  # noqa: E402
 from tools.camera import RtspCamera, make_clip  # noqa: E402
 
 DEMO = ROOT / ".cache" / "demo"
+CLIPS = ROOT / ".cache" / "clips"
+DATA = ROOT / ".cache" / "data"  # `make demo` fetches vtest.avi and leuvenA.jpg
+FPS = 10
+GATE = {"cover": (20.0, 32.0), "blur": (45.0, 70.0), "loop": 80.0, "outage": 75.0}
+
+
+def plaza_clip() -> Path:
+    """vtest.avi as the H.264 stream of a camera (768x576, 10 fps, a keyframe every 2 s)."""
+    return make_clip(CLIPS / "demo-plaza-vtest.h264", seconds=79, width=768, height=576,
+                     fps=FPS, gop=2 * FPS, source=["-i", str(DATA / "vtest.avi")])
+
+
+def gate_frames(width: int = 1280, height: int = 720) -> Iterator[bytes]:
+    """The street photo, live: sensor noise, then the cover and the defocus of ``GATE``."""
+    photo = cv2.imread(str(DATA / "leuvenA.jpg"))[:, :, ::-1]
+    h, w = photo.shape[:2]
+    crop = photo[(h - w * height // width) // 2:][: w * height // width]
+    street = cv2.resize(crop, (width, height), interpolation=cv2.INTER_AREA).astype(np.int16)
+    rng = np.random.default_rng(7)
+    cloth = np.clip(110 + rng.normal(0, 3, (height, width, 1)), 0, 255).astype(np.int16)
+    for i in range(int(GATE["loop"] * FPS)):
+        t = i / FPS
+        img = street
+        if GATE["blur"][0] <= t < GATE["blur"][1]:
+            img = cv2.GaussianBlur(street, (0, 0), 7)
+        img = img + rng.normal(0, 2.5, (height, width, 1)).astype(np.int16)  # the sensor
+        if GATE["cover"][0] <= t < GATE["cover"][1]:  # slides in from the left over 1 s
+            edge = int(width * 0.85 * min(1.0, t - GATE["cover"][0]))
+            img[:, :edge] = cloth[:, :edge]
+        yield np.clip(img, 0, 255).astype(np.uint8).tobytes()
+
+
+def gate_clip() -> Path:
+    return make_clip(CLIPS / "demo-gate-street-720p.h265", seconds=GATE["loop"], width=1280,
+                     height=720, fps=FPS, gop=2 * FPS, codec="h265",
+                     source=["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", "1280x720",
+                             "-r", str(FPS), "-i", "-"], frames=gate_frames())
 PORT = int(os.environ.get("DEMO_HTTP_PORT", "9108"))
 CENTER_PORT = int(os.environ.get("DEMO_CENTER_PORT", "8080"))
 
@@ -63,31 +111,36 @@ def new_alerts(log_path: Path, shown: set[tuple[str, int]]) -> list[dict]:
 def main() -> int:
     seconds = float(os.environ.get("DEMO_SECONDS", "0")) or None
     DEMO.mkdir(parents=True, exist_ok=True)
-    print("making demo clips with ffmpeg (cached in .cache/clips) ...", flush=True)
-    clips = ROOT / ".cache" / "clips"
-    gate = make_clip(clips / "demo-gate-1080p.h264", seconds=20)
-    yard = make_clip(clips / "demo-yard-720p.h265", seconds=20, width=1280, height=720,
-                     codec="h265")
+    print("making the demo cameras' streams with ffmpeg (cached in .cache/clips) ...",
+          flush=True)
+    plaza, gate = plaza_clip(), gate_clip()
     password, token = secrets.token_urlsafe(12), secrets.token_urlsafe(16)
     log_path = DEMO / "edge.log"
     (DEMO / "broker").mkdir(exist_ok=True)
     broker = Broker(DEMO / "broker")
     broker.start()
     center = start_center(broker.port)
-    with RtspCamera({"gate": gate}, user="admin", password=password) as cam1, \
-            RtspCamera({"yard": yard}, user="admin", password=password) as cam2:
+    with RtspCamera({"gate": gate}, user="admin", password=password, fps=FPS) as cam1, \
+            RtspCamera({"plaza": plaza}, user="admin", password=password, fps=FPS) as cam2:
         config = DEMO / "edge.yaml"
+        url = "rtsp://admin:${DEMO_CAM_PASS}@127.0.0.1"
         config.write_text(
             "# written by tools/demo.py\n"
             "node: {id: edge-demo-01}\n"
             f"data_dir: {DEMO / 'data'}\n"
             "cameras:\n"
-            f"  gate: {{url: 'rtsp://admin:${{DEMO_CAM_PASS}}@127.0.0.1:{cam1.port}/gate', "
-            "analyze_fps: 5, stall_timeout_s: 5}\n"
-            f"  yard: {{url: 'rtsp://admin:${{DEMO_CAM_PASS}}@127.0.0.1:{cam2.port}/yard', "
-            "analyze_fps: 5, stall_timeout_s: 5,\n"
-            "         zones: {centre: {polygon: [[0.3, 0.3], [0.7, 0.3], [0.7, 0.9], "
-            "[0.3, 0.9]], labels: [motion], min_seconds: 1}}}\n"
+            f"  plaza:\n    url: '{url}:{cam2.port}/plaza'\n"
+            "    stall_timeout_s: 5\n"
+            "    detect: {enabled: true, labels: [person]}\n"
+            "    privacy_masks: [[[0.0, 0.0], [0.22, 0.0], [0.22, 0.16], [0.0, 0.16]]]\n"
+            "    zones:\n"
+            "      lawn: {polygon: [[0.55, 0.55], [0.95, 0.55], [0.95, 0.95], [0.55, 0.95]], "
+            "labels: [person], min_seconds: 1}\n"
+            "    lines:\n"
+            "      crossing: {points: [[0.35, 0.35], [0.35, 0.98]], labels: [person]}\n"
+            f"  gate:\n    url: '{url}:{cam1.port}/gate'\n"
+            "    stall_timeout_s: 5\n"
+            "    detect: {enabled: false}\n"
             f"http: {{listen: '127.0.0.1:{PORT}', token: '${{DEMO_API_TOKEN}}'}}\n"
             f"alerts: {{mqtt: {{url: 'mqtt://127.0.0.1:{broker.port}', "
             "health_interval_s: 5}}\n")
@@ -99,11 +152,15 @@ def main() -> int:
         print(f"""
 command center: http://127.0.0.1:{CENTER_PORT}/   log in as demo / {DEMO_LOGIN}
   (edge-center run --config {(DEMO / 'center.yaml').relative_to(ROOT)}, pid {center.pid};
-   alerts arrive live, with their snapshots; the health board shows both cameras)
+   alerts arrive live with snapshots, then 5 s later their clips; open an alert to play
+   its clip with the boxes drawn, or a live look at the camera)
 
 edge run --config {config.relative_to(ROOT)}   (pid {edge.pid}), broker mqtt://127.0.0.1:{broker.port}
-  cameras   gate: 1080p25 H.264, yard: 720p25 H.265, RTSP with a password (never logged)
-  analysis  motion and video quality on both; a motion zone "centre" on yard
+  cameras   plaza: vtest.avi, real people (H.264, 768x576); gate: a real street photo with
+            a cover at 20 s and a defocus at 45 s of each 80 s (H.265, 720p); RTSP with a
+            password (never logged)
+  analysis  plaza: person detection, zone "lawn", line "crossing", a privacy mask;
+            both: motion and video quality
   metrics   curl -H "Authorization: Bearer $DEMO_API_TOKEN" http://127.0.0.1:{PORT}/metrics
   health    http://127.0.0.1:{PORT}/healthz (open); /readyz, /metrics and /api need the token
   api       curl -H "Authorization: Bearer $DEMO_API_TOKEN" http://127.0.0.1:{PORT}/api/cameras
@@ -121,7 +178,7 @@ Ctrl-C stops the demo.
             while edge.poll() is None:
                 time.sleep(3)
                 elapsed = time.monotonic() - started
-                if not faulted and elapsed > (seconds or 40) / 2:
+                if not faulted and elapsed > GATE["outage"]:
                     print("\n>>> killing the gate camera's RTSP server for 14 s: "
                           "camera_offline starts 10 s after its last frame (a shorter blip "
                           "raises nothing)", flush=True)
