@@ -18,6 +18,7 @@ import numpy as np
 from alerts.clips import ClipJob, ClipPlanner
 from alerts.event import AlertEvent
 from alerts.outbox import Outbox
+from common.mp4 import Mp4Error, read_clip
 from edge.config import ClipConfig, Polygon
 from ingest import ClipError, Frame, PacketRing, PacketRun, StreamTemplate, write_clip
 from models.motion import mask_image
@@ -78,6 +79,13 @@ class CameraClips:
         except Exception:  # a clip is not worth a camera: log, count, go on
             log.exception("camera %s: clip of alert %s failed", self.camera, job.alert_id)
             self.dropped["failed"] += 1
+            return
+        try:  # what the command center checks: a clip it would refuse is not sent
+            read_clip(clip.mp4)
+        except Mp4Error as exc:
+            log.error("camera %s: clip of alert %s breaks the contract: %s", self.camera,
+                      job.alert_id, exc)
+            self.dropped[exc.reason] += 1
             return
         if self.outbox.clips.put(job.alert_id, clip.mp4):
             self.made += 1

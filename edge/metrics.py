@@ -23,6 +23,7 @@ from prometheus_client.registry import Collector
 
 from alerts.event import FAULT_TYPES
 from alerts.outbox import Outbox
+from common.mp4 import REASONS as MP4_REASONS
 from edge.analysis import AnalysisStats
 from edge.inference import InferenceWorker
 from edge.look import LiveLook
@@ -35,7 +36,8 @@ SNAPSHOT_DROPS = ("busy", "too_large", "failed", "malformed", "oversized", "full
                   "expired", "disk_full")
 # not made (the policy, the video) or not delivered (the outbox, the broker)
 CLIP_DROPS = ("rate_limited", "no_timestamp", "cut_short", "no_video", "no_keyframe",
-              "too_large", "failed", "malformed", "oversized", "full", "expired", "disk_full")
+              "too_large", "failed", *MP4_REASONS, "malformed", "oversized", "full", "expired",
+              "disk_full")
 
 
 
@@ -149,7 +151,8 @@ class CameraCollector(Collector):
             yield CounterMetricFamily("edge_clips", "Alert clips made and queued for delivery",
                                       value=made)
             lost = CounterMetricFamily("edge_clips_dropped", "Alert clips not made (rate "
-                                       "limit, video) or not delivered", labels=["reason"])
+                                       "limit, video, contract), made short by a reconnect "
+                                       "(cut_short), or not delivered", labels=["reason"])
             for reason in CLIP_DROPS:
                 lost.add_metric([reason], drops[reason])
             yield lost

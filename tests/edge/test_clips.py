@@ -15,6 +15,7 @@ import av
 import pytest
 import yaml
 
+from common.mp4 import read_clip
 from tests.edge.conftest import EDGE, TOKEN, free_port, get, wait_http
 from tools.broker import Broker
 from tools.camera import RtspCamera
@@ -104,6 +105,7 @@ def test_each_alert_gets_a_clip_through_a_broker_outage(clips, tmp_path):
         info = probe(path)
         meta = json.loads(info["format"]["tags"]["comment"])
         assert meta["alert"] == alert["id"] and meta["camera"] == name
+        assert read_clip(got[alert["id"]]).alert == alert["id"]  # as the center checks it
         # from pre_s before the alert (the keyframe at or before) to post_s after it
         assert meta["media_start"] <= alert["media_time"] - PRE_S + 0.01
         assert meta["media_end"] >= alert["media_time"] + POST_S - 0.1
