@@ -36,11 +36,8 @@ class Move:
 
 
 
-TILE = 32  # px of the edges (the view at 160 px wide): the tiles whose shifts are fitted
+TILE = (64, 32)  # w, h of the tiles whose shifts give rotation and zoom
 GLOBAL_WIDTH = 64  # the whole view's shift is measured at this width
-PAD = 40  # edge px: the furthest a tile is looked for from where it was
-PROPOSERS = 10  # the surest tiles, in pairs, propose motions
-MAX_ZOOM, MAX_TURN = 0.35, math.radians(12)  # larger motions are not proposed
 
 
 class _Window:
@@ -121,177 +118,13 @@ def fit_similarity(centres: np.ndarray, shifts: np.ndarray, weights: np.ndarray)
                 math.hypot(1.0 + a, b), agree)
 
 
-def robust_similarity(centres: np.ndarray, shifts: np.ndarray, weights: np.ndarray,
-                      tol: float = 1.0, base: float = 48.0
-                      ) -> tuple[_Fit, np.ndarray] | None:
-    """The one motion most of the weight agrees on, and which points agree (their shift
-    within ``tol`` px, plus a quarter of how far rotation and zoom moved them, of it);
-    None for fewer than three points. Every pair of points proposes a similarity (two
-    points fix one), every point a plain shift, and no motion is proposed too; the one
-    the most weight agrees with wins, the smallest of equals, and is refitted to those
-    that agree. Points on something that moves through the view propose motions of their
-    own, which the fixed rest outweighs."""
-    n = len(weights)
-    if n < 3:
-        return None
-    p = centres[:, 0] + 1j * centres[:, 1]
-    q = p + shifts[:, 0] + 1j * shifts[:, 1]
-    top = np.argsort(weights)[::-1][:PROPOSERS]  # pairs of the surest points propose
-    i, j = (top[k] for k in np.triu_indices(len(top), 1))
-    far = np.abs(p[j] - p[i]) >= base  # pairs close together fix no rotation
-    i, j = i[far], j[far]
-    z = np.concatenate([(q[j] - q[i]) / (p[j] - p[i]), np.ones(n + 1)])
-    t = np.concatenate([q[i] - z[:len(i)] * p[i], q - p, [0.0]])
-    plausible = (np.abs(np.abs(z) - 1.0) <= MAX_ZOOM) & (np.abs(np.angle(z)) <= MAX_TURN)
-    z, t = z[plausible], t[plausible]
-    moved = (z[:, None] - 1.0) * p[None, :]
-    inliers = np.abs(moved + t[:, None] - (q - p)[None, :]) <= tol + 0.25 * np.abs(moved)
-    size = np.abs(t) + np.abs(z - 1.0) * 50.0  # px, roughly: prefer the smaller of equals
-    best = int(np.argmax(inliers @ weights - 1e-6 * size))
-    keep = inliers[best]
-    if keep.sum() < 3:
-        return None
-    # refit to those that agree, then ask again who does
-    f = fit_similarity(centres[keep], shifts[keep], weights[keep])
-    c, a = _linear(f)
-    turned = centres @ c.T
-    keep = np.hypot(*(a + turned - shifts).T) <= tol + 0.25 * np.hypot(*turned.T)
-    return (f, keep) if keep.sum() >= 3 else None
-
-
-def _linear(f: _Fit) -> tuple[np.ndarray, np.ndarray]:
-    """A fit's linear part (rotation and zoom, minus identity) and its shift."""
-    r = math.radians(f.angle)
-    a, b = f.zoom * math.cos(r) - 1.0, f.zoom * math.sin(r)
-    return np.array([[a, -b], [b, a]]), np.array([f.dx, f.dy])
-
-
-def _tile_peaks(cur: np.ndarray, ecur: np.ndarray, ref: np.ndarray, eref: np.ndarray,
-                size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Circular cross-correlation of each tile (spectra ``cur``, ``ref``: n x size x
-    size/2+1) in one batch: each tile's shift against the reference's (n, 2; px,
-    subpixel) and its normalised correlation there."""
-    corr = np.fft.irfft2(cur * ref.conj(), s=(size, size))
-    n = len(corr)
-    k = corr.reshape(n, -1).argmax(axis=1)
-    y, x = np.divmod(k, size)
-    idx = np.arange(n)
-    top = corr[idx, y, x]
-
-    def sub(a: np.ndarray, c: np.ndarray) -> np.ndarray:
-        d = a - 2.0 * top + c
-        return np.where(d < -1e-12, 0.5 * (a - c) / np.where(d < -1e-12, d, -1.0), 0.0)
-
-    dx = x + sub(corr[idx, y, (x - 1) % size], corr[idx, y, (x + 1) % size])
-    dy = y + sub(corr[idx, (y - 1) % size, x], corr[idx, (y + 1) % size, x])
-    shifts = np.stack([dx, dy], axis=1)
-    shifts -= size * (shifts > size / 2)
-    return shifts, top / (np.sqrt(ecur * eref) + 1e-9)
-
-
-class _Level:
-    """The edges at one scale (``step`` edge px a px), cut into tiles of ``size`` px: where
-    the tiles are, their tapers, and the reference's tiles. A level that ``reach``es looks
-    for each tile in the reference's window twice its size round it (shifts up to half a
-    tile, the tile wholly inside); otherwise in the reference's tile (circular, a quarter)."""
-
-    def __init__(self, keep: np.ndarray, step: int, size: int, reach: bool = False) -> None:
-        self.step, self.size, self.reach = step, size, reach
-        h, w = keep.shape
-        self.shape = (w // step, h // step)
-        keep = self.image(keep)
-        h, w = keep.shape
-        nx, ny = max(2, round(w / size)), max(2, round(h / size))
-        xs = np.linspace(0, w - size, nx).round().astype(int)
-        ys = np.linspace(0, h - size, ny).round().astype(int)
-        gx, gy = np.meshgrid(xs, ys)
-        self.x, self.y = gx.ravel(), gy.ravel()
-        self.centres = np.stack([self.x + size / 2 - w / 2, self.y + size / 2 - h / 2], axis=1)
-        self.hann = cv2.createHanningWindow((size, size), cv2.CV_32F)
-        self.fft = 2 * size if reach else size
-        self.wide = np.sqrt(cv2.createHanningWindow((self.fft, self.fft), cv2.CV_32F))
-        self.pad = PAD // step + size
-        # looked for elsewhere, a tile may reach past the view: nothing is there
-        self.keep = self.padded(keep)
-        self.taper = self.cut(self.keep, size) * self.hann
-        self.ref: tuple[np.ndarray, np.ndarray] | None = None
-
-    def image(self, edges: np.ndarray) -> np.ndarray:
-        if self.step == 1:
-            return edges
-        return cv2.resize(edges, self.shape, interpolation=cv2.INTER_AREA)
-
-    def padded(self, img: np.ndarray) -> np.ndarray:
-        p = self.pad
-        return cv2.copyMakeBorder(img, p, p, p, p, cv2.BORDER_CONSTANT, 0)
-
-    def cut(self, padded: np.ndarray, size: int, ox: np.ndarray | int = 0,
-            oy: np.ndarray | int = 0) -> np.ndarray:
-        """The ``size`` px windows of ``padded`` centred on the tiles, each offset by
-        (ox, oy) px."""
-        windows = np.lib.stride_tricks.sliding_window_view(padded, (size, size))
-        o = self.pad - (size - self.size) // 2
-        return windows[self.y + o + oy, self.x + o + ox]
-
-    def _tapered(self, padded: np.ndarray, size: int, window: np.ndarray,
-                 ox: np.ndarray | int = 0, oy: np.ndarray | int = 0) -> np.ndarray:
-        """Windows tapered, each one's weighted mean taken out (so a masked area or the
-        view's border is no pattern of its own)."""
-        if size == self.size and np.all(ox == 0) and np.all(oy == 0):
-            taper = self.taper  # where the tiles were: the usual case
-        else:
-            taper = self.cut(self.keep, size, ox, oy) * window
-        p = self.cut(padded, size, ox, oy) * taper
-        total = np.maximum(taper.sum(axis=(1, 2)), 1e-6)
-        p -= taper * (p.sum(axis=(1, 2)) / total)[:, None, None]
-        return p
-
-    def learn(self, ref: np.ndarray) -> None:
-        padded = self.padded(self.image(ref))
-        if self.reach:
-            tiles = self._tapered(padded, self.fft, self.wide)
-            q = self.size // 2
-            middle = tiles[:, q:q + self.size, q:q + self.size]  # under the tile, unmoved
-            energy = np.einsum("nij,nij->n", middle, middle)
-        else:
-            tiles = self._tapered(padded, self.size, self.hann)
-            energy = np.einsum("nij,nij->n", tiles, tiles)
-        self.ref = (np.fft.rfft2(tiles), energy)
-
-    def shifts(self, edges: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Each tile's shift (n, 2; px of this level) looked for ``offsets`` (n, 2; px of
-        this level) from where it was, and its correlation."""
-        assert self.ref is not None
-        o = np.clip(np.round(offsets), -PAD // self.step, PAD // self.step).astype(int)
-        tiles = self._tapered(self.padded(self.image(edges)), self.size, self.hann,
-                              o[:, 0], o[:, 1])
-        energy = np.einsum("nij,nij->n", tiles, tiles)
-        if self.reach:  # the tile in the middle of its window, as the reference's is
-            q = self.size // 2
-            tiles = np.pad(tiles, ((0, 0), (q, q), (q, q)))
-        spectra = np.fft.rfft2(tiles)
-        shifts, ncc = _tile_peaks(spectra, energy, self.ref[0], self.ref[1], self.fft)
-        return shifts + o, ncc
-
-
-import os  # noqa: E402  (experiment knobs)
-
-_KNOBS = {k: float(v) for k, v in (kv.split("=") for kv in os.environ.get("MOVE_KNOBS", "").split(",") if kv)}
-
-
-def knob(name: str, default: float) -> float:
-    return _KNOBS.get(name, default)
-
-
 class MoveMeter:
     """How the view moved, turned or zoomed against the reference view."""
 
     clear_peak = 0.3  # the whole view's correlation at its best shift at least this ...
     clear_gain = 0.15  # ... and this much above its correlation at no shift
-    tile_floor = knob("floor", 0.2)  # a tile whose best correlation is below this says nothing
-    agree_share = knob("share", 0.5)  # the fit holds when this share of the tiles' weight agrees
+    tile_floor = 0.1  # a tile whose best correlation is below this says nothing
     steady_shift, steady_angle, steady_zoom = 0.01, 0.5, 0.02  # frame to frame
-    carry = int(knob("carry", 4))  # readings a held motion outlasts readings that say nothing
 
     def __init__(self, masks: Sequence[Polygon] = ()) -> None:
         self.masks = list(masks)
@@ -300,9 +133,7 @@ class MoveMeter:
     def reset(self) -> None:
         self._ref: np.ndarray | None = None  # float32 edges
         self._edges: np.ndarray | None = None
-        self._last: Move | None = None  # the last reading the tiles agreed on ...
-        self._held: Move | None = None  # ... and the last that held (two agreed in a row)
-        self._misses = 0  # readings since the last the tiles agreed on
+        self._last: Move | None = None
         self._learned = 0
 
     def _setup(self, edges: np.ndarray, view_shape: tuple[int, int]) -> None:
@@ -320,8 +151,15 @@ class MoveMeter:
             cv2.createHanningWindow(self._global_size, cv2.CV_32F)
             * cv2.resize(keep, self._global_size, interpolation=cv2.INTER_AREA))
         self._scale = (w / GLOBAL_WIDTH, h / gh)  # global px -> edge px
-        self._coarse = _Level(keep, int(knob("cstep", 2)), int(knob("csize", 16)), bool(knob("reach", 0)))
-        self._fine = _Level(keep, 1, int(knob("fsize", 32))) if knob("fine", 0) else None
+        tw, th = TILE
+        mx, my = (w - 2 * tw) // 3, max(0, (h - 2 * th) // 3)
+        self._tiles = [(x, y) for y in (my, h - th - my) for x in (mx, w - tw - mx)]
+        self._centres = np.array([(x + tw / 2 - w / 2, y + th / 2 - h / 2)
+                                  for x, y in self._tiles])
+        hann = cv2.createHanningWindow(TILE, cv2.CV_32F)
+        self._tile_windows = [_Window(hann * keep[y:y + th, x:x + tw]) for x, y in self._tiles]
+        # a tile looked for elsewhere (the view shifted) is weighed by a plain taper
+        self._tile_window = _Window(hann)
         self._width = float(w)
         self._refresh()
 
@@ -329,40 +167,24 @@ class MoveMeter:
         return _Spectrum(cv2.resize(edges, self._global_size, interpolation=cv2.INTER_AREA),
                          self._global_window)
 
-    def _prepare(self, edges: np.ndarray) -> np.ndarray:
-        sigma = knob("blur", 0.0)
-        return cv2.GaussianBlur(edges, (0, 0), sigma) if sigma > 0 else edges
-
     def _refresh(self) -> None:
         assert self._ref is not None
+        tw, th = TILE
         self._ref_whole = self._whole(self._ref)
-        ref = self._prepare(self._ref)
-        for level in (self._coarse, self._fine):
-            if level is not None:
-                level.learn(ref)
+        self._ref_tiles = [_Spectrum(self._ref[y:y + th, x:x + tw], win)
+                           for (x, y), win in zip(self._tiles, self._tile_windows, strict=True)]
 
     def measure(self, view: np.ndarray) -> Move:
-        """``view``: ``tamper_view`` of the frame. A motion holds only when the reading
-        before that found one found the same: a moved camera stays moved, while the tiles
-        following someone close to the lens find another motion each frame. A reading
-        that finds no motion the tiles agree on (something large moving over a view with
-        little fixed texture) says nothing: the motion held stays for ``carry`` readings."""
+        """``view``: ``tamper_view`` of the frame. A motion holds only when the frame
+        before found the same one: a moved camera stays moved, while the tiles following
+        someone close to the lens find another motion each frame."""
         move = self._register(view)
-        if not move.agree:
-            self._misses += 1
-            if self._held is not None and self._misses <= self.carry:
-                return replace(self._held, similarity=move.similarity)
-            self._held = None
-            if self._misses > self.carry:
-                self._last = None
-            return move
-        last, self._last, self._misses = self._last, move, 0
-        steady = last is not None and (
+        last, self._last = self._last, move
+        steady = last is not None and last.agree and (
             abs(move.shift - last.shift) <= self.steady_shift
             and abs(move.angle - last.angle) <= self.steady_angle
             and abs(move.zoom - last.zoom) <= self.steady_zoom)
-        self._held = move if steady else None
-        return move if steady else replace(move, agree=False)
+        return move if steady or not move.agree else replace(move, agree=False)
 
     def _register(self, view: np.ndarray) -> Move:
         edges = _edges(view)
@@ -371,47 +193,45 @@ class MoveMeter:
         self._edges = edges
         gx, gy, peak, still = _correlate(self._whole(edges), self._ref_whole)
         sx, sy = self._scale
-        prepared = self._prepare(edges)
-        c = self._coarse
-        start = np.tile([gx * sx / c.step, gy * sy / c.step], (len(c.x), 1))
-        f = self._fit(c, *c.shifts(prepared, start))
-        self.debug = ("coarse", f)
-        fine, step = self._fine, c.step
-        if fine is not None and (f is None or self._size(f, c.step) > knob("refine", 0.3)):
-            # look for each fine tile where the coarse motion (or the whole view's shift)
-            # took it
-            if f is not None:
-                lin, t = _linear(f)
-                guess = fine.centres @ lin.T + t * c.step
-            else:
-                guess = np.tile([gx * sx, gy * sy], (len(fine.x), 1))
-            f = self._fit(fine, *fine.shifts(prepared, guess))
-            self.debug = ("fine", f)
-            step = 1
-        w = self._width
+        ox, oy = round(gx * sx), round(gy * sy)  # edge px: where the tiles are looked for
+        h, w = edges.shape
+        tw, th = TILE
+        shifts = np.empty((len(self._tiles), 2))
+        weights = np.empty(len(self._tiles))
+        for i, ((x, y), ref, win) in enumerate(zip(self._tiles, self._ref_tiles,
+                                                    self._tile_windows, strict=True)):
+            xs, ys = min(max(x + ox, 0), w - tw), min(max(y + oy, 0), h - th)
+            win = win if (xs, ys) == (x, y) else self._tile_window
+            dx, dy, ncc, _ = _correlate(_Spectrum(edges[ys:ys + th, xs:xs + tw], win), ref)
+            shifts[i] = (xs - x + dx, ys - y + dy)
+            weights[i] = max(ncc, 0.0)
+        f = self._fit(shifts, weights)
         if f is not None:
-            return Move(math.hypot(f.dx, f.dy) * step / w, f.angle, f.zoom, True, peak)
+            return Move(math.hypot(f.dx, f.dy) / w, f.angle, f.zoom, True, peak)
         if peak >= self.clear_peak and peak - still >= self.clear_gain:
             # the tiles disagree, the whole view does not: a plain shift (or a large one)
             return Move(math.hypot(gx * sx, gy * sy) / w, 0.0, 1.0, True, peak)
         return Move(0.0, 0.0, 1.0, False, peak)
 
-    def _size(self, f: _Fit, step: int) -> float:
-        """How far a motion is from none: 1 at 1 % of the width ~ 0.5 degrees ~ 2 % zoom."""
-        return (100 * math.hypot(f.dx, f.dy) * step / self._width + abs(f.angle) / 0.5
-                + abs(f.zoom - 1) / 0.02)
+    def _fit(self, shifts: np.ndarray, weights: np.ndarray) -> _Fit | None:
+        """One motion that all tiles agree on, or all but one (a repeating pattern fooled
+        it, or someone walks through it); None if there is none."""
+        good = weights >= self.tile_floor
+        if good.all():
+            f = fit_similarity(self._centres, shifts, weights * weights)
+            if f.agree:
+                return f
+        def size(f: _Fit) -> float:  # roughly: 1 % of the width ~ 0.5 degrees ~ 2 % zoom
+            return math.hypot(f.dx, f.dy) / self._width + abs(f.angle) / 50 + abs(f.zoom - 1) / 2
 
-    def _fit(self, level: _Level, shifts: np.ndarray, ncc: np.ndarray) -> _Fit | None:
-        """The motion most of the tiles' weight agrees on; None if there is none."""
-        weights = np.where(ncc >= self.tile_floor, ncc, 0.0) ** 2
-        used = weights > 0
-        found = robust_similarity(level.centres[used], shifts[used], weights[used],
-                                  knob("tol", 1.0) / level.step ** knob("tolpow", 0.5),
-                                  1.5 * level.size)
-        if found is None:
-            return None
-        f, keep = found
-        return f if weights[used][keep].sum() >= self.agree_share * weights.sum() else None
+        best: _Fit | None = None  # of those that agree, the smallest motion
+        for i in range(len(weights)):
+            rest = np.arange(len(weights)) != i
+            if good[rest].all():
+                f = fit_similarity(self._centres[rest], shifts[rest], weights[rest] ** 2)
+                if f.agree and (best is None or size(f) < size(best)):
+                    best = f
+        return best
 
     def learn(self, rate: float) -> None:
         if self._ref is None or self._edges is None:
@@ -420,7 +240,3 @@ class MoveMeter:
         self._learned += 1
         if rate > 0.05 or self._learned % 4 == 0:
             self._refresh()
-
-
-def _padded(edges: np.ndarray) -> np.ndarray:
-    return cv2.copyMakeBorder(edges, PAD, PAD, PAD, PAD, cv2.BORDER_CONSTANT, 0)
