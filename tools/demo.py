@@ -52,7 +52,9 @@ def plaza_clip() -> Path:
 
 
 def gate_frames(width: int = 1280, height: int = 720) -> Iterator[bytes]:
-    """The street photo, live: sensor noise, then the cover and the defocus of ``GATE``."""
+    """The street photo, live: sensor noise, people walking and a car passing every 8 s (a
+    view with hardly any life, whose noise the encoder smooths away, reads as a frozen
+    picture: see README, video_frozen), then the cover and the defocus of ``GATE``."""
     photo = cv2.imread(str(DATA / "leuvenA.jpg"))[:, :, ::-1]
     h, w = photo.shape[:2]
     crop = photo[(h - w * height // width) // 2:][: w * height // width]
@@ -61,9 +63,15 @@ def gate_frames(width: int = 1280, height: int = 720) -> Iterator[bytes]:
     cloth = np.clip(110 + rng.normal(0, 3, (height, width, 1)), 0, 255).astype(np.int16)
     for i in range(int(GATE["loop"] * FPS)):
         t = i / FPS
-        img = street
+        img = street.copy()
+        for speed, y, shade in ((0.04, 0.62, 40), (-0.025, 0.70, 70), (0.03, 0.8, 55)):
+            x = int((0.1 + speed * t) % 1.0 * width)  # speed: shares of the width a second
+            cv2.ellipse(img, (x, int(y * height)), (18, 50), 0, 0, 360, (shade,) * 3, -1)
+        car = int(((t % 8.0) / 4.0 - 0.2) * width)  # crosses in 4 s, then 4 s of none
+        cv2.rectangle(img, (car, int(0.72 * height)), (car + 260, int(0.86 * height)),
+                      (150, 30, 30), -1)
         if GATE["blur"][0] <= t < GATE["blur"][1]:
-            img = cv2.GaussianBlur(street, (0, 0), 7)
+            img = cv2.GaussianBlur(img, (0, 0), 7)
         img = img + rng.normal(0, 2.5, (height, width, 1)).astype(np.int16)  # the sensor
         if GATE["cover"][0] <= t < GATE["cover"][1]:  # slides in from the left over 1 s
             edge = int(width * 0.85 * min(1.0, t - GATE["cover"][0]))
