@@ -51,7 +51,12 @@ class CameraClips:
         while True:
             await asyncio.sleep(self.tick_s)
             for job in self.planner.due(media_now()):
-                await self._write(job)
+                try:
+                    await self._write(job)
+                except Exception:  # a clip is not worth a camera: log, count, go on
+                    log.exception("camera %s: clip of alert %s failed", self.camera,
+                                  job.alert_id)
+                    self.dropped["failed"] += 1
 
     async def _write(self, job: ClipJob) -> None:
         early = self._early.pop(job.alert_id, None)
@@ -75,10 +80,6 @@ class CameraClips:
         except ClipError as exc:
             log.warning("camera %s: no clip for alert %s: %s", self.camera, job.alert_id, exc)
             self.dropped[exc.reason] += 1
-            return
-        except Exception:  # a clip is not worth a camera: log, count, go on
-            log.exception("camera %s: clip of alert %s failed", self.camera, job.alert_id)
-            self.dropped["failed"] += 1
             return
         try:  # what the command center checks: a clip it would refuse is not sent
             read_clip(clip.mp4)

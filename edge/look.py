@@ -78,7 +78,12 @@ class LiveLook:
         while True:
             started = time.monotonic()
             for camera in self.watched():
-                jpeg = await self.picture(camera)
+                try:
+                    jpeg = await self.picture(camera)
+                except Exception:  # a picture is not worth the media link: log, count, go on
+                    log.exception("live look at camera %s: no picture", camera)
+                    self.refused["failed"] += 1
+                    continue
                 if jpeg is not None:
                     await client.publish(f"edge/{self.node}/look/{camera}", jpeg, qos=0)
                     self.sent += 1

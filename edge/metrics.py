@@ -161,9 +161,9 @@ class CameraCollector(Collector):
                                     "open", value=len(self.look.views))
             yield CounterMetricFamily("edge_look_pictures", "Live-look pictures sent",
                                       value=self.look.sent)
-            refused = CounterMetricFamily("edge_look_refused", "Live-look requests refused",
-                                          labels=["reason"])
-            for reason in ("unknown_camera", "malformed", "too_many_views"):
+            refused = CounterMetricFamily("edge_look_refused", "Live-look requests refused, "
+                                          "or pictures that failed", labels=["reason"])
+            for reason in ("unknown_camera", "malformed", "too_many_views", "failed"):
                 refused.add_metric([reason], self.look.refused[reason])
             yield refused
         alerts = CounterMetricFamily("edge_alerts", "Alerts started",
