@@ -387,10 +387,11 @@ class Api:
             return found
         look, node, camera = found
         view = view_id(request.cookies[COOKIE])
-        if not look.looks.watching(view, node, camera):
-            await self.db(self.store.log, request[USER][0].name, "look", f"{node}/{camera}")
         if not look.publish(f"center/look/{node}/{camera}", dumps({"view": view}).encode()):
             return answer({"error": "the broker is not reachable from here"}, 503)
+        # pictures are served once the view is marked asked: after its audit entry
+        if not look.looks.watching(view, node, camera):
+            await self.db(self.store.log, request[USER][0].name, "look", f"{node}/{camera}")
         look.looks.ask(view, node, camera)
         return answer({"renew_s": look.cfg.renew_s, "stale_s": look.cfg.stale_s})
 

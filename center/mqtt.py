@@ -347,8 +347,9 @@ class _Protocol(asyncio.Protocol):
 
 
 class Subscriber:
-    """One MQTT 5 session that receives. ``on_message`` is called on the event loop for
-    every PUBLISH, in order; QoS 1 messages stay unacknowledged until ``ack``."""
+    """One MQTT 5 session that receives (and publishes a little, at QoS 0). ``on_message`` is
+    called on the event loop for every PUBLISH, in order; QoS 1 messages stay
+    unacknowledged until ``ack``."""
 
     def __init__(self, host: str, port: int, *, client_id: str, on_message:
                  Callable[[Message], None], username: str | None = None,

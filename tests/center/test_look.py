@@ -93,6 +93,11 @@ async def test_asking_publishes_one_view_per_session_and_audits_its_opening(runn
         entries = look_entries(run.center.store)
         assert sorted(e["name"] for e in entries) == ["olga", "sam"]  # opened, not renewed
         assert {e["detail"] for e in entries} == {"n1/gate"}
+        run.center.ingest.connected = False  # the broker link is down: nothing asked
+        async with olga.post(f"{run.base}/api/look/n1/yard",
+                             headers={"X-CSRF-Token": olga_csrf}) as r:
+            assert r.status == 503
+        assert len(look_entries(run.center.store)) == 2
         token = olga.cookie_jar.filter_cookies(URL(run.base))["center_session"].value
         assert all(token not in v for v in views)
     finally:
