@@ -113,11 +113,28 @@ class CenterHttpConfig(Strict):
         return value
 
 
+class LookConfig(Strict):
+    """The live look: an operator asks for a camera's picture, its edge answers about once
+    a second over MQTT while the console renews the view."""
+
+    renew_s: float = Field(20.0, ge=1.0, le=300.0, description="An open live look is "
+                           "renewed this often by the console; keep it well under the "
+                           "edges' alerts.look.renew_s (60 s by default), or a view lapses "
+                           "between renewals")
+    stale_s: float = Field(5.0, ge=1.0, le=60.0, description="A live picture older than "
+                           "this is not shown: the camera, its edge or the link has stopped")
+    max_cameras: int = Field(1024, ge=1, le=100_000, description="Cameras whose newest "
+                             "live picture is kept in memory (each up to "
+                             "mqtt.max_snapshot_bytes); pictures of more are refused and "
+                             "counted")
+
+
 class CenterConfig(Strict):
     mqtt: CenterMqttConfig
     storage: StorageConfig = Field(default_factory=StorageConfig)
     http: CenterHttpConfig = Field(default_factory=CenterHttpConfig)
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
+    look: LookConfig = Field(default_factory=LookConfig)
 
     nodes: list[str] = Field(default_factory=list, description="Edge node ids accepted; "
                              "empty: any. Messages from others are refused and counted")

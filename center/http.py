@@ -6,8 +6,9 @@ requests also need the session's CSRF token in ``X-CSRF-Token``; a request body 
 object sent as ``application/json`` (a cross-site HTML form can send neither); a browser's
 ``Origin`` (and ``Sec-Fetch-Site``) must be this site on every POST and on the WebSocket.
 Failed logins are throttled per name and per client (``center.auth``). Snapshots and
-clips are served only to logged-in users, each only as its alert's own node sent it.
-Every operator action goes to the audit log. The console builds its page with
+clips are served only to logged-in users, each only as its alert's own node sent it; a
+live look's pictures only to the session that asked for them, once its asking is in the
+audit log. Every operator action goes to the audit log. The console builds its page with
 ``textContent`` only, and a Content Security Policy (on every answer, errors included)
 forbids inline script, so a camera named ``<img src=x onerror=...>`` stays text. What
 goes out is always valid JSON (``common.jsonsafe``).
@@ -17,12 +18,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import ipaddress
 import logging
 import math
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +42,8 @@ from center.auth import (
     valid_name,
 )
 from center.clips import ClipFiles
-from center.config import CenterHttpConfig
+from center.config import CenterHttpConfig, LookConfig
+from center.look import NAME, Looks
 from center.store import ACTIONS, Filters, Store, StoreError, User
 from common.jsonsafe import dumps, loads
 
@@ -92,6 +96,22 @@ class Hub:
                     q.put_nowait(None)
 
 
+@dataclass(frozen=True, slots=True)
+class LiveLook:
+    """What the live look's routes need: the pictures and views, a way to ask the edge
+    (a QoS 0 publish on the broker link; False while it is down) and the timings."""
+
+    looks: Looks
+    publish: Callable[[str, bytes], bool]
+    cfg: LookConfig
+
+
+def view_id(token: str) -> str:
+    """A session's view id, sent to the edge: one per session (one operator, one view), and
+    nothing of the token can be learnt from it."""
+    return hashlib.sha256(b"center-look:" + token.encode()).hexdigest()[:32]
+
+
 class Api:
     """The routes' handlers and their guard. ``http``: cookies, sessions, the login limits
     and the trusted proxies. Its counters (``logins``, ``refused``, the
@@ -99,8 +119,9 @@ class Api:
     collector)."""
 
     def __init__(self, store: Store, hub: Hub, http: CenterHttpConfig,
-                 metrics: Callable[[], bytes], clips: ClipFiles | None = None) -> None:
-        self.store, self.hub, self.clips = store, hub, clips
+                 metrics: Callable[[], bytes], clips: ClipFiles | None = None,
+                 look: LiveLook | None = None) -> None:
+        self.store, self.hub, self.clips, self.look = store, hub, clips, look
         self.secure, self.session_s = http.secure_cookies, http.session_hours * 3600
         self.metrics = metrics
         self.throttle = LoginThrottle(
@@ -345,6 +366,53 @@ class Api:
                                                     if k not in ("messages", "history")}})
         return answer(alert)
 
+    # -- live look -----------------------------------------------------------------------
+    def _camera(self, request: web.Request) -> tuple[LiveLook, str, str] | web.Response:
+        """The live look, node and camera a request names, or the answer that refuses it."""
+        node, camera = request.match_info["node"], request.match_info["camera"]
+        if self.look is None:
+            return answer({"error": "no live look here"}, 404)
+        if not (NAME.match(node) and NAME.match(camera)):
+            return answer({"error": "a node and a camera are 1 to 64 of A-Z a-z 0-9 _ -"},
+                          400)
+        if not self.look.looks.known(node, camera):
+            return answer({"error": "no such node"}, 404)
+        return self.look, node, camera
+
+    async def look_ask(self, request: web.Request) -> web.Response:
+        """Opens or renews the session's live look at a camera. A view that opens is in the
+        audit log before any picture of it is served."""
+        found = self._camera(request)
+        if isinstance(found, web.Response):
+            return found
+        look, node, camera = found
+        view = view_id(request.cookies[COOKIE])
+        if not look.publish(f"center/look/{node}/{camera}", dumps({"view": view}).encode()):
+            return answer({"error": "the broker is not reachable from here"}, 503)
+        # pictures are served once the view is marked asked: after its audit entry
+        if not look.looks.watching(view, node, camera):
+            await self.db(self.store.log, request[USER][0].name, "look", f"{node}/{camera}")
+        look.looks.ask(view, node, camera)
+        return answer({"renew_s": look.cfg.renew_s, "stale_s": look.cfg.stale_s})
+
+    async def look_picture(self, request: web.Request) -> web.Response:
+        """The camera's newest live picture, to a session that asked for it; 304 for the
+        picture the console has (``If-None-Match``), 404 with none fresh."""
+        found = self._camera(request)
+        if isinstance(found, web.Response):
+            return found
+        look, node, camera = found
+        if not look.looks.watching(view_id(request.cookies[COOKIE]), node, camera):
+            return answer({"error": "ask for a live look first"}, 404)
+        picture = look.looks.newest(node, camera, look.cfg.stale_s)
+        if picture is None:
+            return answer({"error": "no live picture"}, 404)
+        headers = {"ETag": f'"{picture.seq}"', "Cache-Control": "no-store",
+                   "X-Picture-Age": f"{time.monotonic() - picture.at:.1f}"}
+        if request.headers.get("If-None-Match") == headers["ETag"]:
+            return web.Response(status=304, headers=headers)
+        return web.Response(body=picture.jpeg, content_type="image/jpeg", headers=headers)
+
     async def board(self, request: web.Request) -> web.Response:
         return answer({"nodes": await self.db(self.store.board)})
 
@@ -420,6 +488,8 @@ def make_app(api: Api, ready: Callable[[], dict[str, Any]] | None = None) -> web
         web.get("/api/alerts/{id}/snapshot", api.snapshot),
         web.get("/api/alerts/{id}/clip.mp4", api.clip),
         web.post("/api/alerts/{id}/{action}", api.act),
+        web.get("/api/look/{node}/{camera}.jpg", api.look_picture),
+        web.post("/api/look/{node}/{camera}", api.look_ask),
         web.get("/api/board", api.board),
         web.get("/api/audit", api.audit),
         web.get("/api/ws", api.ws),

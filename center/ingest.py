@@ -16,6 +16,10 @@ written to its file in a thread before its batch is committed, and recorded in t
 with the batch; it may come before or after its alert, as a snapshot may. Unacknowledged
 messages are bounded in bytes as well as in number, so a burst of clips holds at most
 ``inflight_bytes`` of them in memory.
+
+Live-look pictures (``edge/<node>/look/<camera>``, QoS 0) are not stored: each is checked
+and kept as its camera's newest picture (``center.look``) as it arrives, on the event loop,
+never queued behind a batch of alerts.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from alerts import health
 from alerts.event import json_schema, rfc3339
 from center.clips import ClipFiles, valid_key
 from center.config import CenterMqttConfig
+from center.look import Looks
 from center.mqtt import Message, MqttError, Subscriber
 from center.store import ClipRow, Store
 from common import jsonsafe
@@ -93,8 +98,10 @@ class Ingest:
     linger_s = 0.005  # a batch waits this long for more
 
     def __init__(self, store: Store, cfg: CenterMqttConfig, nodes: list[str],
-                 push: Push | None = None, clips: ClipFiles | None = None) -> None:
+                 push: Push | None = None, clips: ClipFiles | None = None,
+                 looks: Looks | None = None) -> None:
         self.store, self.cfg = store, cfg
+        self.looks = looks  # None: live-look pictures are refused as unknown_topic
         self.nodes = frozenset(nodes)
         self.push = push or (lambda event: None)
         self.clips = clips  # None: clips are refused as unstorable
@@ -134,7 +141,15 @@ class Ingest:
             on_message=lambda m: self._take(link, m))
         return link
 
+    def publish(self, topic: str, payload: bytes) -> bool:
+        """Sends at QoS 0 on the broker link; whether the link was up."""
+        link = self._link
+        return link is not None and self.connected and link.publish(topic, payload)
+
     def _take(self, link: Subscriber, m: Message) -> None:
+        if _kind(m.topic) == "look":
+            self._look(m)
+            return
         # QoS 1 is bounded by the window (Receive Maximum); QoS 0, which only a broken
         # edge sends, by this: beyond it, dropped (nobody waits for it) and counted
         if m.qos == 0:
@@ -146,6 +161,16 @@ class Ingest:
                 return
             self._queued_bytes += len(m.payload)
         self._queue.put_nowait((link, m))
+
+    def _look(self, m: Message) -> None:
+        """A live picture: kept as its camera's newest, or refused and counted."""
+        self.received["look"] += 1
+        parts = m.topic.split("/")
+        reason = "unknown_topic"
+        if len(parts) == 4 and self.looks is not None:
+            reason = self.looks.take(parts[1], parts[3], m.payload)
+        if reason is not None:
+            self.rejected[reason] += 1
 
     async def run(self) -> None:
         """Keeps the link to the broker: a link that was up a while is made again at once
@@ -160,7 +185,12 @@ class Ingest:
                         await link.subscribe([(f"$share/{g}/edge/+/alerts/+", 1),
                                               (f"$share/{g}/edge/+/snapshots/+", 1),
                                               (f"$share/{g}/edge/+/clips/+", 1),
-                                              ("edge/+/status", 1), ("edge/+/health", 1)])
+                                              ("edge/+/status", 1), ("edge/+/health", 1),
+                                              # not shared: the console asking for a
+                                              # camera may be served by any instance, and
+                                              # pictures flow only while one asks (a few
+                                              # per node), so every instance takes them
+                                              ("edge/+/look/+", 0)])
                         log.info("mqtt %s: subscribed as %s (group %s)", self.cfg.url,
                                  self.cfg.instance, g)
                         self._link, up_since = link, time.monotonic()

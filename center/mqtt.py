@@ -6,9 +6,10 @@ PUBACK with its own ``send``; at 9,200 messages/s that was ~108 us a message, mo
 center's time. This client parses every packet in whatever the socket delivered at once
 and acknowledges a whole stored batch in one write. It does what the center needs and no
 more: CONNECT (user, password, TLS, a persistent session, Receive Maximum), SUBSCRIBE,
-receiving PUBLISH at QoS 0/1, PUBACK by hand, keepalive, and a clear error for every way
-the link ends. Publishing, QoS 2, topic aliases and AUTH are not implemented (CONNECT
-leaves them off, so a conforming broker never uses them).
+receiving PUBLISH at QoS 0/1, PUBACK by hand, keepalive, publishing at QoS 0 (the live
+look's requests, renewed anyway), and a clear error for every way the link ends.
+Publishing at QoS 1 or 2, receiving QoS 2, topic aliases and AUTH are not implemented
+(CONNECT leaves them off, so a conforming broker never uses them).
 
 A broken or hostile broker is held to what CONNECT and SUBSCRIBE declared: a packet over
 our Maximum Packet Size (refused from its length alone, never buffered), QoS 2, a topic
@@ -29,7 +30,7 @@ import struct
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-__all__ = ["Message", "MqttError", "Subscriber"]
+__all__ = ["Message", "MqttError", "Subscriber", "publish_packet"]
 
 # MQTT 5 reason codes a broker gives for a refused CONNECT/SUBSCRIBE or a DISCONNECT
 _REASONS = {
@@ -163,6 +164,11 @@ def subscribe_packet(packet_id: int, filters: Iterable[tuple[str, int]]) -> byte
     for topic, qos in filters:
         body += _string(topic) + bytes([qos])
     return _packet(0x82, body)
+
+
+def publish_packet(topic: str, payload: bytes) -> bytes:
+    """A QoS 0 PUBLISH: no packet id, no properties."""
+    return _packet(0x30, _string(topic) + b"\x00" + payload)
 
 
 def puback_packets(mids: Iterable[int]) -> bytes:
@@ -341,8 +347,9 @@ class _Protocol(asyncio.Protocol):
 
 
 class Subscriber:
-    """One MQTT 5 session that receives. ``on_message`` is called on the event loop for
-    every PUBLISH, in order; QoS 1 messages stay unacknowledged until ``ack``."""
+    """One MQTT 5 session that receives (and publishes a little, at QoS 0). ``on_message`` is
+    called on the event loop for every PUBLISH, in order; QoS 1 messages stay
+    unacknowledged until ``ack``."""
 
     def __init__(self, host: str, port: int, *, client_id: str, on_message:
                  Callable[[Message], None], username: str | None = None,
@@ -437,6 +444,15 @@ class Subscriber:
             if held:
                 proto.transport.write(puback_packets(held))
                 proto.acknowledged()
+
+    def publish(self, topic: str, payload: bytes) -> bool:
+        """Sends at QoS 0 (at most once: nothing tells whether it arrived); whether the link
+        was up to take it."""
+        proto = self._proto
+        if proto is None or proto.transport is None or proto.closed.done():
+            return False
+        proto.transport.write(publish_packet(topic, payload))
+        return True
 
     async def wait_closed(self) -> None:
         """Returns never; raises MqttError when the link ends."""

@@ -31,8 +31,9 @@ from center import retention
 from center.auth import MAX_NAME, MAX_PASSWORD, valid_name
 from center.clips import ClipFiles
 from center.config import CenterConfig, load_center_config
-from center.http import Api, Hub, make_app
+from center.http import Api, Hub, LiveLook, make_app
 from center.ingest import CLIP_REJECT_REASONS, REJECT_REASONS, Ingest
+from center.look import Looks
 from center.store import ROLES, Store, StoreError, open_store
 from common.config import ConfigError
 from common.logs import setup_logging
@@ -54,7 +55,7 @@ class CenterCollector(Collector):
         i = self.ingest
         received = CounterMetricFamily("center_messages_received", "Messages from edges, by "
                                        "topic kind", labels=["kind"])
-        for kind in ("alerts", "snapshots", "clips", "status", "health", "unknown"):
+        for kind in ("alerts", "snapshots", "clips", "status", "health", "look", "unknown"):
             received.add_metric([kind], i.received[kind])
         yield received
         rejected = CounterMetricFamily("center_messages_rejected", "Messages refused, by "
@@ -103,13 +104,18 @@ class Center:
         self.store: Store = open_store(config.storage.url)
         self.hub = Hub()
         self.clips = ClipFiles(config.storage.clips_path())
-        self.ingest = Ingest(self.store, config.mqtt, config.nodes, self.hub.push, self.clips)
+        look = config.look
+        # a view lapses at the center after three renewals missed
+        self.looks = Looks(config.nodes, config.mqtt.max_snapshot_bytes, look.max_cameras,
+                           view_s=3 * look.renew_s)
+        self.ingest = Ingest(self.store, config.mqtt, config.nodes, self.hub.push, self.clips,
+                             self.looks)
         self.tasks = Tasks(logging.getLogger("center.tasks"))
         self.purged: Counter[str] = Counter()
         registry = CollectorRegistry(auto_describe=False)
         registry.register(CenterCollector(self.ingest, self.hub, self.tasks, self.purged))
         self.api = Api(self.store, self.hub, config.http, lambda: generate_latest(registry),
-                       self.clips)
+                       self.clips, LiveLook(self.looks, self.ingest.publish, look))
         registry.register(self.api)  # the login and refusal counters
 
     async def run(self, stop: asyncio.Event) -> None:

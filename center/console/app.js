@@ -55,6 +55,7 @@ async function start() {
 
 function showLogin() {
   me = null;
+  lookClose();
   if (socket) socket.close();
   $("#app").hidden = true;
   $("#login").hidden = false;
@@ -97,6 +98,7 @@ for (const b of document.querySelectorAll("nav .tab")) {
   b.addEventListener("click", () => {
     for (const t of document.querySelectorAll("nav .tab")) t.classList.toggle("active", t === b);
     for (const p of document.querySelectorAll(".tab-page")) p.hidden = p.id !== `tab-${b.dataset.tab}`;
+    if (b.dataset.tab !== "alerts") lookClose();
     if (b.dataset.tab === "board") loadBoard();
     if (b.dataset.tab === "audit") loadAudit();
   });
@@ -231,6 +233,7 @@ function flush() {
 
 // -- detail and work-flow ---------------------------------------------------------------------
 async function openDetail(id, reload = true) {
+  if (selected !== id) lookClose(); // a live look belongs to the alert it was opened from
   selected = id;
   let a;
   if (reload) {
@@ -260,6 +263,7 @@ function showPicture(a) {
   const video = $("#detail-video");
   const url = `/api/alerts/${encodeURIComponent(a.id)}`;
   showPicture.alert = a;
+  if (look.camera) return; // the live picture stays until the look is closed
   if (a.clip) {
     img.hidden = true;
     video.hidden = false;
@@ -351,6 +355,118 @@ for (const b of document.querySelectorAll("#actions button")) {
       if (err.status === 401) showLogin();
     }
   });
+}
+
+// -- live look ---------------------------------------------------------------------------------
+// The camera's picture now. The center asks the edge over MQTT (the box may sit behind NAT)
+// and the edge answers about once a second while the view is renewed; closing only stops
+// asking: the edge stops by itself. Pictures are fetched a few times a second and shown only
+// when new (ETag), so none is shown twice and few are missed.
+const LOOK_POLL_MS = 300;
+const look = {camera: null, poll: null, renew: null, etag: null, url: null, opened: 0,
+  last: 0, age: 0, ageAt: 0, staleS: 5, busy: false, said: ""};
+
+$("#look").addEventListener("click", () => {
+  if (look.camera) {
+    lookClose();
+  } else if (showPicture.alert) {
+    lookOpen(showPicture.alert);
+  }
+});
+
+function lookOpen(a) {
+  lookClose();
+  look.camera = `${encodeURIComponent(a.node)}/${encodeURIComponent(a.camera)}`;
+  Object.assign(look, {etag: null, opened: Date.now(), last: 0, said: ""});
+  const video = $("#detail-video");
+  video.pause();
+  video.hidden = true;
+  $("#detail-img").hidden = true;
+  $("#detail-live").hidden = false;
+  drawBoxes([], $("#detail-live")); // the alert's boxes are not where things are now
+  $("#look").textContent = "Stop live";
+  $("#look").classList.add("on");
+  lookStatus("asking the camera…");
+  lookAsk();
+  look.poll = setInterval(lookPoll, LOOK_POLL_MS);
+}
+
+function lookClose() {
+  if (!look.camera) return;
+  clearInterval(look.poll);
+  clearTimeout(look.renew);
+  look.camera = null;
+  const img = $("#detail-live");
+  img.hidden = true;
+  img.removeAttribute("src");
+  if (look.url) URL.revokeObjectURL(look.url);
+  look.url = null;
+  $("#look").textContent = "Live";
+  $("#look").classList.remove("on");
+  lookStatus("");
+  if (showPicture.alert && selected === showPicture.alert.id) showPicture(showPicture.alert);
+}
+
+async function lookAsk() {
+  const camera = look.camera;
+  let next = 5; // the broker link may be back soon
+  try {
+    const r = await api(`/api/look/${camera}`, {method: "POST"});
+    look.staleS = r.stale_s;
+    next = r.renew_s;
+  } catch (err) {
+    if (look.camera !== camera) return;
+    if (err.status === 401) return showLogin();
+    lookStatus(`cannot ask for a live look: ${err.message}`, true);
+  }
+  if (look.camera === camera) look.renew = setTimeout(lookAsk, next * 1000);
+}
+
+async function lookPoll() {
+  const camera = look.camera;
+  if (!camera || look.busy) return;
+  look.busy = true;
+  try {
+    const headers = look.etag ? {"If-None-Match": look.etag} : {};
+    const r = await fetch(`/api/look/${camera}.jpg`, {credentials: "same-origin", cache: "no-store", headers});
+    if (look.camera !== camera) return;
+    if (r.status === 401) return showLogin();
+    if (r.status === 200 || r.status === 304) {
+      look.age = parseFloat(r.headers.get("X-Picture-Age")) || 0;
+      look.ageAt = Date.now();
+    }
+    if (r.status === 200) {
+      const blob = await r.blob();
+      if (look.camera !== camera) return;
+      look.etag = r.headers.get("ETag");
+      look.last = Date.now();
+      const old = look.url;
+      look.url = URL.createObjectURL(blob);
+      $("#detail-live").src = look.url;
+      if (old) URL.revokeObjectURL(old);
+    }
+  } catch { /* the next poll tries again */ } finally {
+    look.busy = false;
+  }
+  if (look.camera === camera) lookAge();
+}
+
+function lookAge() {
+  const age = look.last ? look.age + (Date.now() - look.ageAt) / 1000 : null;
+  const waited = (Date.now() - look.opened) / 1000;
+  if (age !== null && age <= look.staleS) {
+    lookStatus(`live · picture ${age.toFixed(1)} s old`);
+  } else if (age !== null || waited > look.staleS) {
+    lookStatus(`no picture for ${Math.round(age ?? waited)} s: the camera may be offline, ` +
+      "its edge unreachable, or it serves too many live views already", true);
+  }
+}
+
+function lookStatus(text, warn = false) {
+  if (look.said === text) return;
+  look.said = text;
+  $("#look-status").textContent = text;
+  $("#look-status").classList.toggle("warn", warn);
 }
 
 // -- board and audit ------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import aiohttp
 import aiomqtt
 import pytest
+from playwright.async_api import async_playwright
 
 from alerts.event import DetectedObject, OpenAlert
 from center.config import CenterConfig
@@ -54,8 +56,11 @@ class Running:
             return s, (await r.json())["csrf"]
 
 
-@pytest.fixture
-async def running(tmp_path: Path) -> AsyncIterator[tuple[Running, Broker]]:
+@contextlib.asynccontextmanager
+async def center_running(tmp_path: Path, **extra: object
+                         ) -> AsyncIterator[tuple[Running, Broker]]:
+    """A broker and a center on it; ``extra``: more of the center's config (top-level
+    sections, e.g. ``look``)."""
     broker = Broker(tmp_path)
     broker.start()
     port = free_port()
@@ -67,21 +72,40 @@ async def running(tmp_path: Path) -> AsyncIterator[tuple[Running, Broker]]:
         # the known edges (the console test's hostile name among them, to reach the page;
         # "evil": a known box that misbehaves)
         "nodes": ["n1", "n2", "evil", "live", "<img src=x onerror=alert(1)>"],
+        **extra,
     })
     center = Center(config)
     center.store.add_user("olga", "operator", PASSWORDS["olga"])
     center.store.add_user("sam", "supervisor", PASSWORDS["sam"])
     stop = asyncio.Event()
     task = asyncio.create_task(center.run(stop))
-    for _ in range(200):
-        if center.ingest.connected:
-            break
-        await asyncio.sleep(0.05)
-    assert center.ingest.connected
-    yield Running(center, f"http://127.0.0.1:{port}", task, stop), broker
-    stop.set()
-    await task
-    broker.kill()
+    try:
+        for _ in range(200):
+            if center.ingest.connected:
+                break
+            await asyncio.sleep(0.05)
+        assert center.ingest.connected
+        yield Running(center, f"http://127.0.0.1:{port}", task, stop), broker
+    finally:
+        stop.set()
+        await task
+        broker.kill()
+
+
+@pytest.fixture
+async def running(tmp_path: Path) -> AsyncIterator[tuple[Running, Broker]]:
+    async with center_running(tmp_path) as found:
+        yield found
+
+
+@pytest.fixture
+async def browser():
+    """Debian's chromium, headless, driven by Playwright."""
+    async with async_playwright() as p:
+        b = await p.chromium.launch(executable_path="/usr/bin/chromium", args=[
+            "--no-sandbox", "--autoplay-policy=no-user-gesture-required"])
+        yield b
+        await b.close()
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ import time
 import cv2
 import numpy as np
 import pytest
-from playwright.async_api import async_playwright, expect
+from playwright.async_api import expect
 
 from tests.center.conftest import PASSWORDS, alert_messages, publish, wait_until
 from tests.conftest import mp4_clip
@@ -24,15 +24,6 @@ def jpeg() -> bytes:
     img = np.full((360, 640, 3), 60, np.uint8)
     cv2.rectangle(img, (64, 72), (192, 216), (0, 200, 255), -1)
     return cv2.imencode(".jpg", img)[1].tobytes()
-
-
-@pytest.fixture
-async def browser():
-    async with async_playwright() as p:
-        b = await p.chromium.launch(executable_path="/usr/bin/chromium", args=[
-            "--no-sandbox", "--autoplay-policy=no-user-gesture-required"])
-        yield b
-        await b.close()
 
 
 async def test_an_operator_works_an_alert_from_arrival_to_close(running, browser, tmp_path):
