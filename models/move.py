@@ -10,6 +10,8 @@ correlated where it was and, if the whole view shifted, where that shift took it
 whole view may have locked onto something large moving through it); every pair of the
 surest tiles proposes a similarity, and the one most of the tiles' weight agrees with is
 refitted (a robust fit: a box carried through the view moves its own tiles only). A motion
+found is taken out of the view (warped back) and what is left measured and fitted again,
+once: a zoom moves the outer tiles past where they are looked for. A motion
 holds when two readings that found one in a row agree, and outlasts up to ``carry``
 readings that find none. Edges, not grey levels: an IR switch or a light changes levels,
 even inverts them, and leaves the edges where they were.
@@ -186,6 +188,14 @@ def robust_similarity(centres: np.ndarray, shifts: np.ndarray, weights: np.ndarr
     return _Fit(tf.real, tf.imag, math.degrees(cmath.phase(zf)), abs(zf), True), keep
 
 
+def _compose(first: _Fit, then: _Fit) -> _Fit:
+    """The motion ``first`` after ``then``: a point p goes to first(then(p))."""
+    z1 = cmath.rect(first.zoom, math.radians(first.angle))
+    z2 = cmath.rect(then.zoom, math.radians(then.angle))
+    z, t = z1 * z2, z1 * complex(then.dx, then.dy) + complex(first.dx, first.dy)
+    return _Fit(t.real, t.imag, math.degrees(cmath.phase(z)), abs(z), True)
+
+
 _PAIRS = {k: np.triu_indices(k, 1) for k in range(PROPOSERS + 1)}
 
 
@@ -275,14 +285,24 @@ class _Level:
         tiles = self._tapered(self.padded(self.image(ref)))
         self.ref = (np.fft.rfft2(tiles), np.einsum("nij,nij->n", tiles, tiles))
 
-    def shifts(self, edges: np.ndarray, offset: tuple[float, float]
+    def unwarp(self, image: np.ndarray, f: _Fit) -> np.ndarray:
+        """``image`` (this level's) with the motion ``f`` (px of this level) taken out."""
+        h, w = image.shape
+        r = math.radians(f.angle)
+        a, b = f.zoom * math.cos(r), f.zoom * math.sin(r)
+        cx, cy = (w - 1) / 2, (h - 1) / 2  # where the tiles' centres are measured from
+        m = np.array([[a, -b, cx - a * cx + b * cy + f.dx],
+                      [b, a, cy - b * cx - a * cy + f.dy]])
+        return cv2.warpAffine(image, m, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
+
+    def shifts(self, image: np.ndarray, offset: tuple[float, float]
                ) -> tuple[np.ndarray, np.ndarray]:
-        """Each tile's shift (n, 2; px of this level), looked for ``offset`` (px of this
-        level) from where it was, and its correlation there."""
+        """Each tile's shift (n, 2; px of this level) in ``image`` (this level's), looked
+        for ``offset`` (px of this level) from where it was, and its correlation there."""
         assert self.ref is not None
         r = PAD // self.step
         ox, oy = (min(max(round(v), -r), r) for v in offset)
-        tiles = self._tapered(self.padded(self.image(edges)), ox, oy)
+        tiles = self._tapered(self.padded(image), ox, oy)
         energy = np.einsum("nij,nij->n", tiles, tiles)
         shifts, ncc = _tile_peaks(np.fft.rfft2(tiles), energy, *self.ref, self.size)
         return shifts + np.array([ox, oy]), ncc
@@ -411,15 +431,22 @@ class MoveMeter:
         self.second += 1
         s = self._small
         offset = (gx * sx / s.step, gy * sy / s.step)
-        shifts, ncc = s.shifts(edges, (0, 0))
+        image = s.image(edges)
+        shifts, ncc = s.shifts(image, (0, 0))
         centres = s.centres
         if max(abs(round(offset[0])), abs(round(offset[1]))) >= s.size // 4:
             # the whole view's shift may be something large moving through it: each tile
             # is looked for both where it was and where that shift took it
-            far, far_ncc = s.shifts(edges, offset)
+            far, far_ncc = s.shifts(image, offset)
             shifts, ncc = np.concatenate([shifts, far]), np.concatenate([ncc, far_ncc])
             centres = np.concatenate([centres, centres])
         g = self._robust(centres, shifts, ncc)
+        if g is not None and self._size(g, s.step) >= self.still_size:
+            # the tiles far from the centre moved furthest, some past where they are looked
+            # for: the view with this motion taken out, what is left measured again
+            left = self._robust(s.centres, *s.shifts(s.unwarp(image, g), (0, 0)))
+            if left is not None:
+                g = _compose(g, left)
         if g is not None:
             return self._move(g, peak, s.step)
         if f is not None:
