@@ -3,13 +3,23 @@ while the picture was healthy.
 
 The view's edges against the reference's, cross-correlated through the DFT. The whole view
 at 64 px wide gives the shift; four 64x32 tiles, offset by that shift, give local shifts,
-and one similarity transform (shift, rotation, zoom) is fitted to them. Edges, not grey
-levels: an IR switch or a light changes levels, even inverts them, and leaves the edges
-where they were.
+and one similarity transform (shift, rotation, zoom) is fitted to them. When those four
+agree that nothing moved (the usual reading) that is the answer. When they disagree, or
+see a motion, a second opinion: the edges at half size cut into ~20 tiles of 16x16, each
+correlated where it was and, if the whole view shifted, where that shift took it (the
+whole view may have locked onto something large moving through it); every pair of the
+surest tiles proposes a similarity, and the one most of the tiles' weight agrees with is
+refitted (a robust fit: a box carried through the view moves its own tiles only). A motion
+found is taken out of the view (warped back) and what is left measured and fitted again,
+once: a zoom moves the outer tiles past where they are looked for. A motion
+holds when two readings that found one in a row agree, and outlasts up to ``carry``
+readings that find none. Edges, not grey levels: an IR switch or a light changes levels,
+even inverts them, and leaves the edges where they were.
 """
 
 from __future__ import annotations
 
+import cmath
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -38,6 +48,12 @@ class Move:
 
 TILE = (64, 32)  # w, h of the tiles whose shifts give rotation and zoom
 GLOBAL_WIDTH = 64  # the whole view's shift is measured at this width
+# the second opinion: small tiles of the edges at half size, a robust fit
+SMALL_TILE = 16  # px at half size
+SMALL_STEP = 2
+PAD = 40  # edge px: the furthest a small tile is looked for from where it was
+PROPOSERS = 10  # the surest tiles, in pairs, propose motions
+MAX_ZOOM, MAX_TURN = 0.35, math.radians(12)  # larger motions are not proposed
 
 
 class _Window:
@@ -118,22 +134,203 @@ def fit_similarity(centres: np.ndarray, shifts: np.ndarray, weights: np.ndarray)
                 math.hypot(1.0 + a, b), agree)
 
 
+def _similarity(p: np.ndarray, q: np.ndarray, w: np.ndarray) -> tuple[complex, complex]:
+    """The similarity ``q ~ z p + t`` (points as complex numbers) by weighted least
+    squares: (z, t)."""
+    w = w / max(float(w.sum()), 1e-12)
+    pm, qm = complex(w @ p), complex(w @ q)
+    dp = p - pm
+    z = complex(w @ (dp.conj() * (q - qm))) / max(float(w @ (dp.real ** 2 + dp.imag ** 2)),
+                                                    1e-12)
+    return z, qm - z * pm
+
+
+def robust_similarity(centres: np.ndarray, shifts: np.ndarray, weights: np.ndarray,
+                      tol: float = 1.0, base: float = 48.0
+                      ) -> tuple[_Fit, np.ndarray] | None:
+    """The one motion most of the weight agrees on, and which points agree (their shift
+    within ``tol`` px, plus a quarter of how far rotation and zoom moved them, of it);
+    None for fewer than three points. Every pair of the surest points proposes a
+    similarity (two points fix one), every point a plain shift, and no motion is proposed
+    too; the one the most weight agrees with wins, the smallest of equals, and is refitted
+    to those that agree. Points on something that moves through the view propose motions
+    of their own, which the fixed rest outweighs."""
+    n = len(weights)
+    if n < 3:
+        return None
+    p = centres[:, 0] + 1j * centres[:, 1]
+    d = shifts[:, 0] + 1j * shifts[:, 1]
+    q = p + d
+    top = np.argsort(weights)[::-1][:PROPOSERS]  # pairs of the surest points propose
+    i, j = _PAIRS[len(top)]
+    i, j = top[i], top[j]
+    dp = p[j] - p[i]
+    far = np.abs(dp) >= base  # pairs close together fix no rotation
+    i, j, dp = i[far], j[far], dp[far]
+    zp = (q[j] - q[i]) / dp
+    z = np.concatenate([zp, np.ones(n + 1)])
+    t = np.concatenate([q[i] - zp * p[i], d, [0.0]])
+    plausible = (np.abs(np.abs(z) - 1.0) <= MAX_ZOOM) & (np.abs(np.angle(z)) <= MAX_TURN)
+    z, t = z[plausible], t[plausible]
+    moved = np.outer(z - 1.0, p)
+    inliers = np.abs(moved + (t[:, None] - d)) <= tol + 0.25 * np.abs(moved)
+    size = np.abs(t) + np.abs(z - 1.0) * 50.0  # px, roughly: prefer the smaller of equals
+    best = int(np.argmax(inliers @ weights - 1e-6 * size))
+    keep = inliers[best]
+    if keep.sum() < 3:
+        return None
+    # refit to those that agree, then ask again who does
+    zf, tf = _similarity(p[keep], q[keep], weights[keep])
+    moved = (zf - 1.0) * p
+    keep = np.abs(moved + tf - d) <= tol + 0.25 * np.abs(moved)
+    if keep.sum() < 3:
+        return None
+    return _Fit(tf.real, tf.imag, math.degrees(cmath.phase(zf)), abs(zf), True), keep
+
+
+def _compose(first: _Fit, then: _Fit) -> _Fit:
+    """The motion ``first`` after ``then``: a point p goes to first(then(p))."""
+    z1 = cmath.rect(first.zoom, math.radians(first.angle))
+    z2 = cmath.rect(then.zoom, math.radians(then.angle))
+    z, t = z1 * z2, z1 * complex(then.dx, then.dy) + complex(first.dx, first.dy)
+    return _Fit(t.real, t.imag, math.degrees(cmath.phase(z)), abs(z), True)
+
+
+_PAIRS = {k: np.triu_indices(k, 1) for k in range(PROPOSERS + 1)}
+
+
+def _tile_peaks(cur: np.ndarray, ecur: np.ndarray, ref: np.ndarray, eref: np.ndarray,
+                size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Circular cross-correlation of each tile (spectra ``cur``, ``ref``: n x size x
+    size/2+1) in one batch: each tile's shift against the reference's (n, 2; px,
+    subpixel) and its normalised correlation there."""
+    corr = np.fft.irfft2(cur * ref.conj(), s=(size, size))
+    n = len(corr)
+    k = corr.reshape(n, -1).argmax(axis=1)
+    y, x = np.divmod(k, size)
+    idx = np.arange(n)
+    top = corr[idx, y, x]
+    # the peak's neighbours, left, right, up, down
+    near = corr[np.repeat(idx, 4), np.stack([y, y, (y - 1) % size, (y + 1) % size], 1).ravel(),
+                np.stack([(x - 1) % size, (x + 1) % size, x, x], 1).ravel()].reshape(n, 2, 2)
+    a, c = near[:, :, 0], near[:, :, 1]
+    den = a - 2.0 * top[:, None] + c
+    sub = np.where(den < -1e-12, 0.5 * (a - c) / np.where(den < -1e-12, den, -1.0), 0.0)
+    shifts = np.stack([x, y], axis=1) + sub
+    shifts -= size * (shifts > size / 2)
+    return shifts, top / (np.sqrt(ecur * eref) + 1e-9)
+
+
+class _Level:
+    """The edges at 1/``step`` size cut into a grid of ``size`` px tiles: where the tiles
+    are, their tapers, and the reference's tiles' spectra. A tile is looked for in the
+    reference's tile (circular correlation: shifts up to a quarter of it), after moving it
+    by where the whole view's shift took it."""
+
+    def __init__(self, keep: np.ndarray, step: int, size: int) -> None:
+        self.step, self.size = step, size
+        h, w = keep.shape
+        self.shape = (w // step, h // step)
+        keep = self.image(keep)
+        h, w = keep.shape
+        nx, ny = max(2, round(w / size)), max(2, round(h / size))
+        xs = np.linspace(0, w - size, nx).round().astype(int)
+        ys = np.linspace(0, h - size, ny).round().astype(int)
+        gx, gy = np.meshgrid(xs, ys)
+        self.x, self.y = gx.ravel(), gy.ravel()
+        self.centres = np.stack([self.x + size / 2 - w / 2, self.y + size / 2 - h / 2], axis=1)
+        self.hann = cv2.createHanningWindow((size, size), cv2.CV_32F)
+        self.pad = PAD // step + size
+        # looked for elsewhere, a tile may reach past the view: nothing is there
+        self.keep = self.padded(keep)
+        # each tile's pixels as indices into the padded image, flattened
+        pw = self.keep.shape[1]
+        r = np.arange(size)
+        self.index = ((self.y + self.pad)[:, None, None] + r[None, :, None]) * pw + (
+            (self.x + self.pad)[:, None, None] + r[None, None, :])
+        self.row = pw
+        self.taper = self.cut(self.keep) * self.hann
+        self.ref: tuple[np.ndarray, np.ndarray] | None = None
+
+    def image(self, edges: np.ndarray) -> np.ndarray:
+        if self.step == 1:
+            return edges
+        w, h = self.shape  # a whole factor: the fast path of INTER_AREA
+        return cv2.resize(edges[:h * self.step, :w * self.step], self.shape,
+                          interpolation=cv2.INTER_AREA)
+
+    def padded(self, img: np.ndarray) -> np.ndarray:
+        p = self.pad
+        return cv2.copyMakeBorder(img, p, p, p, p, cv2.BORDER_CONSTANT, 0)
+
+    def cut(self, padded: np.ndarray, ox: np.ndarray | int = 0,
+            oy: np.ndarray | int = 0) -> np.ndarray:
+        """The tiles of ``padded``, each offset by (ox, oy) px."""
+        return padded.ravel().take(self.index + (oy * self.row + ox))
+
+    def _tapered(self, padded: np.ndarray, ox: np.ndarray | int = 0,
+                 oy: np.ndarray | int = 0) -> np.ndarray:
+        """Tiles tapered, each one's weighted mean taken out (so a masked area or the
+        view's border is no pattern of its own)."""
+        if np.all(ox == 0) and np.all(oy == 0):
+            taper = self.taper  # where the tiles were: the usual case
+        else:
+            taper = self.cut(self.keep, ox, oy) * self.hann
+        p = self.cut(padded, ox, oy) * taper
+        total = np.maximum(taper.sum(axis=(1, 2)), 1e-6)
+        p -= taper * (p.sum(axis=(1, 2)) / total)[:, None, None]
+        return p
+
+    def learn(self, ref: np.ndarray) -> None:
+        tiles = self._tapered(self.padded(self.image(ref)))
+        self.ref = (np.fft.rfft2(tiles), np.einsum("nij,nij->n", tiles, tiles))
+
+    def unwarp(self, image: np.ndarray, f: _Fit) -> np.ndarray:
+        """``image`` (this level's) with the motion ``f`` (px of this level) taken out."""
+        h, w = image.shape
+        r = math.radians(f.angle)
+        a, b = f.zoom * math.cos(r), f.zoom * math.sin(r)
+        cx, cy = (w - 1) / 2, (h - 1) / 2  # where the tiles' centres are measured from
+        m = np.array([[a, -b, cx - a * cx + b * cy + f.dx],
+                      [b, a, cy - b * cx - a * cy + f.dy]])
+        return cv2.warpAffine(image, m, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
+
+    def shifts(self, image: np.ndarray, offset: tuple[float, float]
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """Each tile's shift (n, 2; px of this level) in ``image`` (this level's), looked
+        for ``offset`` (px of this level) from where it was, and its correlation there."""
+        assert self.ref is not None
+        r = PAD // self.step
+        ox, oy = (min(max(round(v), -r), r) for v in offset)
+        tiles = self._tapered(self.padded(image), ox, oy)
+        energy = np.einsum("nij,nij->n", tiles, tiles)
+        shifts, ncc = _tile_peaks(np.fft.rfft2(tiles), energy, *self.ref, self.size)
+        return shifts + np.array([ox, oy]), ncc
+
+
 class MoveMeter:
     """How the view moved, turned or zoomed against the reference view."""
 
     clear_peak = 0.3  # the whole view's correlation at its best shift at least this ...
     clear_gain = 0.15  # ... and this much above its correlation at no shift
     tile_floor = 0.1  # a tile whose best correlation is below this says nothing
+    small_floor = 0.2  # ... a small tile, in the second opinion
+    agree_share = 0.5  # the second opinion holds when this share of its tiles' weight agrees
+    still_size = 1.5  # a motion this small (``_size``; alerts start at 2): no second opinion
     steady_shift, steady_angle, steady_zoom = 0.01, 0.5, 0.02  # frame to frame
+    carry = 4  # readings a held motion outlasts readings that say nothing
 
     def __init__(self, masks: Sequence[Polygon] = ()) -> None:
         self.masks = list(masks)
         self.reset()
+        self.second = 0  # readings that took a second opinion
 
     def reset(self) -> None:
         self._ref: np.ndarray | None = None  # float32 edges
         self._edges: np.ndarray | None = None
-        self._last: Move | None = None
+        self._last: Move | None = None  # the last reading the tiles agreed on ...
+        self._held: Move | None = None  # ... and the last that held (two agreed in a row)
+        self._misses = 0  # readings since the last the tiles agreed on
         self._learned = 0
 
     def _setup(self, edges: np.ndarray, view_shape: tuple[int, int]) -> None:
@@ -160,6 +357,7 @@ class MoveMeter:
         self._tile_windows = [_Window(hann * keep[y:y + th, x:x + tw]) for x, y in self._tiles]
         # a tile looked for elsewhere (the view shifted) is weighed by a plain taper
         self._tile_window = _Window(hann)
+        self._small = _Level(keep, SMALL_STEP, SMALL_TILE)
         self._width = float(w)
         self._refresh()
 
@@ -173,18 +371,38 @@ class MoveMeter:
         self._ref_whole = self._whole(self._ref)
         self._ref_tiles = [_Spectrum(self._ref[y:y + th, x:x + tw], win)
                            for (x, y), win in zip(self._tiles, self._tile_windows, strict=True)]
+        self._small.learn(self._ref)
 
     def measure(self, view: np.ndarray) -> Move:
-        """``view``: ``tamper_view`` of the frame. A motion holds only when the frame
-        before found the same one: a moved camera stays moved, while the tiles following
-        someone close to the lens find another motion each frame."""
+        """``view``: ``tamper_view`` of the frame. A motion holds only when the reading
+        before that found one found the same: a moved camera stays moved, while the tiles
+        following someone close to the lens find another motion each frame. A reading
+        that finds no motion the tiles agree on (something large moving over a view with
+        little fixed texture) says nothing: the motion held stays for ``carry`` readings."""
         move = self._register(view)
-        last, self._last = self._last, move
-        steady = last is not None and last.agree and (
+        if not move.agree:
+            self._misses += 1
+            if self._held is not None and self._misses <= self.carry:
+                return replace(self._held, similarity=move.similarity)
+            self._held = None
+            if self._misses > self.carry:
+                self._last = None
+            return move
+        last, self._last, self._misses = self._last, move, 0
+        steady = last is not None and (
             abs(move.shift - last.shift) <= self.steady_shift
             and abs(move.angle - last.angle) <= self.steady_angle
             and abs(move.zoom - last.zoom) <= self.steady_zoom)
-        return move if steady or not move.agree else replace(move, agree=False)
+        self._held = move if steady else None
+        return move if steady else replace(move, agree=False)
+
+    def _size(self, f: _Fit, step: float = 1.0) -> float:
+        """How far a motion is from none: 1 at 1 % of the width ~ 0.5 degrees ~ 2 % zoom."""
+        return (100 * math.hypot(f.dx, f.dy) * step / self._width + abs(f.angle) / 0.5
+                + abs(f.zoom - 1) / 0.02)
+
+    def _move(self, f: _Fit, peak: float, step: float = 1.0) -> Move:
+        return Move(math.hypot(f.dx, f.dy) * step / self._width, f.angle, f.zoom, True, peak)
 
     def _register(self, view: np.ndarray) -> Move:
         edges = _edges(view)
@@ -206,32 +424,72 @@ class MoveMeter:
             shifts[i] = (xs - x + dx, ys - y + dy)
             weights[i] = max(ncc, 0.0)
         f = self._fit(shifts, weights)
+        if f is not None and self._size(f) < self.still_size and (
+                self._last is None or self._size_of(self._last) < self.still_size):
+            return self._move(f, peak)  # the usual case: the four tiles agree nothing moved
+        # the four tiles disagree, or see a motion: a second opinion from many small tiles
+        self.second += 1
+        s = self._small
+        offset = (gx * sx / s.step, gy * sy / s.step)
+        image = s.image(edges)
+        shifts, ncc = s.shifts(image, (0, 0))
+        centres = s.centres
+        if max(abs(round(offset[0])), abs(round(offset[1]))) >= s.size // 4:
+            # the whole view's shift may be something large moving through it: each tile
+            # is looked for both where it was and where that shift took it
+            far, far_ncc = s.shifts(image, offset)
+            shifts, ncc = np.concatenate([shifts, far]), np.concatenate([ncc, far_ncc])
+            centres = np.concatenate([centres, centres])
+        g = self._robust(centres, shifts, ncc)
+        if g is not None and self._size(g, s.step) >= self.still_size:
+            # the tiles far from the centre moved furthest, some past where they are looked
+            # for: the view with this motion taken out, what is left measured again
+            left = self._robust(s.centres, *s.shifts(s.unwarp(image, g), (0, 0)))
+            if left is not None:
+                g = _compose(g, left)
+        if g is not None:
+            return self._move(g, peak, s.step)
         if f is not None:
-            return Move(math.hypot(f.dx, f.dy) / w, f.angle, f.zoom, True, peak)
+            return self._move(f, peak)
         if peak >= self.clear_peak and peak - still >= self.clear_gain:
             # the tiles disagree, the whole view does not: a plain shift (or a large one)
             return Move(math.hypot(gx * sx, gy * sy) / w, 0.0, 1.0, True, peak)
         return Move(0.0, 0.0, 1.0, False, peak)
 
+    def _size_of(self, m: Move) -> float:
+        return 100 * m.shift + abs(m.angle) / 0.5 + abs(m.zoom - 1) / 0.02
+
     def _fit(self, shifts: np.ndarray, weights: np.ndarray) -> _Fit | None:
-        """One motion that all tiles agree on, or all but one (a repeating pattern fooled
-        it, or someone walks through it); None if there is none."""
+        """One motion that all four tiles agree on, or all but one (a repeating pattern
+        fooled it, or someone walks through it); None if there is none."""
         good = weights >= self.tile_floor
         if good.all():
             f = fit_similarity(self._centres, shifts, weights * weights)
             if f.agree:
                 return f
-        def size(f: _Fit) -> float:  # roughly: 1 % of the width ~ 0.5 degrees ~ 2 % zoom
-            return math.hypot(f.dx, f.dy) / self._width + abs(f.angle) / 50 + abs(f.zoom - 1) / 2
-
         best: _Fit | None = None  # of those that agree, the smallest motion
         for i in range(len(weights)):
             rest = np.arange(len(weights)) != i
             if good[rest].all():
                 f = fit_similarity(self._centres[rest], shifts[rest], weights[rest] ** 2)
-                if f.agree and (best is None or size(f) < size(best)):
+                if f.agree and (best is None or self._size(f) < self._size(best)):
                     best = f
         return best
+
+    def _robust(self, centres: np.ndarray, shifts: np.ndarray, ncc: np.ndarray
+                ) -> _Fit | None:
+        """The motion most of the small tiles' weight agrees on; None if there is none."""
+        s = self._small
+        weights = np.where(ncc >= self.small_floor, ncc, 0.0) ** 2
+        used = weights > 0
+        found = robust_similarity(centres[used], shifts[used], weights[used],
+                                  1.0 / math.sqrt(s.step), 1.5 * s.size)
+        if found is None:
+            return None
+        f, keep = found
+        # a tile looked for in two places weighs once, as the surer of the two
+        total = weights.reshape(-1, len(s.x)).max(axis=0).sum()
+        return f if weights[used][keep].sum() >= self.agree_share * total else None
 
     def learn(self, rate: float) -> None:
         if self._ref is None or self._edges is None:
