@@ -1,5 +1,6 @@
 """Takes the README's console screenshot (docs/console.png) from a running `make demo`:
-runs the demo for a while, logs in with Debian's chromium, opens an alert with its picture.
+runs the demo for a while, logs in with Debian's chromium, opens a person alert of the
+plaza camera (real footage) with its clip playing and the person's box drawn over it.
 
     .venv/bin/python tools/console_screenshot.py
 """
@@ -24,15 +25,22 @@ async def shoot(out: Path) -> None:
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path="/usr/bin/chromium",
                                           args=["--no-sandbox"])
-        page = await browser.new_page(viewport={"width": 1440, "height": 860})
+        page = await browser.new_page(viewport={"width": 1440, "height": 860},
+                                      bypass_csp=True)  # to seek the clip from here
         await page.goto(f"http://127.0.0.1:{CENTER_PORT}/")
         await page.fill("#login-name", "demo")
         await page.fill("#login-password", DEMO_LOGIN)
         await page.click("#login-form button")
-        await page.wait_for_selector("#alerts tbody tr .thumb img", timeout=60_000)
-        await page.wait_for_timeout(15_000)  # a few more arrive live
-        await page.locator("#alerts tbody tr", has=page.locator(".thumb img")).first.click()
-        await page.wait_for_timeout(1_500)
+        person = page.locator("#alerts tbody tr", has_text="plaza").filter(
+            has_text="intrusion").filter(has=page.locator(".clip-badge"))
+        await person.first.wait_for(timeout=90_000)
+        await page.wait_for_timeout(10_000)  # a few more arrive live
+        await person.first.click()
+        await page.wait_for_timeout(2_000)  # the clip plays; the boxes come at their times
+        # at the alert's moment (post_s, 5 s, before the clip's end), where its boxes are
+        await page.evaluate("() => { const v = document.querySelector('#detail-video');"
+                            " v.currentTime = Math.max(0, v.duration - 5.1); }")
+        await page.wait_for_timeout(700)
         out.parent.mkdir(exist_ok=True)
         await page.screenshot(path=str(out))
         await browser.close()

@@ -118,6 +118,9 @@ def new_alerts(log_path: Path, shown: set[tuple[str, int]]) -> list[dict]:
 
 def main() -> int:
     seconds = float(os.environ.get("DEMO_SECONDS", "0")) or None
+    # each demo starts afresh: no alerts of an earlier run in the console or the outbox
+    for old in ("center.db", "center.db-wal", "center.db-shm", "clips", "data"):
+        subprocess.run(["rm", "-rf", str(DEMO / old)], check=True)
     DEMO.mkdir(parents=True, exist_ok=True)
     print("making the demo cameras' streams with ffmpeg (cached in .cache/clips) ...",
           flush=True)
