@@ -114,7 +114,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         _say(exc)
         return EXIT_INVALID
-    print(f"config ok: node {config.node.id}, {len(config.cameras)} camera(s)")
+    patrol = f", {len(config.patrol.entries())} patrol camera(s)" if config.patrol else ""
+    print(f"config ok: node {config.node.id}, {len(config.cameras)} camera(s){patrol}")
     if detector is not None:
         print(f"detector ok: {detector.size} px input, {len(detector.labels)} labels, "
               f"{detector.provider}")

@@ -88,3 +88,24 @@ def test_a_round_finds_each_fault_and_a_second_round_a_scene_change(tmp_path, pa
     assert second["plaza2"]["checks"]["scene_changed"]["state"] == "normal"
     assert second["dark"]["checks"]["video_too_dark"]["rounds"] == 2  # tracked over rounds
     assert second["wrong-password"]["outcome"] == "login_failed"
+
+
+def test_a_hung_camera_holds_one_slot_for_its_time_bound_only(tmp_path, patrol_clips):
+    """A camera that accepts the connection and never answers (SIGSTOP) is unreachable
+    within its bounds, while the healthy cameras beside it are checked."""
+    with RtspCamera({"plaza": patrol_clips["healthy"]}, user=USER, password=PASSWORD) as live, \
+            RtspCamera({"plaza": patrol_clips["healthy"]}, user=USER,
+                       password=PASSWORD) as hung:
+        hung.stop()
+        cameras = [{"name": "hung", "url": env_url(hung, "plaza")}]
+        cameras += [{"name": f"live{i}", "url": env_url(live, "plaza")} for i in range(3)]
+        config = tmp_path / "edge.yaml"
+        config.write_text(yaml.safe_dump({
+            "node": {"id": "n1"}, "data_dir": str(tmp_path / "data"),
+            "patrol": {"cameras": cameras, "concurrency": 2, "open_timeout_s": 2.0,
+                       "timeout_s": 4.0}}))
+        results, _ = patrol(config, tmp_path / "out.jsonl")
+        hung.cont()
+    assert results["hung"]["outcome"] == "unreachable", results["hung"]
+    assert results["hung"]["duration_s"] < 4.5
+    assert all(results[f"live{i}"]["outcome"] == "ok" for i in range(3)), results
