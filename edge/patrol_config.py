@@ -76,8 +76,11 @@ class PatrolConfig(Strict):
                 raise ValueError(f"cameras[{i}]: name {camera.name!r} given twice (first at "
                                  f"cameras[{first[camera.name]}])")
             first[camera.name] = i
-        if self.timeout_s < self.open_timeout_s + 1.0:
-            raise ValueError("timeout_s must exceed open_timeout_s by at least 1 s")
+        # a hard bound under what a healthy check may take would cut healthy cameras off
+        if self.timeout_s < self.open_timeout_s + self.sample_s + 1.0:
+            raise ValueError(f"timeout_s ({self.timeout_s:g}) must be at least "
+                             "open_timeout_s + sample_s + 1 s "
+                             f"({self.open_timeout_s + self.sample_s + 1.0:g})")
         return self
 
     def entries(self) -> list[PatrolCamera]:

@@ -47,7 +47,8 @@ def test_inline_cameras_with_defaults_and_no_live_camera():
     ({"cameras": [{**CAM, "name": "a b"}]}, "patrol.cameras[0].name: String should match"),
     ({"cameras": [CAM, CAM]}, "cameras[1]: name 'p1' given twice (first at cameras[0])"),
     ({"cameras": [{**CAM, "url": "rtsp://u:a/b@h/x"}]}, "percent-encoded"),
-    ({"cameras": [CAM], "timeout_s": 5, "open_timeout_s": 5}, "timeout_s must exceed"),
+    ({"cameras": [CAM], "timeout_s": 5, "open_timeout_s": 5},
+     "timeout_s (5) must be at least open_timeout_s + sample_s + 1 s (11)"),
 ])
 def test_bad_sections_name_their_key_path(section, expected):
     found = problems(patrol(**section))
