@@ -1,4 +1,5 @@
-"""``edge``: run, check, probe, analyze; init, schema (the commands the README documents)."""
+"""``edge``: run, check, probe, analyze, patrol; init, schema (the commands the README
+documents)."""
 
 from __future__ import annotations
 
@@ -31,6 +32,8 @@ from edge.config import (
 )
 from edge.inference import InferenceWorker, build_detector
 from edge.logs import setup_logging
+from edge.patrol import Patrol, summary
+from edge.patrol_store import PatrolStore
 from edge.pipeline import CameraPipeline, camera_settings, source_options
 from edge.report import Row, write_report
 from edge.starter import starter
@@ -111,7 +114,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         _say(exc)
         return EXIT_INVALID
-    print(f"config ok: node {config.node.id}, {len(config.cameras)} camera(s)")
+    patrol = f", {len(config.patrol.entries())} patrol camera(s)" if config.patrol else ""
+    print(f"config ok: node {config.node.id}, {len(config.cameras)} camera(s){patrol}")
     if detector is not None:
         print(f"detector ok: {detector.size} px input, {len(detector.labels)} labels, "
               f"{detector.provider}")
@@ -346,6 +350,41 @@ def cmd_zones(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_patrol(args: argparse.Namespace) -> int:
+    """Checks every camera of the patrol section once; results as JSON Lines."""
+    config = _load(args.config)
+    if config is None:
+        return EXIT_INVALID
+    if config.patrol is None:
+        print("invalid config: patrol: required key is missing (edge patrol checks the "
+              "patrol section's cameras)", file=sys.stderr)
+        return EXIT_INVALID
+    if not args.once:
+        print("edge patrol: give --once (patrol rounds in rotation inside `edge run` are not "
+              "built yet)", file=sys.stderr)
+        return EXIT_INVALID
+    setup_logging(args.log_level, config.secrets())
+    try:
+        store = PatrolStore(Path(config.data_dir) / "patrol.sqlite")
+    except (OSError, sqlite3.Error) as exc:
+        log.error("cannot start: %s", exc)
+        return 1
+    out = sys.stdout if args.out in (None, "-") else open(args.out, "w")  # noqa: SIM115
+
+    def write(result: dict[str, object]) -> None:
+        out.write(json.dumps(result) + "\n")
+        out.flush()  # a reader follows the round as it goes
+
+    try:
+        stats = asyncio.run(Patrol(config.node.id, config.patrol, store).round(write))
+    finally:
+        store.close()
+        if out is not sys.stdout:
+            out.close()
+    log.info("%s", summary(stats))
+    return EXIT_OK
+
+
 def cmd_init(args: argparse.Namespace) -> int:
     """Writes a commented starter config; never over an existing file."""
     out = Path(args.out)
@@ -408,6 +447,15 @@ def parser() -> argparse.ArgumentParser:
     zones.add_argument("--config", required=True)
     zones.add_argument("--out", default="zones.png")
     zones.set_defaults(func=cmd_zones)
+
+    pa = sub.add_parser("patrol", help="check every camera of the patrol section (connect, "
+                        "keyframes, video-quality checks); results as JSON Lines")
+    pa.add_argument("--config", required=True)
+    pa.add_argument("--once", action="store_true", help="one round, then exit")
+    pa.add_argument("--out", help="file for the results (default: stdout)")
+    pa.add_argument("--log-level", default="INFO",
+                    choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    pa.set_defaults(func=cmd_patrol)
 
     init = sub.add_parser("init", help="write a commented starter config")
     init.add_argument("--out", default="edge.yaml")

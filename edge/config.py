@@ -7,6 +7,7 @@ needs at least 3 points``) and ``${VAR}`` in a string value comes from the envir
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -22,6 +23,7 @@ from alerts.event import QUALITY_TYPES, SCENE_TYPES, TAMPER_TYPES, TYPES
 from common.config import Strict, read_yaml, validate
 from common.mqtt import BrokerConfig
 from common.redact import raw_url_password, unencoded_password
+from edge.patrol_config import PatrolConfig, with_file_rows
 from ingest import url_password
 from models.quality import QualityThresholds
 
@@ -466,14 +468,31 @@ class EdgeConfig(Strict):
                             "here; one `edge run` at a time may use it")
     data_min_free_mb: int = Field(200, ge=0, le=10_000_000, description="The service does not "
                                   "start with less free space than this in data_dir")
-    cameras: dict[Name, CameraConfig] = Field(min_length=1, max_length=MAX_CAMERAS)
+    # before cameras: a box that only patrols needs no live camera
+    patrol: PatrolConfig | None = Field(None, description="Cameras checked in rotation (a "
+                                        "few seconds of keyframes each) rather than "
+                                        "analysed live")
+    cameras: dict[Name, CameraConfig] = Field(default_factory=dict, validate_default=True,
+                                              max_length=MAX_CAMERAS)
     detector: DetectorConfig = Field(default_factory=DetectorConfig)
     alerts: AlertsConfig | None = None
     http: HttpConfig | None = None
 
+    @field_validator("cameras")
+    @classmethod
+    def _some_camera(cls, v: dict[str, CameraConfig], info: ValidationInfo
+                     ) -> dict[str, CameraConfig]:
+        # a patrol section that failed has its own errors (and is missing from info.data)
+        if not v and "patrol" in info.data and info.data["patrol"] is None:
+            raise ValueError("Dictionary should have at least 1 item (or give a patrol "
+                             "section)")
+        return v
+
     def secrets(self) -> set[str]:
         """Every value that must never appear in any output."""
         urls = [cam.url for cam in self.cameras.values()]
+        if self.patrol is not None:
+            urls += [cam.url for cam in self.patrol.entries()]
         found: set[str | None] = set()
         if self.alerts and self.alerts.mqtt:
             urls.append(self.alerts.mqtt.url)
@@ -485,13 +504,21 @@ class EdgeConfig(Strict):
         return {s for s in found if s}
 
 
-def parse_config(data: Any, env: dict[str, str] | None = None) -> EdgeConfig:
-    return validate(EdgeConfig, data, env)
+def parse_config(data: Any, env: dict[str, str] | None = None, base: Path | None = None
+                 ) -> EdgeConfig:
+    """Validates ``data``; a patrol file (relative to ``base``, the config's folder) is read
+    in and validated row by row."""
+    config = validate(EdgeConfig, data, env)
+    if config.patrol is not None and config.patrol.file is not None:
+        patrol = with_file_rows(config.patrol, base or Path.cwd(),
+                                dict(os.environ) if env is None else env)
+        config = config.model_copy(update={"patrol": patrol})
+    return config
 
 
 def load_config(path: str | Path, env: dict[str, str] | None = None) -> EdgeConfig:
     """Reads and validates a YAML config file."""
-    return parse_config(read_yaml(path), env)
+    return parse_config(read_yaml(path), env, Path(path).resolve().parent)
 
 
 def json_schema() -> str:

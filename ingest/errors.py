@@ -28,6 +28,7 @@ class SourceError(Exception):
     def __init__(self, kind: str, where: str, detail: str = "") -> None:
         self.kind = kind
         self.where = where
+        self.detail = detail
         text = f"{where}: {KINDS[kind]}" + (f" ({detail})" if detail else "")
         super().__init__(text)
 

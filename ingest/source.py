@@ -105,6 +105,13 @@ class VideoSource:
             live=self.live,
         )
 
+    def keyframes_only(self) -> None:
+        """From now on the decoder skips every frame but keyframes: a patrol's look at a
+        camera costs a keyframe's decoding per GOP, not a frame's per frame."""
+        if self._stream is None:
+            raise RuntimeError("open() first")
+        self._stream.codec_context.skip_frame = "NONKEY"
+
     def stream_template(self) -> StreamTemplate:
         """The open stream's parameters, for clips of its packets."""
         if self._stream is None:

@@ -144,6 +144,15 @@ def temporal_noise(a: np.ndarray, b: np.ndarray, plain: np.ndarray | None = None
     return math.sqrt(typical / 2)  # the difference of two frames carries the noise twice
 
 
+def spatial_noise(img: np.ndarray) -> float:
+    """The noise (sigma, grey levels) one frame shows: the finest-scale energy, typical
+    (median) over its plainest windows, where the scene has no texture to mistake for it.
+    For a patrol's keyframes, seconds apart; ``temporal_noise`` needs consecutive frames."""
+    energy = _fine_energy(img)
+    quiet = energy[plain_windows(img)]
+    return math.sqrt(float(np.partition(quiet, quiet.size // 2)[quiet.size // 2]))
+
+
 def _median(values: deque[float]) -> float:
     return sorted(values)[len(values) // 2]
 

@@ -11,9 +11,11 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.conftest import FOLIAGE_MASK, ROOT, USER, VALIDATOR
+from tools.patrol_clips import patrol_clips as make_patrol_clips
 
 EDGE = str(ROOT / ".venv" / "bin" / "edge")
 TOKEN = "api-token-4711-0123456789"  # http.token needs 16 characters
@@ -79,3 +81,10 @@ def analyze(tmp_path: Path, clip: Path, **camera) -> list[dict]:
     for event in events:  # what receivers will check every message against
         VALIDATOR.validate(event)
     return events
+
+
+@pytest.fixture(scope="session")
+def patrol_clips() -> dict[str, Path]:
+    """Real footage, healthy and with one fault each (tools/patrol_clips.py), cached."""
+    return make_patrol_clips(ROOT / ".cache" / "clips" / "patrol",
+                             ROOT / ".cache" / "data" / "vtest.avi")

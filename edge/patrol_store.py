@@ -1,0 +1,71 @@
+"""The patrol's memory between rounds (SQLite in data_dir): each camera's reference view
+from a healthy round, and how long each check's state has held."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+
+from models.patrol import Check, Reference
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS reference (
+    camera TEXT PRIMARY KEY, height INTEGER NOT NULL, width INTEGER NOT NULL,
+    view BLOB NOT NULL, detail REAL NOT NULL, noise REAL NOT NULL, u REAL, v REAL,
+    taken_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS state (
+    camera TEXT NOT NULL, check_name TEXT NOT NULL, state TEXT NOT NULL,
+    since TEXT NOT NULL, rounds INTEGER NOT NULL, PRIMARY KEY (camera, check_name));
+"""
+
+
+class PatrolStore:
+    """Used from one thread (the patrol's event loop); each camera's update is one
+    transaction."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")  # a lost last round is re-checked
+        self._db.executescript(_SCHEMA)
+
+    def reference(self, camera: str) -> Reference | None:
+        row = self._db.execute("SELECT height, width, view, detail, noise, u, v FROM "
+                               "reference WHERE camera = ?", (camera,)).fetchone()
+        if row is None:
+            return None
+        h, w, blob, detail, noise, u, v = row
+        if len(blob) != h * w:
+            return None  # damaged: the next healthy round stores a new one
+        view = np.frombuffer(blob, np.uint8).reshape(h, w)
+        return Reference(view, detail, noise, None if u is None else (u, v))
+
+    def save_reference(self, camera: str, ref: Reference, now: str) -> None:
+        u, v = ref.colour if ref.colour is not None else (None, None)
+        h, w = ref.view.shape
+        self._db.execute("INSERT OR REPLACE INTO reference VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                         (camera, h, w, ref.view.tobytes(), ref.detail, ref.noise, u, v, now))
+
+    def track(self, camera: str, checks: dict[str, Check], now: str
+              ) -> dict[str, tuple[str, int]]:
+        """Each check's (since, rounds): since when and for how many rounds in a row its
+        state has held, this round included."""
+        old = {name: (state, since, rounds) for name, state, since, rounds in
+               self._db.execute("SELECT check_name, state, since, rounds FROM state WHERE "
+                                "camera = ?", (camera,))}
+        held: dict[str, tuple[str, int]] = {}
+        for name, check in checks.items():
+            state, since, rounds = old.get(name, (None, now, 0))
+            held[name] = (since, rounds + 1) if state == check.state else (now, 1)
+        with self._db:
+            self._db.execute("BEGIN")
+            self._db.executemany(
+                "INSERT OR REPLACE INTO state VALUES (?, ?, ?, ?, ?)",
+                [(camera, name, checks[name].state, *held[name]) for name in checks])
+        return held
+
+    def close(self) -> None:
+        self._db.close()
