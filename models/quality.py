@@ -180,6 +180,7 @@ class QualityMeter:
     def reset(self) -> None:
         self._prev: np.ndarray | None = None
         self._still: deque[bool] = deque(maxlen=STILL_FRAMES)
+        self._quiet = False  # the frame before changed nowhere beyond an encoder's rounding
         self._noises: deque[float] = deque(maxlen=RECENT_FRAMES)
         self._plain: np.ndarray | None = None  # the plainest windows, ranked once a second
         self._lost_for = self._veiled_for = 0
@@ -253,7 +254,13 @@ class QualityMeter:
             chroma_shift = float(np.hypot(*(colour - self._colour)))
         self._frames += 1
         self._prev = small
-        self._still.append(change < self.t.frozen_below or changed < self.t.still_below)
+        # Still: nothing changed beyond an encoder's rounding, or only a clock ticked. A
+        # camera's clock burned into a frozen picture changes a few pixels once a second,
+        # between frames that change nowhere; life (a walker, a car) changes frame after
+        # frame, however little of the view it takes.
+        quiet = changed < self.t.still_below
+        self._still.append(quiet or (change < self.t.frozen_below and self._quiet))
+        self._quiet = quiet
         still = sum(self._still) / STILL_FRAMES
         self._pending = (sharpness, noise, colour)
         if self._frames == 1:

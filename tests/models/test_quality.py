@@ -5,6 +5,8 @@ evaluation is ``benchmarks/quality_eval.py``."""
 
 from __future__ import annotations
 
+import cv2
+import numpy as np
 import pytest
 
 from models.move import fit_similarity
@@ -254,3 +256,33 @@ def test_an_overexposure_that_blows_out_the_highlights_is_too_bright_a_brighter_
     # the rest keeping (raising) its contrast
     assert last_found(2.0, -10.0) == {"video_too_bright"}
     assert last_found(1.3, 0.0) == set()  # an IR switch or a light: brighter, nothing blown
+
+
+def _stills(frames) -> float:
+    meter = QualityMeter()
+    sample = None
+    for y in frames:
+        sample = meter.measure(y)
+    assert sample is not None
+    return sample.still
+
+
+def test_a_frozen_picture_whose_clock_ticks_is_still_and_a_walker_is_not():
+    """A clock burned into a frozen picture changes a few pixels once a second between
+    frames that change nowhere; a walker on a still street changes a few pixels every
+    frame. Both change the view's mean by under ``frozen_below``; only the first is still."""
+    rng = np.random.default_rng(5)
+    street = cv2.GaussianBlur(rng.integers(0, 255, (180, 320), dtype=np.uint8), (0, 0), 3)
+
+    def ticking(i: int) -> np.ndarray:
+        y = street.copy()
+        y[8:16, 10:40] = 255 if (i // 5) % 2 else 0  # the seconds digit, once a second
+        return y
+
+    def walking(i: int) -> np.ndarray:
+        y = street.copy()
+        y[100:112, 20 + 3 * i:26 + 3 * i] = 30  # a distant walker, 3 px a frame
+        return y
+
+    assert _stills(ticking(i) for i in range(30)) >= QualityThresholds().frozen_share
+    assert _stills(walking(i) for i in range(30)) == 0.0
