@@ -105,6 +105,7 @@ class QualitySample:
 
 
 STILL_FRAMES = 10
+TICK_FRAMES = 2  # a clock tick may change this many analysed frames in a row
 RECENT_FRAMES = 5  # noise and veil are judged over the last second (5 analysed frames)
 VIEW_WIDTH = 160  # cover and move are judged on the view at this width
 # [1 -2 1] across and down: unit gain on white noise (the 3x3 weights' squares sum to 1 after
@@ -180,7 +181,7 @@ class QualityMeter:
     def reset(self) -> None:
         self._prev: np.ndarray | None = None
         self._still: deque[bool] = deque(maxlen=STILL_FRAMES)
-        self._quiet = False  # the frame before changed nowhere beyond an encoder's rounding
+        self._since_quiet = STILL_FRAMES  # frames since one changed nowhere beyond rounding
         self._noises: deque[float] = deque(maxlen=RECENT_FRAMES)
         self._plain: np.ndarray | None = None  # the plainest windows, ranked once a second
         self._lost_for = self._veiled_for = 0
@@ -256,11 +257,13 @@ class QualityMeter:
         self._prev = small
         # Still: nothing changed beyond an encoder's rounding, or only a clock ticked. A
         # camera's clock burned into a frozen picture changes a few pixels once a second,
-        # between frames that change nowhere; life (a walker, a car) changes frame after
-        # frame, however little of the view it takes.
+        # between frames that change nowhere (an encoder may spread a tick over two
+        # analysed frames); life (a walker, a car) changes frame after frame, however
+        # little of the view it takes.
         quiet = changed < self.t.still_below
-        self._still.append(quiet or (change < self.t.frozen_below and self._quiet))
-        self._quiet = quiet
+        self._since_quiet = 0 if quiet else self._since_quiet + 1
+        self._still.append(quiet or (change < self.t.frozen_below
+                                     and self._since_quiet <= TICK_FRAMES))
         still = sum(self._still) / STILL_FRAMES
         self._pending = (sharpness, noise, colour)
         if self._frames == 1:
