@@ -194,19 +194,9 @@ class Publisher:
             return
         for topic in self.media.topics:
             await client.subscribe(topic, qos=0)
-        await _until_either(self._drain_media(client), self._receive(client, self.media),
+        await _until_either(self._drain_media(client),
+                            self._until_lost(client, self.media.receive),
                             self.media.serve(client))
-
-    @staticmethod
-    async def _receive(client: aiomqtt.Client, media: MediaService) -> None:
-        """Hands each message to ``media``; raises as soon as the link drops."""
-        try:
-            async for message in client.messages:
-                payload = message.payload
-                media.receive(message.topic.value, payload if isinstance(payload, bytes)
-                              else str(payload).encode())
-        except aiomqtt.MqttError as exc:
-            raise aiomqtt.MqttError(f"connection lost ({exc.__cause__ or exc})") from None
 
     async def _drain_media(self, client: aiomqtt.Client) -> None:
         while True:
@@ -218,12 +208,17 @@ class Publisher:
                     await self._media_wake.wait()
 
     @staticmethod
-    async def _until_lost(client: aiomqtt.Client) -> None:
-        """Raises as soon as the link drops. Publishes awaiting a PUBACK are not told of
-        a disconnect (they would wait out their timeout); the message iterator is."""
+    async def _until_lost(client: aiomqtt.Client,
+                          receive: Callable[[str, bytes], None] | None = None) -> None:
+        """Hands what arrives to ``receive`` (with nothing subscribed, nothing does), and
+        raises as soon as the link drops. Publishes awaiting a PUBACK are not told of a
+        disconnect (they would wait out their timeout); the message iterator is."""
         try:
-            async for _ in client.messages:  # nothing is subscribed: this ends in a raise
-                pass
+            async for message in client.messages:
+                if receive is not None:
+                    payload = message.payload
+                    receive(message.topic.value, payload if isinstance(payload, bytes)
+                            else str(payload).encode())
         except aiomqtt.MqttError as exc:
             raise aiomqtt.MqttError(f"connection lost ({exc.__cause__ or exc})") from None
 

@@ -72,16 +72,19 @@ def run(case: dict[str, Any], trace: bool = False) -> dict[str, Any]:
     starts: list[tuple[str, float]] = []
     for frame in sampled_frames(camera_settings("cam", cfg, live=False).source, 5):
         events = analysis.step(frame)
-        starts += [(e.type, frame.media_time) for e in events
-                   if e.phase == "start" and e.type in QUALITY_TYPES]
-        q = analysis.last_sample
-        if trace and q is not None:
-            m = q.move
-            print(f"t {frame.media_time:5.1f} shift {m.shift:.3f} angle {m.angle:+.2f} "
-                  f"zoom {m.zoom:.3f} agree {m.agree:d} sim {m.similarity:.2f} covered "
-                  f"{q.covered:.2f} matched {q.matched:.2f} "
-                  f"{[e.type + ' ' + e.phase for e in events]}")
+        starts += _noted(analysis, events, frame.media_time, trace)
     return {"case": case, "starts": starts}
+
+
+def _noted(analysis: Any, events: list[Any], t: float, trace: bool) -> list[tuple[str, float]]:
+    """The quality alerts that start at ``t``; with ``trace``, the frame's move reading."""
+    q = analysis.last_sample
+    if trace and q is not None:
+        m = q.move
+        print(f"t {t:5.1f} shift {m.shift:.3f} angle {m.angle:+.2f} zoom {m.zoom:.3f} "
+              f"agree {m.agree:d} sim {m.similarity:.2f} covered {q.covered:.2f} "
+              f"matched {q.matched:.2f} {[e.type + ' ' + e.phase for e in events]}")
+    return [(e.type, t) for e in events if e.phase == "start" and e.type in QUALITY_TYPES]
 
 
 REPLAY = ROOT / ".cache" / "move_replay"
@@ -130,14 +133,7 @@ def replay(case: dict[str, Any], trace: bool = False) -> dict[str, Any]:
     starts: list[tuple[str, float]] = []
     for t, y, u, v in zip(d["t"], d["y"], d["u"], d["v"], strict=True):
         events = analysis._diagnose(y.copy(), (u, v), float(t))
-        starts += [(e.type, float(t)) for e in events
-                   if e.phase == "start" and e.type in QUALITY_TYPES]
-        q = analysis.last_sample
-        if trace and q is not None:
-            m = q.move
-            print(f"t {t:5.1f} shift {m.shift:.3f} angle {m.angle:+.2f} zoom {m.zoom:.3f} "
-                  f"agree {m.agree:d} sim {m.similarity:.2f} covered {q.covered:.2f} "
-                  f"matched {q.matched:.2f} {[e.type + ' ' + e.phase for e in events]}")
+        starts += _noted(analysis, events, float(t), trace)
     return {"case": case, "starts": starts}
 
 

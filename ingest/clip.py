@@ -64,7 +64,8 @@ def write_clip(template: StreamTemplate, packets: list[av.Packet], *, max_bytes:
     ClipError when there is nothing to write or it cannot fit ``max_bytes``."""
     if not packets or not packets[0].is_keyframe:
         raise ClipError("no_keyframe")
-    seconds = _span(packets)
+    first, last = span(packets)
+    seconds = last - first
     if cover is None and template.codec in PLAYABLE:
         mp4 = _remux(template, packets, comment)
         if len(mp4) <= max_bytes:
@@ -80,9 +81,18 @@ def write_clip(template: StreamTemplate, packets: list[av.Packet], *, max_bytes:
     raise ClipError("too_large", f"{len(mp4)} bytes at {width} px")
 
 
-def _span(packets: list[av.Packet]) -> float:
-    times = [p.pts * p.time_base for p in packets if p.pts is not None and p.time_base]
-    return float(max(times) - min(times)) if times else 0.0
+def packet_seconds(packet: av.Packet) -> float | None:
+    """Stream seconds of a packet (shown, else decoded); None when it carries no time."""
+    ts = packet.pts if packet.pts is not None else packet.dts
+    if ts is None or packet.time_base is None:
+        return None
+    return float(ts * packet.time_base)
+
+
+def span(packets: list[av.Packet]) -> tuple[float, float]:
+    """Stream seconds of the first and the last frame shown."""
+    times = [t for p in packets if (t := packet_seconds(p)) is not None]
+    return (min(times), max(times)) if times else (0.0, 0.0)
 
 
 def _origin(packets: list[av.Packet]) -> int:

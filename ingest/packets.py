@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import av
 
-from ingest.clip import StreamTemplate
+from ingest.clip import StreamTemplate, packet_seconds, span
 
 
 @dataclass(slots=True)
@@ -32,8 +32,7 @@ class PacketRun:
 
     def span(self) -> tuple[float, float]:
         """Stream seconds of its first and last frame shown."""
-        times = [t for p in self.packets if (t := _seconds(p)) is not None]
-        return (min(times), max(times)) if times else (0.0, 0.0)
+        return span(self.packets)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +128,7 @@ class PacketRing:
         packets = self.since(t0)
         # cut in decode order, after the last packet shown by t1: a B-frame before it still
         # has the reference that came ahead of it
-        last = max((i for i, p in enumerate(packets) if (_seconds(p) or 0.0) <= t1),
+        last = max((i for i, p in enumerate(packets) if (packet_seconds(p) or 0.0) <= t1),
                    default=-1)
         return PacketRun(template, packets[:last + 1], session)
 
@@ -149,9 +148,3 @@ class PacketRing:
             start = self._gops[0].start if self._gops else self._newest
             return RingStats(self._bytes, self._newest - start, self._dropped)
 
-
-def _seconds(packet: av.Packet) -> float | None:
-    ts = packet.pts if packet.pts is not None else packet.dts
-    if ts is None or packet.time_base is None:
-        return None
-    return float(ts * packet.time_base)

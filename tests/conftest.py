@@ -124,6 +124,14 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     return result
 
 
+def ffprobe(path: Path) -> dict:
+    """ffprobe's format, streams and first frame of a clip, as JSON."""
+    out = subprocess.run(["ffprobe", "-v", "error", "-show_format", "-show_streams",
+                          "-show_frames", "-read_intervals", "%+#1", "-of", "json", str(path)],
+                         capture_output=True, text=True, check=True).stdout
+    return json.loads(out)
+
+
 def mp4_clip(path: Path, *, seconds: float = 3.0, tag: dict | str | None = None,
              faststart: bool = True, codec: str = "libx264", audio: bool = False,
              size: str = "320x180", fps: int = 25) -> bytes:

@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from common.mp4 import read_clip
+from tests.conftest import ffprobe
 from tests.edge.conftest import EDGE, TOKEN, free_port, get, wait_http
 from tools.broker import Broker
 from tools.camera import RtspCamera
@@ -47,13 +48,6 @@ class Subscriber:
 
     def close(self) -> None:
         self.proc.kill()
-
-
-def probe(path: Path) -> dict:
-    out = subprocess.run(["ffprobe", "-v", "error", "-show_format", "-show_streams",
-                          "-show_frames", "-read_intervals", "%+#1", "-of", "json", str(path)],
-                         capture_output=True, text=True, check=True).stdout
-    return json.loads(out)
 
 
 def test_each_alert_gets_a_clip_through_a_broker_outage(clips, tmp_path):
@@ -102,7 +96,7 @@ def test_each_alert_gets_a_clip_through_a_broker_outage(clips, tmp_path):
     for name, alert in starts.items():
         path = tmp_path / f"{name}.mp4"
         path.write_bytes(got[alert["id"]])
-        info = probe(path)
+        info = ffprobe(path)
         meta = json.loads(info["format"]["tags"]["comment"])
         assert meta["alert"] == alert["id"] and meta["camera"] == name
         assert read_clip(got[alert["id"]]).alert == alert["id"]  # as the center checks it

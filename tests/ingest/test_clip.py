@@ -4,8 +4,6 @@ privacy masks filled when it must; checked with ffprobe and by decoding them."""
 from __future__ import annotations
 
 import gc
-import json
-import subprocess
 from pathlib import Path
 
 import av
@@ -14,6 +12,7 @@ import pytest
 
 from ingest.clip import ClipError, StreamTemplate, write_clip
 from ingest.packets import PacketRing
+from tests.conftest import ffprobe
 
 
 def kept(path: Path, keep_s: float = 30.0) -> tuple[PacketRing, StreamTemplate]:
@@ -33,11 +32,7 @@ def kept(path: Path, keep_s: float = 30.0) -> tuple[PacketRing, StreamTemplate]:
 def probe(mp4: bytes, tmp_path: Path) -> dict:
     path = tmp_path / "clip.mp4"
     path.write_bytes(mp4)
-    out = subprocess.run(
-        ["ffprobe", "-v", "error", "-show_format", "-show_streams", "-show_frames",
-         "-read_intervals", "%+#1", "-of", "json", str(path)],
-        capture_output=True, text=True, check=True).stdout
-    return json.loads(out)
+    return ffprobe(path)
 
 
 def top_boxes(mp4: bytes) -> list[str]:
