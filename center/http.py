@@ -42,7 +42,8 @@ from center.auth import (
     valid_name,
 )
 from center.clips import ClipFiles
-from center.config import CenterHttpConfig, LookConfig
+from center.config import CenterHttpConfig, HealthConfig, LookConfig
+from center.health_http import HealthRoutes
 from center.look import NAME, Looks
 from center.store import ACTIONS, Filters, Store, StoreError, User
 from common.jsonsafe import dumps, loads
@@ -120,8 +121,10 @@ class Api:
 
     def __init__(self, store: Store, hub: Hub, http: CenterHttpConfig,
                  metrics: Callable[[], bytes], clips: ClipFiles | None = None,
-                 look: LiveLook | None = None) -> None:
+                 look: LiveLook | None = None, health: HealthConfig | None = None) -> None:
         self.store, self.hub, self.clips, self.look = store, hub, clips, look
+        # the camera-health board's routes
+        self.health = HealthRoutes(self, health or HealthConfig(), lambda r: r[USER][0])
         self.secure, self.session_s = http.secure_cookies, http.session_hours * 3600
         self.metrics = metrics
         self.throttle = LoginThrottle(
@@ -492,6 +495,7 @@ def make_app(api: Api, ready: Callable[[], dict[str, Any]] | None = None) -> web
         web.post("/api/look/{node}/{camera}", api.look_ask),
         web.get("/api/board", api.board),
         web.get("/api/audit", api.audit),
+        *api.health.routes(),
         web.get("/api/ws", api.ws),
         web.get("/metrics", api.metrics_view),
     ])
