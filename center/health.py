@@ -88,9 +88,14 @@ def figures(groups: Iterable[tuple[Any, ...]]) -> dict[str, Any]:
         out[f"{key}s"] = [{key: value, **tallies[value].as_dict()} for value in sorted(
             tallies, key=lambda v: (v is None, v or ""))]
     for row in out["brands"]:
-        row["faults"] = dict(brand_faults[row["brand"]].most_common())
-    out["faults"] = [{"check": name, "cameras": n} for name, n in faults.most_common()]
+        row["faults"] = dict(_most(brand_faults[row["brand"]]))
+    out["faults"] = [{"check": name, "cameras": n} for name, n in _most(faults)]
     return out
+
+
+def _most(counts: Counter[str]) -> list[tuple[str, int]]:
+    """Most first, then by name: the same figures always read the same."""
+    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
 def board(store: Store, cfg: HealthConfig, now: float | None = None) -> dict[str, Any]:
