@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import subprocess
 import time
 
 import aiohttp
@@ -225,3 +226,6 @@ async def test_the_board_shows_the_true_rates_a_cameras_picture_and_history(
                  'center_messages_received_total{kind="patrol_snapshots"} 3.0',
                  f'center_health_cameras{{status="stale"}} {statuses["stale"]}.0'):
         assert line in metrics, line
+    lint = subprocess.run(["promtool", "check", "metrics"], input=metrics,
+                          capture_output=True, text=True)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
