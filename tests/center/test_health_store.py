@@ -17,7 +17,7 @@ from center.config import HealthConfig, RetentionConfig
 from center.health import board, cell, csv_record, cutoffs, sample, trend
 from center.health_store import CameraFilters
 from center.patrol import check_result, check_snapshot, live_states
-from center.store import Store, open_store
+from center.store import PostgresStore, Store, open_store
 from tests.center.conftest import patrol_result
 
 
@@ -202,6 +202,22 @@ def test_retention_removes_old_history_cameras_pictures_and_days(store):
     assert len(store.camera("n1", "p1", cut, 10)["history"]) == 1
     assert len(trend(store, cfg, "", 90, now)) == 1
     assert retention.purge(store, r, now=now) == {}
+
+
+def test_a_store_before_the_board_gets_its_tables(store):
+    """A store the center wrote before the board (schema 3) opens with them added."""
+    for table in ("cameras", "checks", "camera_snapshots", "health_days"):
+        store._run(f"DROP TABLE {table}")
+    store._run("UPDATE meta SET value = '3' WHERE key = 'schema'")
+    again = open_store(store.url if isinstance(store, PostgresStore) else
+                       f"sqlite:///{store.path}")
+    try:
+        now = time.time()
+        assert again.write_patrol([state(patrol_result("n1", "p1", now=now), now)], now) == {
+            "ok": 1}
+        assert again._run("SELECT value FROM meta WHERE key = 'schema'") == [("4",)]
+    finally:
+        again.close()
 
 
 def test_the_schema_takes_the_edges_own_result_and_refuses_the_rest(tmp_path: Path):
