@@ -209,18 +209,29 @@ class HealthTables:
         """(how many match, or None when paging by ``after``; a page of them by node and
         camera): by ``offset``, or after a (node, camera) for reading them all."""
         where, args = self._where(f)
-        total = None
-        if after is None:
-            total = int(self._read_rows(f"SELECT COUNT(*) FROM ({_STATUSED}) s{where}",
-                                        [cut.live, cut.patrol, *args])[0][0])
-        else:
+        if after is not None:
             where += (" AND " if where else " WHERE ") + "(s.node, s.camera) > (?, ?)"
             args += list(after)
-        rows = self._read_rows(
-            f"SELECT s.*, EXISTS (SELECT 1 FROM camera_snapshots p WHERE p.node = s.node "
-            f"AND p.camera = s.camera) FROM ({_STATUSED}) s{where} "
-            "ORDER BY s.node, s.camera LIMIT ? OFFSET ?",
-            [cut.live, cut.patrol, *args, limit, 0 if after else offset])
+        # without a status to match, the page is taken by the key first and only its rows
+        # get a status: a page costs its rows, not the whole table
+        inner = ("(SELECT * FROM cameras s{where} ORDER BY s.node, s.camera LIMIT ? "
+                 "OFFSET ?)" if f.status is None else "cameras")
+        page = (f"SELECT s.*, EXISTS (SELECT 1 FROM camera_snapshots p WHERE p.node = s.node "
+                f"AND p.camera = s.camera) FROM ({_STATUSED.replace('cameras c', inner + ' c')}"
+                ") s")
+        bounds = [limit, 0 if after else offset]
+        if f.status is None:
+            rows = self._read_rows(page.format(where=where) + " ORDER BY s.node, s.camera",
+                                   [cut.live, cut.patrol, *args, *bounds])
+        else:
+            rows = self._read_rows(page + f"{where} ORDER BY s.node, s.camera LIMIT ? OFFSET ?",
+                                   [cut.live, cut.patrol, *args, *bounds])
+        total = None
+        if after is None:
+            counted = (f"SELECT COUNT(*) FROM cameras s{where}", args) if f.status is None \
+                else (f"SELECT COUNT(*) FROM ({_STATUSED}) s{where}",
+                      [cut.live, cut.patrol, *args])
+            total = int(self._read_rows(*counted)[0][0])
         return total, [_camera(r) for r in rows]
 
     def camera(self, node: str, camera: str, cut: Cutoffs, history: int
