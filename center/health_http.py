@@ -19,19 +19,16 @@ import io
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
+from center.config import HealthConfig
 from center.health import CSV_COLUMNS, STATUSES, board, csv_record, cutoffs, trend
 from center.health_store import CameraFilters
+from center.http import USER, Api, answer
 from center.look import NAME
-from common.jsonsafe import dumps, loads
-
-if TYPE_CHECKING:
-    from center.config import HealthConfig
-    from center.http import Api
-    from center.store import User
+from common.jsonsafe import loads
 
 MAX_TEXT = 64  # a filter's value: a name, an area, a brand, a check
 PAGE_MAX = 500  # cameras a page
@@ -72,9 +69,8 @@ class HealthRoutes:
     """The board's handlers; ``api``: the store, its thread hop, the security headers and
     the audit log."""
 
-    def __init__(self, api: Api, cfg: HealthConfig,
-                 user_of: Callable[[web.Request], User]) -> None:
-        self.api, self.cfg, self.user_of = api, cfg, user_of
+    def __init__(self, api: Api, cfg: HealthConfig) -> None:
+        self.api, self.cfg = api, cfg
         self.db: Callable[..., Any] = api.db
 
     def routes(self) -> list[web.RouteDef]:
@@ -88,7 +84,7 @@ class HealthRoutes:
         ]
 
     async def figures(self, request: web.Request) -> web.Response:
-        return _answer(await self.db(board, self.api.store, self.cfg))
+        return answer(await self.db(board, self.api.store, self.cfg))
 
     async def cameras(self, request: web.Request) -> web.Response:
         q = request.query
@@ -97,15 +93,15 @@ class HealthRoutes:
             offset = _int(q, "offset", 0, 0, 100_000_000)
             limit = _int(q, "limit", 100, 1, PAGE_MAX)
         except BadQuery as exc:
-            return _answer({"error": str(exc)}, 400)
+            return answer({"error": str(exc)}, 400)
         total, rows = await self.db(self.api.store.cameras, f, cutoffs(self.cfg),
                                     offset, limit)
-        return _answer({"total": total, "offset": offset, "cameras": rows})
+        return answer({"total": total, "offset": offset, "cameras": rows})
 
     def _names(self, request: web.Request) -> tuple[str, str] | web.Response:
         node, camera = request.match_info["node"], request.match_info["camera"]
         if not (NAME.match(node) and NAME.match(camera)):
-            return _answer({"error": "a node and a camera are 1 to 64 of A-Z a-z 0-9 _ -"},
+            return answer({"error": "a node and a camera are 1 to 64 of A-Z a-z 0-9 _ -"},
                            400)
         return node, camera
 
@@ -116,9 +112,9 @@ class HealthRoutes:
         found = await self.db(self.api.store.camera, *names, cutoffs(self.cfg),
                               self.cfg.history)
         if found is None:
-            return _answer({"error": "no such camera"}, 404)
+            return answer({"error": "no such camera"}, 404)
         found["result"] = loads(found["result"]) if found["result"] else None
-        return _answer(found)
+        return answer(found)
 
     async def snapshot(self, request: web.Request) -> web.Response:
         names = self._names(request)
@@ -126,7 +122,7 @@ class HealthRoutes:
             return names
         jpeg = await self.db(self.api.store.camera_snapshot, *names)
         if jpeg is None:
-            return _answer({"error": "no picture"}, 404)
+            return answer({"error": "no picture"}, 404)
         # a newer picture replaces it: the console asks again with the check's time
         return web.Response(body=jpeg, content_type="image/jpeg",
                             headers={"Cache-Control": "private, max-age=60"})
@@ -139,20 +135,20 @@ class HealthRoutes:
             if len(scope) > MAX_TEXT + 5 or not scope.isprintable():
                 raise BadQuery("scope: '', node:<node> or area:<area>")
         except BadQuery as exc:
-            return _answer({"error": str(exc)}, 400)
+            return answer({"error": str(exc)}, 400)
         days_found = await self.db(trend, self.api.store, self.cfg, scope, days)
-        return _answer({"scope": scope, "days": days_found})
+        return answer({"scope": scope, "days": days_found})
 
     async def export(self, request: web.Request) -> web.StreamResponse:
         """The camera table, every match, as CSV (UTF-8 with a BOM, which spreadsheets need
         to read it as UTF-8), for supervisors; the export is in the audit log."""
-        user = self.user_of(request)
+        user = request[USER][0]
         if not user.may("supervisor"):
-            return _answer({"error": "the export needs the supervisor role"}, 403)
+            return answer({"error": "the export needs the supervisor role"}, 403)
         try:
             f = filters(request.query)
         except BadQuery as exc:
-            return _answer({"error": str(exc)}, 400)
+            return answer({"error": str(exc)}, 400)
         what = ", ".join(f"{k}={v}" for k, v in (
             ("node", f.node), ("area", f.area), ("brand", f.brand), ("status", f.status),
             ("check", f.check), ("q", f.q)) if v) or "all"
@@ -184,6 +180,3 @@ def _lines(records: list[list[str]], bom: bool = False) -> bytes:
     csv.writer(out, lineterminator="\r\n").writerows(records)
     return out.getvalue().encode()
 
-
-def _answer(body: Any, status: int = 200) -> web.Response:
-    return web.json_response(body, status=status, dumps=dumps)

@@ -24,7 +24,7 @@ import logging
 import math
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,8 +42,7 @@ from center.auth import (
     valid_name,
 )
 from center.clips import ClipFiles
-from center.config import CenterHttpConfig, HealthConfig, LookConfig
-from center.health_http import HealthRoutes
+from center.config import CenterHttpConfig, LookConfig
 from center.look import NAME, Looks
 from center.store import ACTIONS, Filters, Store, StoreError, User
 from common.jsonsafe import dumps, loads
@@ -121,10 +120,8 @@ class Api:
 
     def __init__(self, store: Store, hub: Hub, http: CenterHttpConfig,
                  metrics: Callable[[], bytes], clips: ClipFiles | None = None,
-                 look: LiveLook | None = None, health: HealthConfig | None = None) -> None:
+                 look: LiveLook | None = None) -> None:
         self.store, self.hub, self.clips, self.look = store, hub, clips, look
-        # the camera-health board's routes
-        self.health = HealthRoutes(self, health or HealthConfig(), lambda r: r[USER][0])
         self.secure, self.session_s = http.secure_cookies, http.session_hours * 3600
         self.metrics = metrics
         self.throttle = LoginThrottle(
@@ -467,8 +464,10 @@ class Api:
         return web.FileResponse(CONSOLE / "index.html")
 
 
-def make_app(api: Api, ready: Callable[[], dict[str, Any]] | None = None) -> web.Application:
-    """``ready``: the service's readiness (its vital tasks, the broker), for /readyz."""
+def make_app(api: Api, ready: Callable[[], dict[str, Any]] | None = None,
+             routes: Iterable[web.RouteDef] = ()) -> web.Application:
+    """``ready``: the service's readiness (its vital tasks, the broker), for /readyz;
+    ``routes``: more of the API behind the same guard (the health board's)."""
 
     async def healthz(_: web.Request) -> web.Response:
         return answer({"status": "ok"})  # the loop answers: the process is alive
@@ -495,7 +494,7 @@ def make_app(api: Api, ready: Callable[[], dict[str, Any]] | None = None) -> web
         web.post("/api/look/{node}/{camera}", api.look_ask),
         web.get("/api/board", api.board),
         web.get("/api/audit", api.audit),
-        *api.health.routes(),
+        *routes,
         web.get("/api/ws", api.ws),
         web.get("/metrics", api.metrics_view),
     ])

@@ -34,6 +34,7 @@ from center import health, retention
 from center.auth import MAX_NAME, MAX_PASSWORD, valid_name
 from center.clips import ClipFiles
 from center.config import CenterConfig, load_center_config
+from center.health_http import HealthRoutes
 from center.http import Api, Hub, LiveLook, make_app
 from center.ingest import CLIP_REJECT_REASONS, PATROL_REJECT_REASONS, REJECT_REASONS, Ingest
 from center.look import Looks
@@ -157,12 +158,13 @@ class Center:
         registry.register(CenterCollector(self.ingest, self.hub, self.tasks, self.purged,
                                           lambda: self.board))
         self.api = Api(self.store, self.hub, config.http, lambda: generate_latest(registry),
-                       self.clips, LiveLook(self.looks, self.ingest.publish, look),
-                       config.health)
+                       self.clips, LiveLook(self.looks, self.ingest.publish, look))
+        self.health_routes = HealthRoutes(self.api, config.health)  # the board's API
         registry.register(self.api)  # the login and refusal counters
 
     async def run(self, stop: asyncio.Event) -> None:
-        runner = web.AppRunner(make_app(self.api, self.ready), access_log=None)
+        runner = web.AppRunner(make_app(self.api, self.ready, self.health_routes.routes()),
+                               access_log=None)
         await runner.setup()
         host, _, port = self.config.http.listen.rpartition(":")
         await web.TCPSite(runner, host or "0.0.0.0", int(port)).start()

@@ -229,3 +229,28 @@ async def test_the_board_shows_the_true_rates_a_cameras_picture_and_history(
     lint = subprocess.run(["promtool", "check", "metrics"], input=metrics,
                           capture_output=True, text=True)
     assert lint.returncode == 0, lint.stdout + lint.stderr
+
+
+async def test_the_boards_api_bounds_what_it_is_asked(running):
+    run, _ = running
+    s, _ = await run.session("olga")
+    async with s:
+        for path, status in (
+                ("/api/health/cameras?limit=501", 400), ("/api/health/cameras?offset=-1", 400),
+                ("/api/health/cameras?limit=x", 400), ("/api/health/cameras?status=odd", 400),
+                (f"/api/health/cameras?area={'x' * 65}", 400),
+                ("/api/health/cameras?q=%0a", 400), ("/api/health/trend?days=367", 400),
+                ("/api/health/cameras/n1/a%20b", 400), ("/api/health/cameras/n1/p1", 404),
+                ("/api/health/cameras/n1/p1/snapshot", 404),
+                ("/api/health/cameras?status=stale&q=%25", 200), ("/api/health/trend", 200)):
+            async with s.get(run.base + path) as r:
+                assert r.status == status, (path, r.status, await r.text())
+        async with s.get(run.base + "/api/health") as r:
+            assert (await r.json())["overall"] == {
+                "cameras": 0, "online": 0, "intact": 0, "online_rate": None,
+                "intact_rate": None, "statuses": {}}
+    async with aiohttp.ClientSession() as anon:
+        for path in ("/api/health", "/api/health/cameras", "/api/health/trend",
+                     "/api/health/cameras/n1/p1/snapshot"):
+            async with anon.get(run.base + path) as r:
+                assert r.status == 401, path
