@@ -260,3 +260,23 @@ def test_the_schema_takes_the_edges_own_result_and_refuses_the_rest(tmp_path: Pa
     assert check_result("edge-01", "p0001", b'{"schema": NaN}', now)[0] == "malformed"
     assert check_result("edge-01", "p0001", b"\xff\xfe", now)[0] == "malformed"
     assert check_result("edge-01", "p0001", b"[" * 5000 + b"]" * 5000, now)[0] == "malformed"
+
+
+def test_the_boards_config_is_strict_and_names_its_keys(tmp_path: Path):
+    from center.config import load_center_config
+    from common.config import ConfigError
+
+    cfg = tmp_path / "center.yaml"
+    cfg.write_text("mqtt: {url: 'mqtt://x', max_patrol_snapshot_bytes: 10}\n"
+                   "retention: {patrol_days: 0}\n"
+                   "health: {stale_s: 1, timezone: Mars/Olympus, colour: red}\n")
+    with pytest.raises(ConfigError) as err:
+        load_center_config(cfg)
+    problems = "\n".join(err.value.problems)
+    for key in ("mqtt.max_patrol_snapshot_bytes:", "retention.patrol_days:",
+                "health.stale_s:", "health.timezone: 'Mars/Olympus' is not a "
+                "known time zone", "health.colour: unknown key"):
+        assert key in problems, problems
+    cfg.write_text("mqtt: {url: 'mqtt://x'}\nhealth: {timezone: Asia/Shanghai}\n")
+    loaded = load_center_config(cfg)
+    assert (loaded.health.stale_s, loaded.retention.patrol_days) == (7200.0, 90.0)
