@@ -25,6 +25,7 @@ from models.motion import Polygon, mask_image
 
 CELL = 5  # px of a cell of the view (160 px wide); a window is 2x2 cells
 BLOWN = 230.0 - 128.0  # a window reaching this (centred) is blown out (as QualityMeter counts)
+REFINED_FROM = 0.5  # a cover's edge is judged pixel by pixel from this share of the view
 KEPT_WINDOWS = 8  # fewer windows showing their pattern tell nothing of its contrast
 
 
@@ -41,6 +42,14 @@ def _votes(windows: np.ndarray) -> np.ndarray:
 
 
 _AROUND = np.ones((3, 3), np.uint8)
+
+
+def _ranked(values: np.ndarray, q: float) -> float:
+    """The value at rank ``q`` (0..1) of ``values``; 1.0 (as learned) when there are none."""
+    if not values.size:
+        return 1.0
+    k = int(q * (values.size - 1))
+    return float(np.partition(values, k)[k])
 
 
 def _ranked(values: np.ndarray, q: float) -> float:
@@ -173,8 +182,12 @@ class CoverMeter:
         # untold cells (flat before and now, same level) are left out, but the share is
         # never taken of less than a third of the view
         told = max(np.count_nonzero(known | edge), 0.3 * self._cell_count, 1.0)
-        share = (np.count_nonzero(cells) + self._edge_share(g, cells, edge, sd_g[covered],
-                                                            flat)) / told
+        inside, along = np.count_nonzero(cells), np.count_nonzero(edge)
+        # the edge judged pixel by pixel only where the share could reach half the view
+        # (a small cover's share need not be fine); otherwise half of it, its mean
+        edge_taken = self._edge_share(g, cells, edge, sd_g[covered], flat) if (
+            inside + along >= REFINED_FROM * told) else 0.5 * along
+        share = (inside + edge_taken) / told
         # what a cover leaves keeps its contrast; a failing exposure takes it everywhere,
         # a veil from what still shows its pattern too; a gain multiplies the contrast of
         # what it did not blow out
@@ -209,22 +222,26 @@ class CoverMeter:
         if not edge.any():
             return 0.0
         gw, gh = self._grid
-        level = cv2.resize(g[:gh * CELL, :gw * CELL], self._grid, interpolation=cv2.INTER_AREA)
+        size = (gw * CELL, gh * CELL)
+        px, ref = g[:size[1], :size[0]], self._snap[:size[1], :size[0]]
         on = cells.astype(np.float32)
         around = cv2.boxFilter(on, -1, (3, 3), normalize=False,
                                borderType=cv2.BORDER_CONSTANT)
-        level = cv2.boxFilter(level * on, -1, (3, 3), normalize=False,
-                              borderType=cv2.BORDER_CONSTANT) / np.maximum(around, 1.0)
+        level = cv2.boxFilter(cv2.resize(px, self._grid, interpolation=cv2.INTER_AREA) * on, -1,
+                              (3, 3), normalize=False, borderType=cv2.BORDER_CONSTANT)
+        at = cv2.resize(level / np.maximum(around, 1.0), size,
+                        interpolation=cv2.INTER_NEAREST)
         # a window's spread is ~1.2 times a pixel's distance from its mean at worst (a
         # weave); 2.5 spreads keeps nearly all of a cover's pixels
-        tol = 2.5 * max(float(np.median(cover_sd)) if cover_sd.size else 0.0, flat)
-        at = cv2.resize(level, (gw * CELL, gh * CELL), interpolation=cv2.INTER_NEAREST)
-        px, ref = g[:gh * CELL, :gw * CELL], self._snap[:gh * CELL, :gw * CELL]
-        was = np.abs(ref - at) <= tol
+        tol = 2.5 * max(_ranked(cover_sd, 0.5) if cover_sd.size else 0.0, flat)
+        was = cv2.compare(cv2.absdiff(ref, at), tol, cv2.CMP_LE)
         # nearer the cover than the reference: where a soft edge is over half the cover's
-        now = np.abs(px - at) < np.abs(px - ref)
-        taken = _cells_of(now & ~was, self._grid) + 0.5 * _cells_of(was, self._grid)
-        return float(taken[edge].sum())
+        now = cv2.compare(cv2.absdiff(px, at), cv2.absdiff(px, ref), cv2.CMP_LT)
+        taken = cv2.resize(cv2.bitwise_and(now, cv2.bitwise_not(was)), self._grid,
+                           interpolation=cv2.INTER_AREA)[edge].sum(dtype=np.float64)
+        unsure = cv2.resize(was, self._grid, interpolation=cv2.INTER_AREA)[edge].sum(
+            dtype=np.float64)
+        return float(taken + 0.5 * unsure) / 255.0
 
     def learn(self, rate: float) -> None:
         if self._ref is None or self._view is None:

@@ -163,23 +163,27 @@ def spatial_noise(img: np.ndarray) -> float:
 
 def detail_map(small: np.ndarray) -> np.ndarray:
     """A Laplacian-like detail map (uint8, ``DETAIL_SCALE`` levels a grey level): a lightly
-    smoothed picture less its 3x3 mean, so the sensor's noise does not dominate it. In sums
-    (16 bits): a uint8 difference of means would round a soft picture's detail to 0 or 1."""
+    smoothed picture less its 3x3 mean, so the sensor's noise does not dominate it. In 3x3
+    sums (16 bits): a uint8 difference of means would round a soft picture's detail to 0
+    or 1."""
     sums = cv2.boxFilter(small, cv2.CV_16U, (3, 3), normalize=False)
-    lap81 = cv2.absdiff(cv2.multiply(sums, 9), cv2.boxFilter(sums, -1, (3, 3), normalize=False))
-    return cv2.convertScaleAbs(lap81, alpha=DETAIL_SCALE / 81.0)
+    return cv2.convertScaleAbs(cv2.absdiff(sums, cv2.blur(sums, (3, 3))),
+                               alpha=DETAIL_SCALE / 9.0)
+
+
+_LEVELS = np.arange(255, -1, -1, dtype=np.float64)
 
 
 def _top_mean(img: np.ndarray, share: float) -> float:
     """The mean of the highest ``share`` of a uint8 image's values, from its histogram."""
-    hist = cv2.calcHist([img], [0], None, [256], [0, 256]).ravel()
-    want = share * img.size
-    counts = np.cumsum(hist[::-1])
-    k = int(np.searchsorted(counts, want))  # the levels from 255 down to 255 - k
-    levels = np.arange(255, 254 - k, -1, dtype=np.float64)
-    taken = hist[::-1][:k + 1].astype(np.float64)
-    taken[-1] -= max(0.0, counts[k] - want)  # only part of the last level
-    return float((levels * taken).sum() / max(want, 1.0))
+    hist = cv2.calcHist([img], [0], None, [256], [0, 256]).ravel()[::-1]  # 255 down to 0
+    want = max(share * img.size, 1.0)
+    counts = np.cumsum(hist)
+    k = int(np.searchsorted(counts, want))  # levels 255 .. 255 - k hold the share
+    k = min(k, 255)
+    # all of the levels above 255 - k, and what the share needs of that one
+    return (float(np.dot(_LEVELS[:k + 1], hist[:k + 1]))
+            - (float(counts[k]) - want) * float(_LEVELS[k])) / want
 
 
 def _median(values: deque[float]) -> float:
@@ -245,7 +249,10 @@ class QualityMeter:
         # picture.
         detail = detail_map(small)
         sharpness = float(cv2.mean(detail)[0]) / DETAIL_SCALE
-        edges = _top_mean(detail, EDGE_SHARE) / DETAIL_SCALE
+        # every other pixel each way is plenty for a share of them (and 4x cheaper)
+        half = cv2.resize(detail, (detail.shape[1] // 2, detail.shape[0] // 2),
+                          interpolation=cv2.INTER_NEAREST)
+        edges = _top_mean(half, EDGE_SHARE) / DETAIL_SCALE
         # blown out: near white (a limited-range picture clips at 235)
         clipped = cv2.countNonZero(cv2.compare(small, 230, cv2.CMP_GE)) / small.size
         change, changed, noise = 255.0, 1.0, self._noise
