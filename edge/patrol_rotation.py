@@ -27,7 +27,7 @@ from typing import Any
 from alerts.event import AlertEvent
 from alerts.outbox import Latest, Outbox, OutboxItem
 from edge.config import AlertsConfig
-from edge.patrol import OFFLINE, Checked, Patrol, RoundStats, summary
+from edge.patrol import OFFLINE, OUTCOMES, Checked, Patrol, RoundStats, summary
 from edge.patrol_alerts import PatrolAlerts
 from edge.patrol_config import PatrolCamera, PatrolConfig
 from edge.patrol_store import PatrolStore
@@ -58,7 +58,7 @@ class PatrolStats:
         return {"cameras": self.cameras, "rounds": self.rounds,
                 "last_round_s": None if self.last_round_s is None else round(
                     self.last_round_s, 1),
-                "overruns": self.overruns, **{o: outcomes[o] for o in sorted(outcomes)},
+                "overruns": self.overruns, **{o: outcomes[o] for o in OUTCOMES},
                 "results_pending": pending}
 
 
@@ -102,9 +102,10 @@ class PatrolRotation:
 
     def _order(self) -> list[PatrolCamera]:
         """Never-checked cameras first, then the longest unchecked (a round cut short by a
-        restart goes on where it stopped)."""
+        restart goes on where it stopped); one still being checked last."""
         last = {camera: at for camera, (at, _, _) in self.store.last_checks().items()}
-        return sorted(self.cfg.entries(), key=lambda c: last.get(c.name, ""))
+        return sorted(self.cfg.entries(), key=lambda c: (c.name in self._checking,
+                                                         last.get(c.name, "")))
 
     async def _round(self, group: asyncio.TaskGroup, pool: ThreadPoolExecutor) -> None:
         cameras = self._order()
