@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import sqlite3
 import subprocess
 import time
@@ -288,7 +289,7 @@ def outbox_messages(db: Path) -> list[dict]:
         return []
 
 
-def test_a_restarted_edge_continues_the_open_alerts_and_ends_those_of_removed_cameras(
+def test_a_restarted_edge_continues_open_alerts_and_ends_those_of_removed_cameras(
         tmp_path, patrol_clips):
     mounts = {"dark": patrol_clips["dark"], "covered": patrol_clips["covered"],
               "flip": patrol_clips["dark"]}
@@ -316,6 +317,13 @@ def test_a_restarted_edge_continues_the_open_alerts_and_ends_those_of_removed_ca
             wait_http(lambda: {(m["camera"], m["phase"]) for m in outbox_messages(db)} >= {
                 ("flip", "end"), ("covered", "end")}, 40)
             time.sleep(QUICK["round_s"])  # another round of dark: still no second alert
+            assert sum(m["phase"] == "start" for m in outbox_messages(db)) == 3
+            # a reload that takes dark out of the patrol ends its alert at once
+            config(cfg, [c for c in cameras if c["name"] == "flip"])
+            second.proc.send_signal(signal.SIGHUP)
+            second.wait_for("reload: patrol changed")
+            wait_http(lambda: ("dark", "end") in {(m["camera"], m["phase"])
+                                                  for m in outbox_messages(db)}, 20)
         finally:
             assert second.stop() == 0
     messages = outbox_messages(db)
@@ -324,13 +332,12 @@ def test_a_restarted_edge_continues_the_open_alerts_and_ends_those_of_removed_ca
     assert [(m["camera"], m["phase"]) for m in messages if m["phase"] == "start"] == [
         (m["camera"], "start") for m in starts.values()]  # none duplicated
     ends = {m["camera"]: m for m in messages if m["phase"] == "end"}
-    assert ends.keys() == {"flip", "covered"}
+    assert ends.keys() == {"flip", "covered", "dark"}
     for camera, end in ends.items():  # the same alert, its next message, a plain end
         assert (end["id"], end["seq"], end["type"]) == (
             starts[camera]["id"], 1, starts[camera]["type"])
         assert "end_reason" not in end and end["details"]["source"] == "patrol"
     assert ends["flip"]["details"]["value"] >= 35
-    with sqlite3.connect(db) as conn:  # dark's alert is open still, for the next run
-        assert conn.execute("SELECT id, source FROM open_alerts").fetchall() == [
-            (starts["dark"]["id"], "patrol")]
+    with sqlite3.connect(db) as conn:  # nothing left open
+        assert conn.execute("SELECT id, source FROM open_alerts").fetchall() == []
     no_password(first.text(), second.text())
