@@ -62,6 +62,22 @@ class PatrolStats:
                 "results_pending": pending}
 
 
+@dataclass
+class _Round:
+    """One round's bookkeeping: its checks are counted, not kept (a round may have
+    100,000)."""
+
+    started: float
+    stats: RoundStats = field(default_factory=RoundStats)
+    pending: int = 0  # checks started and not yet reported
+    all_started: bool = False
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def settle(self) -> None:
+        if self.all_started and self.pending == 0:
+            self.done.set()
+
+
 class PatrolRotation:
     def __init__(self, node: str, cfg: PatrolConfig, store: PatrolStore, outbox: Outbox,
                  alerts: AlertsConfig, stats: PatrolStats, results: Latest | None) -> None:
@@ -110,20 +126,20 @@ class PatrolRotation:
     async def _round(self, group: asyncio.TaskGroup, pool: ThreadPoolExecutor) -> None:
         cameras = self._order()
         interval = self.cfg.round_s / len(cameras)
-        started = time.monotonic()
-        stats = RoundStats()
-        checks = []
+        this = _Round(time.monotonic())
         for i, camera in enumerate(cameras):
-            await asyncio.sleep(started + i * interval - time.monotonic())
+            await asyncio.sleep(this.started + i * interval - time.monotonic())
             if (running := self._checking.get(camera.name)) is not None:
                 await asyncio.wait([running])  # still in the last round (its retry)
             await self._workers.acquire()
-            task = group.create_task(self._camera(camera, pool, stats))
+            this.pending += 1
+            task = group.create_task(self._camera(camera, pool, this))
             self._checking[camera.name] = task
             task.add_done_callback(lambda _, n=camera.name: self._checking.pop(n, None))
-            checks.append(task)
-        group.create_task(self._finish(started, checks, stats))
-        late = time.monotonic() - (started + self.cfg.round_s)
+        this.all_started = True
+        this.settle()
+        group.create_task(self._finish(this))
+        late = time.monotonic() - (this.started + self.cfg.round_s)
         if late > 0:
             self.stats.overruns += 1
             log.warning("patrol round overran round_s (%g s): its %d camera(s) started "
@@ -132,26 +148,29 @@ class PatrolRotation:
         else:
             await asyncio.sleep(-late)
 
-    async def _finish(self, started: float, checks: list[asyncio.Task[None]],
-                      stats: RoundStats) -> None:
-        await asyncio.wait(checks)
-        stats.wall_s = time.monotonic() - started
+    async def _finish(self, this: _Round) -> None:
+        await this.done.wait()
+        this.stats.wall_s = time.monotonic() - this.started
         self.stats.rounds += 1
-        self.stats.last_round_s = stats.wall_s
-        log.info("%s", summary(stats))
+        self.stats.last_round_s = this.stats.wall_s
+        log.info("%s", summary(this.stats))
 
-    async def _camera(self, camera: PatrolCamera, pool: ThreadPoolExecutor,
-                      stats: RoundStats) -> None:
+    async def _camera(self, camera: PatrolCamera, pool: ThreadPoolExecutor, this: _Round
+                      ) -> None:
         """Checks one camera (a worker is held for it already), once more after a failed
         connection, and reports the result."""
-        checked = await self._check(camera, pool, held=True)
-        if checked.outcome.outcome in OFFLINE:
-            self.stats.retries += 1
-            log.debug("camera %s: %s (%s); trying again in %g s", camera.name,
-                      checked.outcome.outcome, checked.outcome.reason, self.cfg.retry_s)
-            await asyncio.sleep(self.cfg.retry_s)
-            checked = await self._check(camera, pool, held=False)
-        self._report(camera, checked, stats)
+        try:
+            checked = await self._check(camera, pool, held=True)
+            if checked.outcome.outcome in OFFLINE:
+                self.stats.retries += 1
+                log.debug("camera %s: %s (%s); trying again in %g s", camera.name,
+                          checked.outcome.outcome, checked.outcome.reason, self.cfg.retry_s)
+                await asyncio.sleep(self.cfg.retry_s)
+                checked = await self._check(camera, pool, held=False)
+            self._report(camera, checked, this.stats)
+        finally:
+            this.pending -= 1
+            this.settle()
 
     async def _check(self, camera: PatrolCamera, pool: ThreadPoolExecutor, held: bool
                      ) -> Checked:

@@ -123,7 +123,7 @@ class Supervisor:
             raise
 
     def _open(self, data: Path) -> None:
-        config, box, patrol = self.config, self.alerts.outbox, self.config.patrol
+        config, box = self.config, self.alerts.outbox
         free_mb = shutil.disk_usage(data).free // 2**20
         if free_mb < config.data_min_free_mb:
             raise OSError(f"data_dir {data} has {free_mb} MB free; needs "
@@ -134,13 +134,12 @@ class Supervisor:
                              max_snapshot_bytes=self.alerts.snapshots.max_bytes,
                              max_clips=self.alerts.clips.queued,
                              max_clip_bytes=self.alerts.clips.max_bytes,
-                             max_latest_bulky=patrol.queued_snapshots if patrol else 0,
                              max_latest_bytes=max(self.alerts.snapshots.max_bytes, 2**16))
         self._end_left_open()
         mqtt = self.alerts.mqtt
         # the patrol's memory between rounds, also when a reload adds the section later
         self.patrol_store = PatrolStore(data / "patrol.sqlite")
-        if patrol is not None:
+        if config.patrol is not None:
             self.patrol = self._rotation()
         self.started = time.time()
         look = self.alerts.look
@@ -165,6 +164,7 @@ class Supervisor:
 
     def _rotation(self) -> PatrolRotation:
         assert self.config.patrol is not None
+        self.outbox.latest.max_bulky = self.config.patrol.queued_snapshots
         return PatrolRotation(self.config.node.id, self.config.patrol, self.patrol_store,
                               self.outbox, self.alerts, self.patrol_stats,
                               self.outbox.latest if self.alerts.mqtt else None)
