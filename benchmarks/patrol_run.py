@@ -6,6 +6,9 @@ One `edge run` process throughout; its phases are switched by SIGHUP reloads:
     nice10   + a patrol of --mounts cameras (concurrency 16, round_s 10: as fast as its
              workers allow, so it runs flat out), its check threads at nice 10
     nice0    the same patrol with its threads at nice 0 (the live cameras' priority)
+    burn     (with --burn) no patrol, a busy loop in another process at nice 19: what
+             merely keeping the cores busy does to the live cameras (on a VM, an idle vCPU
+             is slow to wake)
     live     the live camera alone again (how much the shared box itself drifted)
     ...      --repeat times over (a shared box is noisy: the means of each phase count)
 
@@ -113,6 +116,7 @@ def main() -> None:
     p.add_argument("--settle", type=float, default=20.0)
     p.add_argument("--window", type=float, default=60.0)
     p.add_argument("--repeat", type=int, default=2)
+    p.add_argument("--burn", action="store_true", help="add the busy-loop phase")
     args = p.parse_args()
     clips = patrol_clips(ROOT / ".cache" / "clips" / "patrol",
                          ROOT / ".cache" / "data" / "vtest.avi")
@@ -128,7 +132,9 @@ def main() -> None:
           f"window {args.window:g} s")
     print(f"{'phase':<7} {'analysed/s':>10} {'decoded/s':>9} {'dropped/s':>9} "
           f"{'patrol cams/h':>13} {'edge CPU':>8} {'server CPU':>10}")
-    rows: dict[str, list[dict[str, float]]] = {"live": [], "nice10": [], "nice0": []}
+    kinds_of_phase = ["live", "nice10", "nice0"] + (["burn"] if args.burn else [])
+    rows: dict[str, list[dict[str, float]]] = {phase: [] for phase in kinds_of_phase}
+    nices = {"live": None, "nice10": 10, "nice0": 0, "burn": None}
     with RtspCamera(mounts, user=USER, password=PASSWORD, ready_timeout=60) as server, \
             tempfile.TemporaryDirectory() as tmp:
         assert server.pid is not None
@@ -144,12 +150,19 @@ def main() -> None:
                 if time.monotonic() > deadline or proc.poll() is not None:
                     raise SystemExit("edge run did not start streaming the live camera")
                 time.sleep(0.5)
-            phases = [("live", None), ("nice10", 10), ("nice0", 0)] * args.repeat
-            for phase, nice in [*phases, ("live", None)]:
-                write_config(cfg, server, kinds, port, args.live, args.analyze_fps, nice)
+            for phase in [*kinds_of_phase * args.repeat, "live"]:
+                write_config(cfg, server, kinds, port, args.live, args.analyze_fps,
+                             nices[phase])
                 proc.send_signal(signal.SIGHUP)  # the live camera's config is unchanged
-                time.sleep(args.settle)
-                r = measure(proc, server.pid, port, args.window)
+                burner = subprocess.Popen(["nice", "-n", "19", sys.executable, "-c",
+                                           "while True: pass"]) if phase == "burn" else None
+                try:
+                    time.sleep(args.settle)
+                    r = measure(proc, server.pid, port, args.window)
+                finally:
+                    if burner is not None:
+                        burner.kill()
+                        burner.wait()
                 rows[phase].append(r)
                 print(f"{phase:<7} {r['analysed']:>10.2f} {r['decoded']:>9.1f} "
                       f"{r['dropped']:>9.2f} {r['per_hour']:>13,.0f} {r['cpu']:>8.2f} "
@@ -169,8 +182,8 @@ def main() -> None:
         print(f"{phase:<7} {mean(phase, 'analysed'):>10.2f} {mean(phase, 'decoded'):>9.1f} "
               f"{mean(phase, 'dropped'):>9.2f} {mean(phase, 'per_hour'):>13,.0f} "
               f"{mean(phase, 'cpu'):>8.2f} {mean(phase, 'server_cpu'):>10.2f}")
-    for phase in ("nice10", "nice0"):
-        print(f"live analysed rate with the patrol ({phase}) / alone: "
+    for phase in kinds_of_phase[1:]:
+        print(f"live analysed rate in phase {phase} / alone: "
               f"{mean(phase, 'analysed') / mean('live', 'analysed'):.3f}")
     print(f"rounds that overran round_s (expected: the patrol runs flat out): {overruns}")
 
