@@ -6,6 +6,7 @@ from __future__ import annotations
 import ipaddress
 from pathlib import Path
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
 
@@ -23,6 +24,10 @@ class CenterMqttConfig(BrokerConfig):
     max_message_bytes: int = Field(65_536, ge=1024, le=16_000_000, description="Larger alert "
                                    "messages are refused and counted")
     max_snapshot_bytes: int = Field(2_000_000, ge=1024, le=64_000_000)
+    max_patrol_snapshot_bytes: int = Field(262_144, ge=1024, le=16_000_000, description=
+                                           "Larger patrol snapshots (a camera's newest "
+                                           "picture, at most 640 px wide) are refused and "
+                                           "counted")
     max_clip_bytes: int = Field(16_000_000, ge=65_536, le=256_000_000, description="Larger "
                                 "alert clips (MP4) are refused and counted")
     max_clock_skew_s: float = Field(86_400.0, ge=60.0, le=366 * 86_400.0, description="An "
@@ -72,6 +77,9 @@ class RetentionConfig(Strict):
                               "size; beyond it the oldest are deleted")
     audit_days: float = Field(400.0, gt=0.0, le=36500.0, description="Audit entries older "
                               "than this are deleted")
+    patrol_days: float = Field(90.0, gt=0.0, le=3650.0, description="Patrol checks (the "
+                               "history), cameras not heard from, their pictures and the "
+                               "health trend's days older than this are deleted")
     interval_s: float = Field(600.0, ge=1.0, le=86_400.0, description="How often to purge")
 
 
@@ -129,12 +137,40 @@ class LookConfig(Strict):
                              "counted")
 
 
+class HealthConfig(Strict):
+    """The camera-health board: online and intact rates from patrol results and the live
+    cameras' health summaries."""
+
+    stale_s: float = Field(7200.0, ge=60.0, le=30 * 86_400.0, description="A camera whose "
+                           "newest patrol result is older than this counts as offline "
+                           "(stale): a round that stopped must not keep it online")
+    live_stale_s: float = Field(300.0, ge=30.0, le=86_400.0, description="A live camera "
+                                "whose newest health summary is older than this counts as "
+                                "offline (stale); the summaries come every 30 s")
+    sample_s: float = Field(300.0, ge=1.0, le=86_400.0, description="How often the rates "
+                            "are sampled for the daily trend (a day's rate is the mean of "
+                            "its samples)")
+    timezone: str = Field("UTC", min_length=1, max_length=64, description="The trend's days "
+                          "are days in this IANA time zone, e.g. Asia/Shanghai")
+    history: int = Field(50, ge=1, le=1000, description="A camera's last checks shown")
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not a known time zone") from None
+        return value
+
+
 class CenterConfig(Strict):
     mqtt: CenterMqttConfig
     storage: StorageConfig = Field(default_factory=StorageConfig)
     http: CenterHttpConfig = Field(default_factory=CenterHttpConfig)
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
     look: LookConfig = Field(default_factory=LookConfig)
+    health: HealthConfig = Field(default_factory=HealthConfig)
 
     nodes: list[str] = Field(default_factory=list, description="Edge node ids accepted; "
                              "empty: any. Messages from others are refused and counted")

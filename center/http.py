@@ -24,7 +24,7 @@ import logging
 import math
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -464,8 +464,10 @@ class Api:
         return web.FileResponse(CONSOLE / "index.html")
 
 
-def make_app(api: Api, ready: Callable[[], dict[str, Any]] | None = None) -> web.Application:
-    """``ready``: the service's readiness (its vital tasks, the broker), for /readyz."""
+def make_app(api: Api, ready: Callable[[], dict[str, Any]] | None = None,
+             routes: Iterable[web.RouteDef] = ()) -> web.Application:
+    """``ready``: the service's readiness (its vital tasks, the broker), for /readyz;
+    ``routes``: more of the API behind the same guard (the health board's)."""
 
     async def healthz(_: web.Request) -> web.Response:
         return answer({"status": "ok"})  # the loop answers: the process is alive
@@ -492,6 +494,7 @@ def make_app(api: Api, ready: Callable[[], dict[str, Any]] | None = None) -> web
         web.post("/api/look/{node}/{camera}", api.look_ask),
         web.get("/api/board", api.board),
         web.get("/api/audit", api.audit),
+        *routes,
         web.get("/api/ws", api.ws),
         web.get("/metrics", api.metrics_view),
     ])

@@ -17,6 +17,12 @@ with the batch; it may come before or after its alert, as a snapshot may. Unackn
 messages are bounded in bytes as well as in number, so a burst of clips holds at most
 ``inflight_bytes`` of them in memory.
 
+Patrol results (``edge/<node>/patrol/<camera>``, ``edge.patrol/1``) and their pictures
+(``.../snapshot``) come through the shared subscription too, are checked like alerts
+(``center.patrol``) and stored a batch at a time: each camera's newest state and picture,
+and a history row per check (``center.health_store``). A health summary also sets the
+node's live cameras' states. Refusals are counted in ``patrol_refused`` as well.
+
 Live-look pictures (``edge/<node>/look/<camera>``, QoS 0) are not stored: each is checked
 and kept as its camera's newest picture (``center.look``) as it arrives, on the event loop,
 never queued behind a batch of alerts.
@@ -42,6 +48,7 @@ from center.clips import ClipFiles, valid_key
 from center.config import CenterMqttConfig
 from center.look import Looks
 from center.mqtt import Message, MqttError, Subscriber
+from center.patrol import CameraState, check_result, check_snapshot, live_states
 from center.store import ClipRow, Store
 from common import jsonsafe
 from common.mp4 import Clip, Mp4Error, read_clip
@@ -54,7 +61,7 @@ _VALIDATE_HEALTH = fastjsonschema.compile(health.json_schema())
 _ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 MAX_HEALTH_BYTES = 262_144
 _TOPIC_PARTS = {"alerts": 4, "snapshots": 4, "clips": 4, "status": 3,
-                "health": 3}  # edge/<node>/...
+                "health": 3, "patrol": 4, "patrol_snapshots": 5}  # edge/<node>/...
 REJECT_REASONS = ("oversized", "malformed", "schema", "topic_mismatch", "unknown_node",
                   "unknown_topic", "node_mismatch", "unstorable", "unprocessable", "overflow")
 # a clip refused is counted under one of REJECT_REASONS, and here by why, finer: the
@@ -62,6 +69,11 @@ REJECT_REASONS = ("oversized", "malformed", "schema", "topic_mismatch", "unknown
 CLIP_REJECT_REASONS = ("oversized", "bad_topic", "not_mp4", "not_fast_start", "not_h264",
                        "bad_tag", "topic_mismatch", "unknown_node", "unknown_topic",
                        "node_mismatch", "unstorable", "unprocessable", "overflow")
+# a patrol result or picture refused is counted under one of REJECT_REASONS, and here
+PATROL_REJECT_REASONS = ("oversized", "malformed", "schema", "topic_mismatch",
+                         "unknown_node", "unknown_topic", "unstorable", "unprocessable",
+                         "overflow")
+_PATROL = ("patrol", "patrol_snapshots")
 _CLIP_GENERAL = {"bad_topic": "malformed", "not_mp4": "malformed",
                  "not_fast_start": "malformed", "not_h264": "malformed", "bad_tag": "malformed"}
 MAX_QUEUED = 10_000  # messages waiting for the writer
@@ -75,7 +87,7 @@ T = TypeVar("T")
 class Item:
     """A message that passed the checks."""
     topic: str
-    kind: str  # alerts, snapshots, status, health
+    kind: str  # alerts, snapshots, clips, status, health, patrol, patrol_snapshots
     node: str
     last: str  # the topic's last level: camera or alert id
     payload: bytes
@@ -87,7 +99,11 @@ Push = Callable[[dict[str, Any]], None]
 
 def _kind(topic: str) -> str:
     parts = topic.split("/", 3)
-    return parts[2] if len(parts) >= 3 and parts[0] == "edge" else "unknown"
+    if len(parts) < 3 or parts[0] != "edge":
+        return "unknown"
+    if parts[2] == "patrol" and topic.endswith("/snapshot") and topic.count("/") == 4:
+        return "patrol_snapshots"  # edge/<node>/patrol/<camera>/snapshot
+    return parts[2]
 
 
 class Ingest:
@@ -109,6 +125,9 @@ class Ingest:
         self.rejected: Counter[str] = Counter()  # reason -> messages
         self.clips_rejected: Counter[str] = Counter()  # CLIP_REJECT_REASONS -> clips
         self.clips_stored = 0
+        self.patrol_refused: Counter[str] = Counter()  # PATROL_REJECT_REASONS -> messages
+        self.patrol_results: Counter[str] = Counter()  # outcome -> results stored (first)
+        self.patrol_snapshots = 0  # patrol pictures stored
         # a clip at the limit, twice over, or enough for a few batches of snapshots
         self.inflight_bytes = max(MIN_INFLIGHT_BYTES, 2 * cfg.max_clip_bytes)
         self._queued_bytes = 0  # of QoS 0 messages waiting
@@ -158,6 +177,8 @@ class Ingest:
                 self.rejected["overflow"] += 1
                 if _kind(m.topic) == "clips":
                     self.clips_rejected["overflow"] += 1
+                if _kind(m.topic) in _PATROL:
+                    self.patrol_refused["overflow"] += 1
                 return
             self._queued_bytes += len(m.payload)
         self._queue.put_nowait((link, m))
@@ -185,6 +206,8 @@ class Ingest:
                         await link.subscribe([(f"$share/{g}/edge/+/alerts/+", 1),
                                               (f"$share/{g}/edge/+/snapshots/+", 1),
                                               (f"$share/{g}/edge/+/clips/+", 1),
+                                              (f"$share/{g}/edge/+/patrol/+", 1),
+                                              (f"$share/{g}/edge/+/patrol/+/snapshot", 1),
                                               ("edge/+/status", 1), ("edge/+/health", 1),
                                               # not shared: the console asking for a
                                               # camera may be served by any instance, and
@@ -281,6 +304,8 @@ class Ingest:
                     self._refuse_clip(item, "unstorable")
                 else:
                     self.rejected["unstorable"] += 1
+                    if item.kind in _PATROL:
+                        self.patrol_refused["unstorable"] += 1
         return events
 
     async def _in_store(self, fn: Callable[..., T], *args: Any) -> T:
@@ -310,9 +335,12 @@ class Ingest:
             if reason is not None:
                 if kind == "clips":
                     self.clips_rejected[reason] += 1
+                elif kind in _PATROL:
+                    self.patrol_refused[reason] += 1
                 self.rejected[_CLIP_GENERAL.get(reason, reason)] += 1
-            else:
-                items.append(Item(m.topic, kind, parts[1], parts[-1], m.payload, parsed))
+            else:  # last: the camera, for a patrol picture too
+                last = parts[3] if kind == "patrol_snapshots" else parts[-1]
+                items.append(Item(m.topic, kind, parts[1], last, m.payload, parsed))
         return items
 
     def _clamp(self, message: dict[str, Any], window: tuple[str, str, str]) -> None:
@@ -331,6 +359,9 @@ class Ingest:
         alerts: list[dict[str, Any]] = []
         bodies: list[str] = []
         events: list[dict[str, Any]] = []
+        results: list[CameraState] = []
+        pictures: list[tuple[str, str, bytes]] = []
+        now = time.time()
         for it in items:
             if it.kind == "alerts":
                 alerts.append(it.parsed)
@@ -347,7 +378,17 @@ class Ingest:
                 events.append({"event": "board"})
             elif it.kind == "health":
                 self.store.set_health(it.node, it.parsed)
+                self.store.write_live(it.node, live_states(it.node, it.parsed, now), now)
                 events.append({"event": "board"})
+            elif it.kind == "patrol":
+                results.append(it.parsed)
+            elif it.kind == "patrol_snapshots":
+                pictures.append((it.node, it.last, it.payload))
+        if results:  # a batch's results in a few statements, however many
+            self.patrol_results.update(self.store.write_patrol(results, now))
+        if pictures:
+            self.store.write_camera_snapshots(pictures, now)
+            self.patrol_snapshots += len(pictures)
         if alerts:
             written = self.store.write_messages(alerts, bodies)
             self.stored += len(written.fresh)
@@ -453,6 +494,13 @@ class Ingest:
             return self._check_clip(parts[1], parts[3], payload)
         if kind == "status":
             return (None, None) if payload in (b"online", b"offline") else ("malformed", None)
+        if kind == "patrol":
+            return check_result(parts[1], parts[3], payload, time.time())
+        if kind == "patrol_snapshots":
+            if parts[4] != "snapshot":
+                return "unknown_topic", None
+            return check_snapshot(parts[1], parts[3], payload,
+                                  self.cfg.max_patrol_snapshot_bytes), None
         if len(payload) > MAX_HEALTH_BYTES:
             return "oversized", None
         try:

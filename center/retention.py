@@ -1,6 +1,7 @@
 """What the command center keeps: alerts, messages, snapshots, clips and the audit log, by
-age and by total size, oldest first. Every purge is counted by what went
-(``center_purged_total``).
+age and by total size, oldest first; the camera-health board's history, cameras not heard
+from, their pictures and the trend's days by age (``retention.patrol_days``). Every purge
+is counted by what went (``center_purged_total``).
 
 Runs in a thread every ``retention.interval_s``, in small steps (each a short transaction),
 so ingest, which waits on the same store, never stalls for long. A clip's file is deleted
@@ -34,8 +35,19 @@ def purge(store: Store, r: RetentionConfig, now: float | None = None,
     _clips(store, r, now, clips, purged)
     while n := store.delete_audit(now - r.audit_days * 86_400, STEP * 10):
         purged["audit"] += n
+    _patrol(store, r, now, purged)
     purged["sessions"] += store.purge_sessions()
     return +purged
+
+
+def _patrol(store: Store, r: RetentionConfig, now: float, purged: Counter[str]) -> None:
+    before = now - r.patrol_days * 86_400
+    while n := store.delete_checks(before, STEP * 10):
+        purged["checks"] += n
+    while n := store.delete_cameras(before, STEP):
+        purged["cameras"] += n  # with their pictures
+    purged["camera_snapshots"] += store.delete_camera_snapshots(before)
+    purged["health_days"] += store.delete_days(rfc3339(before)[:10])
 
 
 def _delete_alerts(store: Store, keys: list[tuple[str, str]], clips: ClipFiles | None

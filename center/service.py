@@ -3,8 +3,10 @@
     broker -> Ingest (check, store once, PUBACK) -> Store -> Hub (WebSocket) -> console
                                                    Store <- Api (operators' actions, audit)
                                                    Store <- retention (by age and size)
+                                                   Store <- health (the rates, sampled)
 
-Its long-lived tasks (the broker link, the writer, retention) run under one supervisor:
+Its long-lived tasks (the broker link, the writer, retention, the health sampler) run under
+one supervisor:
 a failure is logged with its traceback, counted, and the task restarts.
 """
 
@@ -20,42 +22,49 @@ import signal
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from center import retention
+from center import health, retention
 from center.auth import MAX_NAME, MAX_PASSWORD, valid_name
 from center.clips import ClipFiles
 from center.config import CenterConfig, load_center_config
+from center.health_http import HealthRoutes
 from center.http import Api, Hub, LiveLook, make_app
-from center.ingest import CLIP_REJECT_REASONS, REJECT_REASONS, Ingest
+from center.ingest import CLIP_REJECT_REASONS, PATROL_REJECT_REASONS, REJECT_REASONS, Ingest
 from center.look import Looks
 from center.store import ROLES, Store, StoreError, open_store
 from common.config import ConfigError
 from common.logs import setup_logging
+from common.patrol import OUTCOMES
 from common.redact import redact
 from common.tasks import Tasks
 
 log = logging.getLogger("center")
 
 
-PURGED = ("alerts", "messages", "snapshots", "clips", "audit", "sessions")
-TASKS = ("mqtt", "writer", "retention")
+PURGED = ("alerts", "messages", "snapshots", "clips", "audit", "sessions", "checks",
+          "cameras", "camera_snapshots", "health_days")
+TASKS = ("mqtt", "writer", "retention", "health")
 
 
 class CenterCollector(Collector):
-    def __init__(self, ingest: Ingest, hub: Hub, tasks: Tasks, purged: Counter[str]) -> None:
+    def __init__(self, ingest: Ingest, hub: Hub, tasks: Tasks, purged: Counter[str],
+                 board: Callable[[], dict[str, Any] | None]) -> None:
         self.ingest, self.hub, self.tasks, self.purged = ingest, hub, tasks, purged
+        self.board = board  # the health figures last sampled, if any
 
     def collect(self) -> Iterator[Metric]:
         i = self.ingest
         received = CounterMetricFamily("center_messages_received", "Messages from edges, by "
                                        "topic kind", labels=["kind"])
-        for kind in ("alerts", "snapshots", "clips", "status", "health", "look", "unknown"):
+        for kind in ("alerts", "snapshots", "clips", "status", "health", "look", "patrol",
+                     "patrol_snapshots", "unknown"):
             received.add_metric([kind], i.received[kind])
         yield received
         rejected = CounterMetricFamily("center_messages_rejected", "Messages refused, by "
@@ -71,6 +80,7 @@ class CenterCollector(Collector):
         yield clips
         yield CounterMetricFamily("center_clips_stored", "Alert clips stored (a file and its "
                                   "row)", value=i.clips_stored)
+        yield from self._health()
         yield CounterMetricFamily("center_alert_messages_stored", "Alert messages stored "
                                   "(first delivery)", value=i.stored)
         yield CounterMetricFamily("center_alert_messages_duplicate", "Alert messages "
@@ -98,6 +108,37 @@ class CenterCollector(Collector):
         yield purged
 
 
+    def _health(self) -> Iterator[Metric]:
+        i = self.ingest
+        results = CounterMetricFamily("center_patrol_results", "Patrol results stored (first "
+                                      "delivery), by outcome", labels=["outcome"])
+        for outcome in OUTCOMES:
+            results.add_metric([outcome], i.patrol_results[outcome])
+        yield results
+        refused = CounterMetricFamily("center_patrol_refused", "Patrol results and pictures "
+                                      "refused, by reason (each also counted in "
+                                      "center_messages_rejected)", labels=["reason"])
+        for reason in PATROL_REJECT_REASONS:
+            refused.add_metric([reason], i.patrol_refused[reason])
+        yield refused
+        yield CounterMetricFamily("center_patrol_snapshots_stored", "Patrol pictures stored "
+                                  "(each camera's newest kept)", value=i.patrol_snapshots)
+        found = self.board()
+        if found is None:  # not sampled yet
+            return
+        cameras = GaugeMetricFamily("center_health_cameras", "Known cameras by status, at "
+                                    "the last health sample", labels=["status"])
+        for status, n in found["statuses"].items():
+            cameras.add_metric([status], n)
+        yield cameras
+        overall = found["overall"]
+        for what in ("online", "intact"):
+            if overall[f"{what}_rate"] is not None:
+                yield GaugeMetricFamily(f"center_health_{what}_ratio", f"Share of the known "
+                                        f"cameras {what}, at the last health sample",
+                                        value=overall[f"{what}_rate"])
+
+
 class Center:
     def __init__(self, config: CenterConfig) -> None:
         self.config = config
@@ -113,13 +154,17 @@ class Center:
         self.tasks = Tasks(logging.getLogger("center.tasks"))
         self.purged: Counter[str] = Counter()
         registry = CollectorRegistry(auto_describe=False)
-        registry.register(CenterCollector(self.ingest, self.hub, self.tasks, self.purged))
+        self.board: dict[str, Any] | None = None  # the health figures last sampled
+        registry.register(CenterCollector(self.ingest, self.hub, self.tasks, self.purged,
+                                          lambda: self.board))
         self.api = Api(self.store, self.hub, config.http, lambda: generate_latest(registry),
                        self.clips, LiveLook(self.looks, self.ingest.publish, look))
+        self.health_routes = HealthRoutes(self.api, config.health)  # the board's API
         registry.register(self.api)  # the login and refusal counters
 
     async def run(self, stop: asyncio.Event) -> None:
-        runner = web.AppRunner(make_app(self.api, self.ready), access_log=None)
+        runner = web.AppRunner(make_app(self.api, self.ready, self.health_routes.routes()),
+                               access_log=None)
         await runner.setup()
         host, _, port = self.config.http.listen.rpartition(":")
         await web.TCPSite(runner, host or "0.0.0.0", int(port)).start()
@@ -128,7 +173,9 @@ class Center:
         tasks = [asyncio.create_task(keep("mqtt", self.ingest.run), name="mqtt"),
                  asyncio.create_task(keep("writer", self.ingest.write), name="writer"),
                  asyncio.create_task(keep("retention", self._purge, vital=False),
-                                     name="retention")]
+                                     name="retention"),
+                 asyncio.create_task(keep("health", self._sample, vital=False),
+                                     name="health")]
         try:
             await stop.wait()
         finally:
@@ -153,6 +200,14 @@ class Center:
                     f"{n} {what}" for what, n in sorted(purged.items())),
                     time.monotonic() - started)
             await asyncio.sleep(r.interval_s)
+
+    async def _sample(self) -> None:
+        """The health rates, every ``health.sample_s``: added to the day's trend, and kept
+        for /metrics."""
+        cfg = self.config.health
+        while True:
+            await asyncio.sleep(cfg.sample_s)
+            self.board = await asyncio.to_thread(health.sample, self.store, cfg)
 
     def ready(self) -> dict[str, object]:
         """For /readyz: every vital task runs and the broker link is up."""

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from center.health_store import HEALTH_SCHEMA, HealthTables
+
 STATES = ("new", "acknowledged", "dispatched", "resolved", "closed", "false_alarm")
 ROLES = ("operator", "supervisor", "admin")
 # action -> (states it may start from, state it leads to, least role)
@@ -76,10 +78,12 @@ CREATE TABLE IF NOT EXISTS audit (
 CREATE INDEX IF NOT EXISTS audit_by_time ON audit (at DESC);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
-SCHEMA_VERSION = "3"
+_SCHEMA += HEALTH_SCHEMA
+SCHEMA_VERSION = "4"
 # Version 1 keyed messages by (id, seq) and snapshots by id alone, so one node could
 # shadow another's alert with its id; version 2 keys them by node too. Version 3 adds the
-# clips table, which opening creates (CREATE TABLE IF NOT EXISTS): nothing to migrate.
+# clips table, version 4 the camera-health board's, which opening creates (CREATE TABLE
+# IF NOT EXISTS): nothing to migrate.
 _MIGRATE_1_TO_2 = """
 ALTER TABLE messages RENAME TO messages_v1;
 ALTER TABLE snapshots RENAME TO snapshots_v1;
@@ -197,7 +201,7 @@ def _token_key(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()  # a leaked table opens no session
 
 
-class Store:
+class Store(HealthTables):
     """The SQL both back ends share; a subclass connects and says how to spell it."""
 
     placeholder = "?"
@@ -253,6 +257,11 @@ class Store:
         with self._tx() as db:
             cur = db.execute(self._sql(sql), args)
             return cur.fetchall() if cur.description else []
+
+    def _read_rows(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """A read that may take a while (the board over every camera): a server's store
+        reads on its connection."""
+        return self._run(sql, args)
 
     def _rows(self, sql: str, args: Sequence[Any], columns: Sequence[str]
               ) -> list[dict[str, Any]]:
@@ -637,6 +646,14 @@ class SqliteStore(Store):
         reader = sqlite3.connect(self.path.resolve().as_uri() + "?mode=ro", uri=True)
         try:
             return [reader.execute(q).fetchone() for q in queries]
+        finally:
+            reader.close()
+
+    def _read_rows(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        # on a connection of its own, as _read: ingest never waits behind the board
+        reader = sqlite3.connect(self.path.resolve().as_uri() + "?mode=ro", uri=True)
+        try:
+            return reader.execute(sql, args).fetchall()
         finally:
             reader.close()
 

@@ -6,9 +6,10 @@ is covered when it went flat (its grey-level spread within the sensor's own fram
 noise plus ``flat_level``) and lost its pattern (correlation with the reference window under
 0.4), or when its contrast fell under a third and most of its pattern went (a smeared lens).
 A window that was flat already (sky, a wall) is covered only if its level changed. A cell
-is covered when half the windows over it are, and the cells along a cover's edge count half
-(the edge runs through them). The share is of the cells that can tell, masked cells left
-out.
+is covered when half the windows over it are. A window across a cover's edge is never flat,
+so the cells along the edge are judged pixel by pixel: the share of their pixels at the
+level of the cover next to them (and not at it in the reference). The share is of the cells
+that can tell, masked cells left out.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ import numpy as np
 from models.motion import Polygon, mask_image
 
 CELL = 5  # px of a cell of the view (160 px wide); a window is 2x2 cells
+BLOWN = 230.0 - 128.0  # a window reaching this (centred) is blown out (as QualityMeter counts)
+KEPT_WINDOWS = 8  # fewer windows showing their pattern tell nothing of its contrast
 
 
 def _mid_band(view: np.ndarray) -> np.ndarray:
@@ -37,7 +40,20 @@ def _votes(windows: np.ndarray) -> np.ndarray:
     return cv2.boxFilter(padded, -1, (2, 2), normalize=False, borderType=cv2.BORDER_CONSTANT)
 
 
-_CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
+_AROUND = np.ones((3, 3), np.uint8)
+
+
+def _ranked(values: np.ndarray, q: float) -> float:
+    """The value at rank ``q`` (0..1) of ``values``; 1.0 (as learned) when there are none."""
+    if not values.size:
+        return 1.0
+    k = int(q * (values.size - 1))
+    return float(np.partition(values, k)[k])
+
+
+def _cells_of(mask: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
+    """The share of each cell's pixels set in ``mask`` (bool, the cells' pixels)."""
+    return cv2.resize(mask.astype(np.float32), grid, interpolation=cv2.INTER_AREA)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +62,10 @@ class CoverReading:
     matched: float  # share of its textured windows whose pattern is still there
     contrast: float  # contrast of the best-kept windows (97th percentile), share of the
     # learned view's: a cover leaves some at ~1, a failing exposure takes it everywhere
-    typical: float  # ... of the typical window (median): a gain multiplies it
+    typical: float  # ... of the typical window (median): a gain multiplies it (both of
+    # the windows not blown out to white)
+    kept: float  # ... of the typical window still showing its pattern, uncovered: a cover
+    # leaves it at ~1, a veil over the whole lens lowers it with the rest
     rest_shift: float  # grey levels the uncovered windows moved from the learned view
     level_base: float  # mean grey level of the learned view
     coarse: float  # spread of the window means, share of the learned view's: a veil over
@@ -150,18 +169,20 @@ class CoverMeter:
         half = self._kept_votes
         cells = (2 * _votes(covered) >= half) & self._cells
         known = (2 * _votes(covered | textured) >= half) & self._cells
-        edge = cv2.dilate(cells.view(np.uint8), _CROSS).view(bool) & ~cells & self._cells
+        edge = cv2.dilate(cells.view(np.uint8), _AROUND).view(bool) & ~cells & self._cells
         # untold cells (flat before and now, same level) are left out, but the share is
         # never taken of less than a third of the view
         told = max(np.count_nonzero(known | edge), 0.3 * self._cell_count, 1.0)
-        share = (np.count_nonzero(cells) + 0.5 * np.count_nonzero(edge)) / told
-        # what a cover leaves keeps its contrast; a failing exposure takes it everywhere
-        ratios = (sd_g / np.maximum(sd_r, 1e-3))[textured]
-        typical = contrast = 1.0
-        if ratios.size:
-            best = int(0.97 * (ratios.size - 1))
-            ranked = np.partition(ratios, (ratios.size // 2, best))
-            typical, contrast = float(ranked[ratios.size // 2]), float(ranked[best])
+        share = (np.count_nonzero(cells) + self._edge_share(g, cells, edge, sd_g[covered],
+                                                            flat)) / told
+        # what a cover leaves keeps its contrast; a failing exposure takes it everywhere,
+        # a veil from what still shows its pattern too; a gain multiplies the contrast of
+        # what it did not blow out
+        ratio = sd_g / np.maximum(sd_r, 1e-3)
+        contrast = _ranked(ratio[textured], 0.97)
+        typical = _ranked(ratio[textured & (mg + 2.0 * sd_g < BLOWN)], 0.5)
+        shown = ratio[textured & ~covered & (ncc >= self.pattern_kept)]
+        shown_kept = _ranked(shown, 0.5) if shown.size >= KEPT_WINDOWS else 1.0
         # ... and a cover leaves the rest at its level: the windows clear of it (not next to
         # one covered, where its soft edge runs) that kept their pattern
         near = cv2.dilate(covered.view(np.uint8), np.ones((3, 3), np.uint8)).view(bool)
@@ -176,8 +197,34 @@ class CoverMeter:
             band = _mid_band(g)
             kept = mean(band * band).ravel()[self._mid_told] / self._ref_mid
             mid = math.sqrt(float(np.partition(kept, kept.size // 2)[kept.size // 2]))
-        return CoverReading(min(1.0, float(share)), float(matched), contrast, typical, shift,
-                            self._ref_level, coarse, mid)
+        return CoverReading(min(1.0, float(share)), float(matched), contrast, typical,
+                            shown_kept, shift, self._ref_level, coarse, mid)
+
+    def _edge_share(self, g: np.ndarray, cells: np.ndarray, edge: np.ndarray,
+                    cover_sd: np.ndarray, flat: float) -> float:
+        """How much of the edge cells the cover takes: a pixel is on it when it is nearer
+        the level of the covered cells next to it than its reference; a pixel whose
+        reference was within the cover's own spread of that level cannot tell, and counts
+        half."""
+        if not edge.any():
+            return 0.0
+        gw, gh = self._grid
+        level = cv2.resize(g[:gh * CELL, :gw * CELL], self._grid, interpolation=cv2.INTER_AREA)
+        on = cells.astype(np.float32)
+        around = cv2.boxFilter(on, -1, (3, 3), normalize=False,
+                               borderType=cv2.BORDER_CONSTANT)
+        level = cv2.boxFilter(level * on, -1, (3, 3), normalize=False,
+                              borderType=cv2.BORDER_CONSTANT) / np.maximum(around, 1.0)
+        # a window's spread is ~1.2 times a pixel's distance from its mean at worst (a
+        # weave); 2.5 spreads keeps nearly all of a cover's pixels
+        tol = 2.5 * max(float(np.median(cover_sd)) if cover_sd.size else 0.0, flat)
+        at = cv2.resize(level, (gw * CELL, gh * CELL), interpolation=cv2.INTER_NEAREST)
+        px, ref = g[:gh * CELL, :gw * CELL], self._snap[:gh * CELL, :gw * CELL]
+        was = np.abs(ref - at) <= tol
+        # nearer the cover than the reference: where a soft edge is over half the cover's
+        now = np.abs(px - at) < np.abs(px - ref)
+        taken = _cells_of(now & ~was, self._grid) + 0.5 * _cells_of(was, self._grid)
+        return float(taken[edge].sum())
 
     def learn(self, rate: float) -> None:
         if self._ref is None or self._view is None:

@@ -80,6 +80,8 @@ class QualitySample:
     brightness: float
     spread: float  # grey-level standard deviation
     sharpness: float  # mean absolute Laplacian
+    edges: float  # ... of the most detailed tenth of the picture: its edges, which a defocus
+    # spreads wherever they are; a smear or a cover takes part of the view and leaves these
     noise: float  # the sensor's noise: sigma of the finest-scale change between frames
     change: float  # mean absolute difference to the previous analysed frame
     changed: float  # share of pixels that changed by more than 2 grey levels
@@ -89,6 +91,7 @@ class QualitySample:
     matched: float  # share of the view's textured windows still showing their pattern
     contrast: float  # contrast kept by the best-kept part of the view, share of the learned
     typical: float  # contrast kept by the typical window, share of the learned
+    kept: float  # ... by the typical window that still shows its pattern, uncovered
     rest_shift: float  # grey levels the uncovered part of the view moved
     level_base: float  # mean grey level of the learned view
     coarse: float  # spread of the view's coarse pattern, share of the learned view's
@@ -100,6 +103,7 @@ class QualitySample:
     chroma_offset: float  # largest mean offset of U or V from neutral; 0 without chroma
     chroma_shift: float  # distance of the mean (U, V) from the learned; 0 without chroma
     sharpness_base: float
+    edges_base: float
     noise_base: float
     warm: bool
 
@@ -108,6 +112,9 @@ STILL_FRAMES = 10
 TICK_FRAMES = 2  # a clock tick may change this many analysed frames in a row
 RECENT_FRAMES = 5  # noise and veil are judged over the last second (5 analysed frames)
 VIEW_WIDTH = 160  # cover and move are judged on the view at this width
+DETAIL_SCALE = 2.0  # levels of ``detail_map`` a grey level
+EDGE_SHARE = 0.1  # edges: the mean detail of this share of the picture (a
+# defocus spreads them; the plain rest shows the sensor and the encoder, not the lens)
 # [1 -2 1] across and down: unit gain on white noise (the 3x3 weights' squares sum to 1 after
 # the 1/6), zero on flat and on linear ramps, so a light or exposure change between two
 # frames leaves it (nearly) untouched. Separable: a third of a 3x3 filter's cost.
@@ -154,6 +161,27 @@ def spatial_noise(img: np.ndarray) -> float:
     return math.sqrt(float(np.partition(quiet, quiet.size // 2)[quiet.size // 2]))
 
 
+def detail_map(small: np.ndarray) -> np.ndarray:
+    """A Laplacian-like detail map (uint8, ``DETAIL_SCALE`` levels a grey level): a lightly
+    smoothed picture less its 3x3 mean, so the sensor's noise does not dominate it. In sums
+    (16 bits): a uint8 difference of means would round a soft picture's detail to 0 or 1."""
+    sums = cv2.boxFilter(small, cv2.CV_16U, (3, 3), normalize=False)
+    lap81 = cv2.absdiff(cv2.multiply(sums, 9), cv2.boxFilter(sums, -1, (3, 3), normalize=False))
+    return cv2.convertScaleAbs(lap81, alpha=DETAIL_SCALE / 81.0)
+
+
+def _top_mean(img: np.ndarray, share: float) -> float:
+    """The mean of the highest ``share`` of a uint8 image's values, from its histogram."""
+    hist = cv2.calcHist([img], [0], None, [256], [0, 256]).ravel()
+    want = share * img.size
+    counts = np.cumsum(hist[::-1])
+    k = int(np.searchsorted(counts, want))  # the levels from 255 down to 255 - k
+    levels = np.arange(255, 254 - k, -1, dtype=np.float64)
+    taken = hist[::-1][:k + 1].astype(np.float64)
+    taken[-1] -= max(0.0, counts[k] - want)  # only part of the last level
+    return float((levels * taken).sum() / max(want, 1.0))
+
+
 def _median(values: deque[float]) -> float:
     return sorted(values)[len(values) // 2]
 
@@ -187,7 +215,7 @@ class QualityMeter:
         self._lost_for = self._veiled_for = 0
         self._pending: tuple[float, float, np.ndarray | None] | None = None
         self._forget_view()
-        self._sharpness = self._noise = 0.0
+        self._sharpness = self._edges = self._noise = 0.0
         self._colour: np.ndarray | None = None  # learned mean (U, V) offset from neutral
         self._frames = 0
 
@@ -215,9 +243,9 @@ class QualityMeter:
         mean, std = cv2.meanStdDev(small)
         # Sensor noise would dominate a raw Laplacian: measure detail on a lightly smoothed
         # picture.
-        smooth = cv2.blur(small, (3, 3))
-        lap = cv2.absdiff(smooth, cv2.blur(smooth, (3, 3)))  # a Laplacian-like detail map
-        sharpness = float(cv2.mean(lap)[0])
+        detail = detail_map(small)
+        sharpness = float(cv2.mean(detail)[0]) / DETAIL_SCALE
+        edges = _top_mean(detail, EDGE_SHARE) / DETAIL_SCALE
         # blown out: near white (a limited-range picture clips at 235)
         clipped = cv2.countNonZero(cv2.compare(small, 230, cv2.CMP_GE)) / small.size
         change, changed, noise = 255.0, 1.0, self._noise
@@ -265,30 +293,34 @@ class QualityMeter:
         self._still.append(quiet or (change < self.t.frozen_below
                                      and self._since_quiet <= TICK_FRAMES))
         still = sum(self._still) / STILL_FRAMES
-        self._pending = (sharpness, noise, colour)
+        self._pending = (sharpness, edges, noise, colour)
         if self._frames == 1:
-            self._sharpness = sharpness
+            self._sharpness, self._edges = sharpness, edges
         elif self._frames == 2:
             self._noise = noise  # the first frame has no noise: nothing to compare it with
         coarse = _median(self._coarse)
         lost = sharpness < self.t.blur_ratio * self._sharpness
         self._lost_for = self._lost_for + 1 if lost else 0
         self._veiled_for = self._veiled_for + 1 if coarse < self.t.hazed_below else 0
-        return QualitySample(float(mean[0, 0]), float(std[0, 0]), sharpness, noise, change,
-                             changed, still, clipped, cover.covered, cover.matched, cover.contrast,
-                             cover.typical, cover.rest_shift, cover.level_base, coarse, cover.mid,
+        return QualitySample(float(mean[0, 0]), float(std[0, 0]), sharpness, edges, noise,
+                             change,
+                             changed, still, clipped, cover.covered, cover.matched,
+                             cover.contrast, cover.typical, cover.kept, cover.rest_shift,
+                             cover.level_base, coarse, cover.mid,
                              self._lost_for, self._veiled_for, move, chroma_offset, chroma_shift,
-                             self._sharpness, self._noise, self._frames > self.t.warmup_frames)
+                             self._sharpness, self._edges, self._noise,
+                             self._frames > self.t.warmup_frames)
 
     def learn(self) -> None:
         """Folds the last measured frame into the baselines and the reference view: fast
         over the warm-up, then slowly (shadows, seasons, day and night)."""
         if self._pending is None:
             return
-        sharpness, noise, colour = self._pending
+        sharpness, edges, noise, colour = self._pending
         warm = self._frames > self.t.warmup_frames
         rate = self.t.learn_rate if warm else 1.0 / self._frames
         self._sharpness += rate * (sharpness - self._sharpness)
+        self._edges += rate * (edges - self._edges)
         self._noise += rate * (noise - self._noise)
         if colour is not None and self._colour is not None:
             self._colour = self._colour + rate * (colour - self._colour)
@@ -322,7 +354,9 @@ def diagnose(s: QualitySample, t: QualityThresholds) -> dict[str, float]:
     # too dark before it reaches the absolute limit. So is an overexposure: too much gain
     # blows the highlights out and multiplies the contrast of what is left, where a light
     # switched on adds to every level alike.
-    washed = s.contrast < t.washed_below
+    # (a veil of glare keeps the pattern of what still shows and takes its contrast; what
+    # moved through the view may keep the best windows' contrast, so both are asked)
+    washed = min(s.contrast, s.kept) < t.washed_below
     overexposed = s.clipped > t.blown_share and s.typical > t.gained_above
     if not found.keys() & {"video_too_dark", "video_too_bright"}:
         if washed and s.brightness < t.exposure_step * s.level_base:
@@ -332,6 +366,7 @@ def diagnose(s: QualitySample, t: QualityThresholds) -> dict[str, float]:
             found["video_too_bright"] = 0.5
     exposure = found.keys() & {"video_too_dark", "video_too_bright"}
     sharp = s.sharpness / max(s.sharpness_base, 1e-6)
+    edges = s.edges / max(s.edges_base, 1e-6)
     # A smeared lens, which is tampering: the detail went, and either a veil took the
     # coarse contrast with it, beyond what the contrast lost explains (a dimmer picture
     # loses both alike), or the light spread so far that the mid-scale contrast went too.
@@ -354,8 +389,10 @@ def diagnose(s: QualitySample, t: QualityThresholds) -> dict[str, float]:
     elif smeared and not exposure:
         found["video_occluded"] = 1.0 - sharp
     elif not exposure:
-        # detail lost beyond what the contrast lost (rain, an IR switch, a dimmer view)
-        detail = sharp / kept
+        # detail lost beyond what the contrast lost (rain, an IR switch, a dimmer view):
+        # over the view, or at its edges (a plain scene's detail is mostly sensor and
+        # encoder, which a defocus leaves)
+        detail = min(sharp, edges) / kept
         blurred = detail < t.blur_ratio
         if blurred:
             found["video_blurred"] = 1.0 - detail / t.blur_ratio
@@ -374,7 +411,8 @@ def diagnose(s: QualitySample, t: QualityThresholds) -> dict[str, float]:
     # takes the colour away rather than moving it
     cast = s.chroma_offset > t.cast_above or (s.chroma_shift > t.cast_shift
                                               and s.chroma_offset > t.cast_kept)
-    if cast and "video_occluded" not in found:
+    # a cover's colour is its own; an exposure fault stretches or clips the channels apart
+    if cast and not found.keys() & {"video_occluded", *exposure}:
         found["color_cast"] = min(1.0, max(s.chroma_offset, s.chroma_shift) / 64.0)
     return _scores(_frozen(found, s, t))
 

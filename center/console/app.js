@@ -226,7 +226,7 @@ function flush() {
       const a = alerts.get(e.id);
       if (a) upsertRow({...a, clip: e.clip}, false);
     } else if (e.event === "board" && !$("#tab-board").hidden) {
-      loadBoard();
+      loadBoard(false); // board.js: the edges' table now, the figures throttled
     }
   }
 }
@@ -469,26 +469,7 @@ function lookStatus(text, warn = false) {
   $("#look-status").classList.toggle("warn", warn);
 }
 
-// -- board and audit ------------------------------------------------------------------------
-async function loadBoard() {
-  const {nodes} = await api("/api/board");
-  const rows = [];
-  for (const n of nodes) {
-    const cams = Object.entries(n.health?.cameras || {});
-    const status = n.status || "unknown";
-    if (!cams.length) rows.push(el("tr", {class: `node-${status}`}, el("td", {text: n.node}), el("td", {text: status}), el("td"), el("td"), el("td"), el("td", {text: n.health_at ? time(new Date(n.health_at * 1000).toISOString()) : ""})));
-    for (const [name, c] of cams) {
-      const degraded = (c.faults || []).length > 0;
-      const state = status === "offline" ? "unknown" : (c.state === "streaming" && degraded ? "degraded" : c.state);
-      rows.push(el("tr", {class: `node-${status} cam-${state}`},
-        el("td", {text: n.node}), el("td", {text: status}), el("td", {text: name}),
-        el("td", {class: "cam-state", text: state}), el("td", {text: (c.faults || []).join(", ")}),
-        el("td", {text: n.health_at ? time(new Date(n.health_at * 1000).toISOString()) : ""})));
-    }
-  }
-  $("#board tbody").replaceChildren(...rows);
-}
-
+// -- audit (the health board is board.js) -------------------------------------------------
 async function loadAudit() {
   const {audit} = await api("/api/audit");
   $("#audit tbody").replaceChildren(...audit.map((r) => el("tr", {},

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import aiomqtt
 import pytest
 from playwright.async_api import async_playwright
 
-from alerts.event import DetectedObject, OpenAlert
+from alerts.event import DetectedObject, OpenAlert, rfc3339
 from center.config import CenterConfig
 from center.service import Center
 from tools.broker import Broker, free_port
@@ -28,6 +29,30 @@ def alert_messages(node: str = "n1", camera: str = "gate", kind: str = "intrusio
     obj = (DetectedObject(label, 0.9, (0.1, 0.2, 0.3, 0.6), 7),)
     return [json.loads(e.to_json()) for e in (a.start(1.0, 0.9, obj), a.update(2.0, 0.8, obj),
                                               a.end(3.0))]
+
+
+PATROL_CHECKS = ("video_too_dark", "video_too_bright", "video_blurred", "video_occluded",
+                 "color_cast", "video_noisy", "video_frozen", "scene_changed")
+
+
+def patrol_result(node: str, camera: str, outcome: str = "ok", faults: tuple[str, ...] = (),
+                  *, area: str | None = "east", brand: str | None = "hik",
+                  ago_s: float = 60.0, now: float | None = None) -> dict:
+    """An ``edge.patrol/1`` result as ``edge patrol`` writes one (README, Patrol)."""
+    at = rfc3339((time.time() if now is None else now) - ago_s)
+    connected = outcome in ("ok", "fault")
+    checks = {name: {"state": ("abnormal" if name in faults else "normal") if connected
+                     else "not_checked", "value": 0.5 if connected else None,
+                     "since": at, "rounds": 1} for name in PATROL_CHECKS}
+    return {"schema": "edge.patrol/1", "node": node, "camera": camera, "area": area,
+            "brand": brand, "checked_at": at, "outcome": outcome,
+            "reason": None if connected else {"login_failed": "unauthorized (401)",
+                                              "unreachable": "connection refused",
+                                              "no_stream": "not found"}[outcome],
+            "checks": checks,
+            "stream": {"codec": "h264", "width": 640, "height": 360, "keyframes": 3,
+                       "connect_s": 0.25} if connected else None,
+            "duration_s": 4.07}
 
 
 async def publish(port: int, items: list[tuple[str, bytes]], retain: bool = False) -> None:

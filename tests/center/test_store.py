@@ -16,7 +16,16 @@ from alerts.event import rfc3339
 from center import retention
 from center.clips import ClipFiles
 from center.config import RetentionConfig
-from center.store import ClipRow, Filters, PostgresStore, Store, StoreError, User, open_store
+from center.store import (
+    SCHEMA_VERSION,
+    ClipRow,
+    Filters,
+    PostgresStore,
+    Store,
+    StoreError,
+    User,
+    open_store,
+)
 from tests.center.conftest import alert_messages
 
 V1 = (Path(__file__).parent / "store_v1.sql").read_text()  # the schema before node keys
@@ -226,7 +235,8 @@ def test_a_store_before_clips_gets_them(store):
         assert again.alert(start["id"])["clip"] is None
         assert again.write_clip("n1", start["id"], ClipRow(10, 1.0, 0.0, 1.0))
         assert again.alert(start["id"])["clip"]["bytes"] == 10
-        assert again._run("SELECT value FROM meta WHERE key = 'schema'") == [("3",)]
+        assert again._run("SELECT value FROM meta WHERE key = 'schema'") == [
+            (SCHEMA_VERSION,)]
     finally:
         again.close()
 
