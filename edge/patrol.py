@@ -25,6 +25,7 @@ from typing import Any
 
 import av
 
+from common.patrol import OUTCOMES, SCHEMA
 from edge.config import SnapshotConfig
 from edge.patrol_config import PatrolCamera, PatrolConfig
 from edge.patrol_store import PatrolStore
@@ -45,8 +46,6 @@ from models.patrol import (
     reference_of,
 )
 
-SCHEMA = "edge.patrol/1"
-OUTCOMES = ("ok", "fault", "login_failed", "unreachable", "no_stream")
 OFFLINE = frozenset({"login_failed", "unreachable", "no_stream"})  # no picture: why
 PICTURE_WIDTH = 640  # a patrol picture's width at most (sub-streams: their own)
 # what a failed connection means for the county's figures: the camera answered and refused
