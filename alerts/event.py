@@ -7,6 +7,7 @@ One alert is a run of messages sharing one ``id``: ``start``, any ``update``s, `
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -20,6 +21,11 @@ Severity = Literal["info", "warning", "critical"]
 # killed while the alert was open and ended it at its next start.
 EndReason = Literal["edge_restarted"]
 END_REASONS: tuple[EndReason, ...] = ("edge_restarted",)
+# What raised an alert, where it was not the live analysis of a camera's stream: the
+# camera-health patrol, which looks at a camera for a few seconds each round.
+Source = Literal["patrol"]
+SOURCES: tuple[Source, ...] = ("patrol",)
+MAX_REASON = 300  # characters of a reason in words
 
 # type -> (default severity, GB/T 28181 alarm method, alarm type).
 # Method 5 is a video alarm (types: 2 motion, 3 left, 4 removed, 5 tripwire, 6 intrusion,
@@ -84,6 +90,21 @@ class DetectedObject:
 
 
 @dataclass(frozen=True, slots=True)
+class Details:
+    """Optional context of an alert not raised by live analysis: where it came from, the
+    measurement that raised it, and a reason in words (why a camera is offline)."""
+
+    source: Source
+    value: float | None = None
+    reason: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        value = self.value if self.value is not None and math.isfinite(self.value) else None
+        return {"source": self.source, "value": None if value is None else round(value, 4),
+                "reason": None if self.reason is None else self.reason[:MAX_REASON]}
+
+
+@dataclass(frozen=True, slots=True)
 class AlertEvent:
     id: str
     phase: Phase
@@ -99,6 +120,7 @@ class AlertEvent:
     score: float
     objects: tuple[DetectedObject, ...] = ()
     end_reason: EndReason | None = None  # only on an end, and only where a reason is known
+    details: Details | None = None  # only on alerts not raised by live analysis
 
     def __post_init__(self) -> None:
         if self.type not in TYPES:
@@ -117,7 +139,8 @@ class AlertEvent:
                         for o in self.objects],
             "score": round(self.score, 3),
             "gb28181": {"alarm_method": method, "alarm_type": kind},
-        } | ({"end_reason": self.end_reason} if self.end_reason else {})
+        } | ({"end_reason": self.end_reason} if self.end_reason else {}) | (
+            {"details": self.details.as_dict()} if self.details else {})
 
     def to_json(self) -> str:
         return json.dumps(self.as_dict(), separators=(",", ":"))
@@ -137,25 +160,29 @@ class OpenAlert:
     seq: int = 0
 
     def _event(self, phase: Phase, media_time: float, score: float,
-               objects: tuple[DetectedObject, ...], ended_at: str | None) -> AlertEvent:
+               objects: tuple[DetectedObject, ...], ended_at: str | None,
+               details: Details | None) -> AlertEvent:
         event = AlertEvent(
             id=self.id, phase=phase, seq=self.seq, node=self.node, camera=self.camera,
             type=self.type, severity=self.severity or TYPES[self.type][0], rule=self.rule,
             started_at=self.started_at, ended_at=ended_at, media_time=media_time,
-            score=score, objects=objects)
+            score=score, objects=objects, details=details)
         self.seq += 1
         return event
 
     def start(self, media_time: float, score: float = 1.0,
-              objects: tuple[DetectedObject, ...] = ()) -> AlertEvent:
-        return self._event("start", media_time, score, objects, None)
+              objects: tuple[DetectedObject, ...] = (), details: Details | None = None
+              ) -> AlertEvent:
+        return self._event("start", media_time, score, objects, None, details)
 
     def update(self, media_time: float, score: float = 1.0,
-               objects: tuple[DetectedObject, ...] = ()) -> AlertEvent:
-        return self._event("update", media_time, score, objects, None)
+               objects: tuple[DetectedObject, ...] = (), details: Details | None = None
+               ) -> AlertEvent:
+        return self._event("update", media_time, score, objects, None, details)
 
-    def end(self, media_time: float, score: float = 0.0) -> AlertEvent:
-        return self._event("end", media_time, score, (), utc_now())
+    def end(self, media_time: float, score: float = 0.0, details: Details | None = None
+            ) -> AlertEvent:
+        return self._event("end", media_time, score, (), utc_now(), details)
 
 
 def json_schema() -> dict[str, Any]:
@@ -208,5 +235,16 @@ def json_schema() -> dict[str, Any]:
                            "only: why the alert ended other than by its condition clearing. "
                            "edge_restarted: the edge was killed while it was open and ended "
                            "it at its next start"},
+            "details": {
+                "type": "object", "additionalProperties": False, "required": ["source"],
+                "description": "Optional, only on alerts not raised by live analysis. "
+                "source patrol: the camera-health patrol raised it (a check of a few "
+                "seconds each round); value: the check's measurement; reason: why, in "
+                "words (camera_offline)",
+                "properties": {
+                    "source": {"enum": list(SOURCES)},
+                    "value": {"type": ["number", "null"]},
+                    "reason": {"type": ["string", "null"], "maxLength": MAX_REASON},
+                }},
         },
     }

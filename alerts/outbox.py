@@ -8,7 +8,12 @@ Snapshots and clips wait beside the entries, each kind in its own bounded queue,
 first when room is short: a full disk loses pictures before it loses alerts.
 
 It also keeps which alerts are open (started, not yet ended), in the same transaction as
-their messages, so that alerts a killed process left open can be ended at the next start.
+their messages, so that alerts a killed process left open can be ended at the next start
+(or, for the patrol's, continued by it).
+
+State messages (a patrol result: what a camera looked like at its last check) wait in a
+queue of their own, ``Latest``: only the newest message per topic, since an older one says
+nothing the newer does not.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from alerts.event import AlertEvent, EndReason, Severity, utc_now
+from alerts.event import AlertEvent, Details, EndReason, Severity, Source, utc_now
 
 SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
 
@@ -57,7 +62,17 @@ CREATE TABLE IF NOT EXISTS open_alerts (
     severity TEXT NOT NULL,
     started_at TEXT NOT NULL,
     seq INTEGER NOT NULL,
-    media_time REAL NOT NULL
+    media_time REAL NOT NULL,
+    source TEXT  -- NULL: live analysis; patrol: the patrol continues it after a restart
+);
+-- the newest state message per topic (below edge/<node>/), for the media link
+CREATE TABLE IF NOT EXISTS latest (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    topic TEXT NOT NULL UNIQUE,
+    created REAL NOT NULL,
+    bulky INTEGER NOT NULL,  -- a picture: fewer are kept, and they go first
+    attempts INTEGER NOT NULL DEFAULT 0,
+    data BLOB NOT NULL
 );
 """
 
@@ -100,20 +115,25 @@ class LeftOpen:
     started_at: str
     seq: int  # of the last message
     media_time: float  # of the last message
+    source: Source | None = None  # None: live analysis
 
-    def end(self, reason: EndReason) -> AlertEvent:
-        """Its end message: the next seq, ended now, and why."""
+    def end(self, reason: EndReason | None) -> AlertEvent:
+        """Its end message: the next seq, ended now, and why (None: its condition is gone,
+        or its camera)."""
         return AlertEvent(id=self.id, phase="end", seq=self.seq + 1, node=self.node,
                           camera=self.camera, type=self.type, severity=self.severity,
                           rule=self.rule, started_at=self.started_at, ended_at=utc_now(),
-                          media_time=self.media_time, score=0.0, end_reason=reason)
+                          media_time=self.media_time, score=0.0, end_reason=reason,
+                          details=Details(self.source) if self.source else None)
 
 
 class Outbox:
     def __init__(self, path: str | Path, *, max_entries: int = 100_000,
                  max_age_s: float = 7 * 86400, fsync: bool = False,
                  max_snapshots: int = 500, max_snapshot_bytes: int = 1_000_000,
-                 max_clips: int = 30, max_clip_bytes: int = 8_000_000) -> None:
+                 max_clips: int = 30, max_clip_bytes: int = 8_000_000,
+                 max_latest: int = 100_000, max_latest_bulky: int = 1000,
+                 max_latest_bytes: int = 1_000_000) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.max_entries, self.max_age_s = max_entries, max_age_s
@@ -124,12 +144,17 @@ class Outbox:
         # NORMAL survives a killed process; FULL also a power cut, at an fsync per commit.
         self._db.execute(f"PRAGMA synchronous={'FULL' if fsync else 'NORMAL'}")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(open_alerts)")}
+        if "source" not in columns:  # an outbox from before the patrol's alerts
+            self._db.execute("ALTER TABLE open_alerts ADD COLUMN source TEXT")
         # Bulky and second to the alerts: fewer are kept.
         self.snapshots = Attachments(self._db, "snapshot", _is_jpeg, max_snapshots,
                                      max_snapshot_bytes, max_age_s, self.dropped,
                                      self._committed)
         self.clips = Attachments(self._db, "clip", _is_mp4, max_clips, max_clip_bytes,
                                  max_age_s, self.dropped, self._committed)
+        self.latest = Latest(self._db, max_latest, max_latest_bulky, max_latest_bytes,
+                             self._committed)
 
     def _committed(self) -> None:
         for notify in self.listeners:
@@ -177,15 +202,17 @@ class Outbox:
                 else:
                     self._db.execute(
                         "INSERT OR REPLACE INTO open_alerts (id, node, camera, type, rule, "
-                        "severity, started_at, seq, media_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        "severity, started_at, seq, media_time, source) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (e.id, e.node, e.camera, e.type, e.rule, e.severity, e.started_at,
-                         e.seq, e.media_time))
+                         e.seq, e.media_time, e.details.source if e.details else None))
             self._enforce_bounds()
 
     def left_open(self) -> list[LeftOpen]:
         """The alerts started and not ended, oldest first."""
         cur = self._db.execute("SELECT id, node, camera, type, rule, severity, started_at, "
-                               "seq, media_time FROM open_alerts ORDER BY started_at, id")
+                               "seq, media_time, source FROM open_alerts "
+                               "ORDER BY started_at, id")
         return [LeftOpen(*row) for row in cur]
 
     def _make_room(self, n: int, up_to_severity: int) -> bool:
@@ -198,7 +225,7 @@ class Outbox:
 
     def _delete_for_room(self, n: int, up_to_severity: int) -> bool:
         with self._transaction():
-            freed = self.clips.clear() + self.snapshots.clear()
+            freed = self.clips.clear() + self.snapshots.clear() + self.latest.clear()
             gone = self._db.execute(
                 "DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox WHERE severity <= ? "
                 "ORDER BY severity, seq LIMIT ?)", (up_to_severity, n)).rowcount
@@ -304,6 +331,72 @@ class Attachments:
 
     def pending(self) -> int:
         return int(self.db.execute(f"SELECT COUNT(*) FROM {self.table}").fetchone()[0])
+
+
+@dataclass(frozen=True, slots=True)
+class StateMessage:
+    """The newest message of one topic, waiting for delivery."""
+
+    seq: int
+    topic: str  # below edge/<node>/
+    attempts: int
+    data: bytes
+
+
+class Latest:
+    """State messages waiting for delivery, oldest first, only the newest per topic: a newer
+    one replaces the one waiting (counted ``superseded``). At most ``max_count`` wait, and
+    of them at most ``max_bulky`` pictures, none over ``max_bytes``; beyond that the oldest
+    go (``full``; pictures first). Every drop is counted in ``dropped`` by reason."""
+
+    def __init__(self, db: sqlite3.Connection, max_count: int, max_bulky: int,
+                 max_bytes: int, committed: Callable[[], None]) -> None:
+        self.db, self.committed = db, committed
+        self.max_count, self.max_bulky, self.max_bytes = max_count, max_bulky, max_bytes
+        self.dropped: Counter[str] = Counter()
+
+    def put(self, topic: str, data: bytes, *, bulky: bool = False) -> bool:
+        if len(data) > self.max_bytes:
+            self.dropped["oversized"] += 1
+            return False
+        db = self.db
+        with _Transaction(db):
+            if db.execute("SELECT 1 FROM latest WHERE topic = ?", (topic,)).fetchone():
+                self.dropped["superseded"] += 1
+            db.execute("INSERT OR REPLACE INTO latest (topic, created, bulky, data) "
+                       "VALUES (?, ?, ?, ?)", (topic, time.time(), int(bulky), data))
+            for where, bound in (("WHERE bulky = 1", self.max_bulky), ("", self.max_count)):
+                self.dropped["full"] += db.execute(
+                    f"DELETE FROM latest WHERE seq IN (SELECT seq FROM latest {where} "
+                    "ORDER BY seq DESC LIMIT -1 OFFSET ?)", (bound,)).rowcount
+        self.committed()
+        return True
+
+    def next(self) -> StateMessage | None:
+        """The oldest, its delivery attempt counted before it is tried."""
+        with _Transaction(self.db):
+            row = self.db.execute("SELECT seq, topic, attempts, data FROM latest "
+                                  "ORDER BY seq LIMIT 1").fetchone()
+            if row is None:
+                return None
+            self.db.execute("UPDATE latest SET attempts = attempts + 1 WHERE seq = ?",
+                            (row[0],))
+        return StateMessage(row[0], row[1], row[2] + 1, bytes(row[3]))
+
+    def drop(self, seq: int, reason: str | None = None) -> None:
+        """Deletes a delivered one (a newer one of its topic has another seq and stays),
+        or, with a reason, one given up on."""
+        self.db.execute("DELETE FROM latest WHERE seq = ?", (seq,))
+        if reason:
+            self.dropped[reason] += 1
+
+    def clear(self) -> int:
+        n = self.db.execute("DELETE FROM latest").rowcount
+        self.dropped["disk_full"] += n
+        return n
+
+    def pending(self) -> int:
+        return int(self.db.execute("SELECT COUNT(*) FROM latest").fetchone()[0])
 
 
 def _is_jpeg(data: bytes) -> bool:

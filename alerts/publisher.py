@@ -4,11 +4,12 @@ Two links, each with the reconnect loop visible here, as aiomqtt suggests (conne
 back off on errors):
 - the alerts link announces ``online`` (retained; the Last Will says ``offline``) and
   publishes alerts, then a snapshot whenever no alert waits, and a periodic health summary;
-- the media link publishes clips. Megabytes on a slow uplink take seconds; on a link of
-  their own they share the line with the alerts instead of standing in front of them. It
-  also carries a ``MediaService`` (the live look): requests in, pictures out.
-A snapshot or clip that failed ``attempts`` times (a broker that drops the connection over
-it) is given up, so none can hold up what is queued behind it.
+- the media link publishes clips, then state messages (the patrol's results and pictures,
+  the newest per topic). Megabytes on a slow uplink take seconds; on a link of their own
+  they share the line with the alerts instead of standing in front of them. It also
+  carries a ``MediaService`` (the live look): requests in, pictures out.
+A snapshot, clip or state message that failed ``attempts`` times (a broker that drops the
+connection over it) is given up, so none can hold up what is queued behind it.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from typing import Any, Protocol
 
 import aiomqtt
 
-from alerts.outbox import Attachments, Outbox
+from alerts.outbox import Attachments, Latest, Outbox
 from common.mqtt import tls_context
 
 log = logging.getLogger("alerts.publisher")
@@ -203,6 +204,8 @@ class Publisher:
             self._media_wake.clear()
             if await self._send(client, self.outbox.clips):
                 continue
+            if await self._send_state(client, self.outbox.latest):
+                continue
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.s.idle_s):
                     await self._media_wake.wait()
@@ -271,6 +274,20 @@ class Publisher:
             return True
         await client.publish(f"edge/{self.s.node}/{queue.table}/{item.alert_id}", item.data,
                              qos=1)
+        queue.drop(item.seq)
+        return True
+
+    async def _send_state(self, client: aiomqtt.Client, queue: Latest) -> bool:
+        """Publishes the oldest state message waiting (QoS 1); False when none waits."""
+        item = queue.next()
+        if item is None:
+            return False
+        if item.attempts > self.s.attempts:
+            log.warning("edge/%s/%s given up after %d attempts", self.s.node, item.topic,
+                        item.attempts - 1)
+            queue.drop(item.seq, "failed")
+            return True
+        await client.publish(f"edge/{self.s.node}/{item.topic}", item.data, qos=1)
         queue.drop(item.seq)
         return True
 

@@ -360,8 +360,8 @@ def cmd_patrol(args: argparse.Namespace) -> int:
               "patrol section's cameras)", file=sys.stderr)
         return EXIT_INVALID
     if not args.once:
-        print("edge patrol: give --once (patrol rounds in rotation inside `edge run` are not "
-              "built yet)", file=sys.stderr)
+        print("edge patrol: give --once (the rotation, round after round, runs inside "
+              "`edge run`)", file=sys.stderr)
         return EXIT_INVALID
     setup_logging(args.log_level, config.secrets())
     try:

@@ -20,7 +20,7 @@ from pydantic import (
 )
 
 from alerts.event import QUALITY_TYPES, SCENE_TYPES, TAMPER_TYPES, TYPES
-from common.config import Strict, read_yaml, validate
+from common.config import ConfigError, Strict, read_yaml, validate
 from common.mqtt import BrokerConfig
 from common.redact import raw_url_password, unencoded_password
 from edge.patrol_config import PatrolConfig, with_file_rows
@@ -513,6 +513,12 @@ def parse_config(data: Any, env: dict[str, str] | None = None, base: Path | None
         patrol = with_file_rows(config.patrol, base or Path.cwd(),
                                 dict(os.environ) if env is None else env)
         config = config.model_copy(update={"patrol": patrol})
+    if config.patrol is not None:
+        # one name, one camera: alerts go to edge/<node>/alerts/<camera>
+        both = sorted({c.name for c in config.patrol.entries()} & set(config.cameras))
+        if both:
+            raise ConfigError([f"patrol: camera {name!r} is also a live camera "
+                               f"(cameras.{name}); the names must differ" for name in both[:5]])
     return config
 
 

@@ -46,9 +46,11 @@ def _bearer_matches(header: str, token: str) -> bool:
 def make_app(cameras: Callable[[], Iterable[CameraStream]], registry: CollectorRegistry,
              token: str | None, faults: Callable[[str], list[str]] | None = None,
              snapshot: Snapshot | None = None,
-             tasks_down: Callable[[], list[str]] | None = None) -> web.Application:
+             tasks_down: Callable[[], list[str]] | None = None,
+             patrol_only: Callable[[], bool] | None = None) -> web.Application:
     """``tasks_down``: the vital tasks failed and waiting to restart (the node is not
-    ready while any is)."""
+    ready while any is). ``patrol_only``: whether the node runs a patrol and no live
+    camera (then none need stream for it to be ready)."""
 
     async def metrics(_: web.Request) -> web.Response:
         return web.Response(body=exposition(registry),
@@ -61,7 +63,8 @@ def make_app(cameras: Callable[[], Iterable[CameraStream]], registry: CollectorR
         states = {cam.name: cam.state.value for cam in cameras()}
         down = tasks_down() if tasks_down else []
         why = [f"task {t} failed and is restarting" for t in down]
-        if not any(s == CameraState.STREAMING for s in states.values()):
+        if not any(s == CameraState.STREAMING for s in states.values()) and not (
+                patrol_only and patrol_only()):
             why.append("no camera is streaming")
         body: dict[str, object] = {"ready": not why, "cameras": states, "down": down}
         if why:

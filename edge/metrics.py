@@ -27,7 +27,10 @@ from common.mp4 import REASONS as MP4_REASONS
 from edge.analysis import AnalysisStats
 from edge.inference import InferenceWorker
 from edge.look import LiveLook
+from edge.patrol import OUTCOMES
+from edge.patrol_rotation import PatrolRotation
 from ingest import CameraState, CameraStream
+from models.patrol import CHECKS
 
 # busy: encoders all taken; too_large: over max_bytes at the lowest quality; failed:
 # given up after repeated delivery attempts; malformed, oversized, full, expired, disk_full:
@@ -38,9 +41,8 @@ SNAPSHOT_DROPS = ("busy", "too_large", "failed", "malformed", "oversized", "full
 CLIP_DROPS = ("rate_limited", "no_timestamp", "cut_short", "no_video", "no_keyframe",
               "too_large", "failed", *MP4_REASONS, "malformed", "oversized", "full", "expired",
               "disk_full")
-
-
-
+# superseded: a newer result (picture) of its camera replaced it while it waited
+RESULT_DROPS = ("superseded", "full", "oversized", "failed", "disk_full")
 
 def _version(package: str) -> str:
     try:
@@ -234,6 +236,67 @@ class CameraCollector(Collector):
         yield transitions
 
 
+class PatrolCollector(Collector):
+    """The patrol's figures; none while the node runs no patrol. No URL in any label:
+    cameras are not labels at all (a patrol has thousands)."""
+
+    def __init__(self, rotation: Callable[[], PatrolRotation | None]) -> None:
+        self.rotation = rotation
+
+    def collect(self) -> Iterator[Metric]:
+        rotation = self.rotation()
+        if rotation is None:
+            return
+        s = rotation.stats
+        yield GaugeMetricFamily("edge_patrol_cameras", "Cameras in the patrol",
+                                value=s.cameras)
+        yield GaugeMetricFamily("edge_patrol_checks_running", "Patrol checks in progress",
+                                value=s.running)
+        checks = CounterMetricFamily("edge_patrol_checks", "Patrol results, by outcome "
+                                     "(after the retry of a failed connection)",
+                                     labels=["outcome"])
+        last = GaugeMetricFamily("edge_patrol_last_outcome", "Patrol cameras whose newest "
+                                 "result has this outcome", labels=["outcome"])
+        newest = Counter(outcome for outcome, _ in s.latest.values())
+        for outcome in OUTCOMES:
+            checks.add_metric([outcome], s.checks[outcome])
+            last.add_metric([outcome], newest[outcome])
+        yield checks
+        yield last
+        abnormal = GaugeMetricFamily("edge_patrol_abnormal", "Patrol cameras whose newest "
+                                     "result found this check abnormal", labels=["check"])
+        found = Counter(check for _, checks_ in s.latest.values() for check in checks_)
+        for check in CHECKS:
+            abnormal.add_metric([check], found[check])
+        yield abnormal
+        yield CounterMetricFamily("edge_patrol_retries", "Patrol checks tried again after "
+                                  "a failed connection", value=s.retries)
+        yield CounterMetricFamily("edge_patrol_rounds", "Patrol rounds completed",
+                                  value=s.rounds)
+        yield CounterMetricFamily("edge_patrol_rounds_overrun", "Patrol rounds that could "
+                                  "not start every camera within round_s", value=s.overruns)
+        if s.last_round_s is not None:
+            yield GaugeMetricFamily("edge_patrol_round_seconds", "The last completed patrol "
+                                    "round, from its first check's start to its last result",
+                                    value=s.last_round_s)
+        alerts = CounterMetricFamily("edge_patrol_alerts", "Alerts the patrol started",
+                                     labels=["type"])
+        for kind in ("camera_offline", *CHECKS):
+            alerts.add_metric([kind], s.alerts[kind])
+        yield alerts
+        if rotation.results is not None:
+            yield GaugeMetricFamily("edge_patrol_results_pending", "Patrol results and "
+                                    "pictures waiting for the broker",
+                                    value=rotation.results.pending())
+            dropped = CounterMetricFamily("edge_patrol_results_dropped", "Patrol results "
+                                          "and pictures not sent (superseded by a newer one "
+                                          "of the camera, the queue full, ...)",
+                                          labels=["reason"])
+            for reason in RESULT_DROPS:
+                dropped.add_metric([reason], rotation.results.dropped[reason])
+            yield dropped
+
+
 def make_registry(cameras: Callable[[], Iterable[CameraStream]], analyses: Analyses,
                   outbox: Outbox | None = None,
                   snapshot_drops: Callable[[], Counter[str]] | None = None,
@@ -241,10 +304,14 @@ def make_registry(cameras: Callable[[], Iterable[CameraStream]], analyses: Analy
                   mqtt_connected: Callable[[], bool] | None = None,
                   task_failures: TaskFailures | None = None,
                   clips: Clips | None = None,
-                  look: LiveLook | None = None) -> CollectorRegistry:
+                  look: LiveLook | None = None,
+                  patrol: Callable[[], PatrolRotation | None] | None = None
+                  ) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(CameraCollector(cameras, analyses, outbox, snapshot_drops, worker,
                                       mqtt_connected, task_failures, clips, look))
+    if patrol is not None:
+        registry.register(PatrolCollector(patrol))
     return registry
 
 

@@ -52,8 +52,9 @@ class PatrolConfig(Strict):
         None, description="CSV with a header row name,url,area,brand (area and brand may be "
         "empty); a relative path is taken from the config file's folder")
     concurrency: int = Field(16, ge=1, le=256, description="Cameras checked at once")
-    round_s: float = Field(3600.0, ge=60.0, le=7 * 86400.0, description="Aim: every camera "
-                           "once per round")
+    round_s: float = Field(3600.0, ge=10.0, le=7 * 86400.0, description="Every camera once "
+                           "per round, the checks spread evenly over it; a round that takes "
+                           "longer is counted, and the next starts at once")
     sample_s: float = Field(5.0, ge=1.0, le=60.0, description="Seconds of stream read per "
                             "camera, at most (it stops sooner once `keyframes` came)")
     keyframes: int = Field(3, ge=1, le=10, description="Keyframes decoded per camera; "
@@ -65,6 +66,17 @@ class PatrolConfig(Strict):
     relearn_rounds: int = Field(3, ge=1, le=1000, description="A changed scene found this "
                                 "many rounds in a row becomes the new reference")
     transport: Literal["tcp", "udp"] = Field("tcp", description="RTSP transport")
+    retry_s: float = Field(30.0, ge=0.0, le=3600.0, description="A camera that could not be "
+                           "connected to (login_failed, unreachable, no_stream) is tried "
+                           "once more this long after, before the failure counts: a blip "
+                           "raises no camera_offline")
+    nice: int = Field(10, ge=0, le=19, description="`edge run`: the OS priority (nice) of "
+                      "the patrol's decoding threads, so the live cameras' decoding comes "
+                      "first when the cores are busy; 0: as the live cameras")
+    queued_snapshots: int = Field(1000, ge=0, le=MAX_PATROL, description="`edge run`: "
+                                  "while the broker is away, at most this many cameras' "
+                                  "newest pictures wait (the oldest go first); every "
+                                  "camera's newest result waits")
 
     @model_validator(mode="after")
     def _one_source(self) -> PatrolConfig:

@@ -1,5 +1,6 @@
 """The patrol's memory between rounds (SQLite in data_dir): each camera's reference view
-from a healthy round, and how long each check's state has held."""
+from a healthy round, how long each check's state has held, and each camera's last check
+(its time and outcome: a restarted rotation checks the longest-unchecked cameras first)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.patrol import Check, Reference
+from models.patrol import ABNORMAL, Check, Reference
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS reference (
@@ -18,6 +19,8 @@ CREATE TABLE IF NOT EXISTS reference (
 CREATE TABLE IF NOT EXISTS state (
     camera TEXT NOT NULL, check_name TEXT NOT NULL, state TEXT NOT NULL,
     since TEXT NOT NULL, rounds INTEGER NOT NULL, PRIMARY KEY (camera, check_name));
+CREATE TABLE IF NOT EXISTS checked (
+    camera TEXT PRIMARY KEY, at TEXT NOT NULL, outcome TEXT NOT NULL);
 """
 
 
@@ -49,10 +52,11 @@ class PatrolStore:
         self._db.execute("INSERT OR REPLACE INTO reference VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                          (camera, h, w, ref.view.tobytes(), ref.detail, ref.noise, u, v, now))
 
-    def track(self, camera: str, checks: dict[str, Check], now: str
+    def track(self, camera: str, checks: dict[str, Check], now: str, outcome: str
               ) -> dict[str, tuple[str, int]]:
-        """Each check's (since, rounds): since when and for how many rounds in a row its
-        state has held, this round included."""
+        """Records the check (its outcome, each check's state) and returns each check's
+        (since, rounds): since when and for how many rounds in a row its state has held,
+        this round included."""
         old = {name: (state, since, rounds) for name, state, since, rounds in
                self._db.execute("SELECT check_name, state, since, rounds FROM state WHERE "
                                 "camera = ?", (camera,))}
@@ -65,7 +69,19 @@ class PatrolStore:
             self._db.executemany(
                 "INSERT OR REPLACE INTO state VALUES (?, ?, ?, ?, ?)",
                 [(camera, name, checks[name].state, *held[name]) for name in checks])
+            self._db.execute("INSERT OR REPLACE INTO checked VALUES (?, ?, ?)",
+                             (camera, now, outcome))
         return held
+
+    def last_checks(self) -> dict[str, tuple[str, str, frozenset[str]]]:
+        """Each camera's last check: (when, outcome, the checks it found abnormal)."""
+        found: dict[str, set[str]] = {}
+        for camera, name in self._db.execute("SELECT camera, check_name FROM state "
+                                             "WHERE state = ?", (ABNORMAL,)):
+            found.setdefault(camera, set()).add(name)
+        return {camera: (at, outcome, frozenset(found.get(camera, ())))
+                for camera, at, outcome in self._db.execute("SELECT camera, at, outcome "
+                                                            "FROM checked")}
 
     def close(self) -> None:
         self._db.close()

@@ -1,9 +1,9 @@
 """Runs every camera pipeline and the HTTP server in one TaskGroup; reloads on SIGHUP.
 
 One process owns a data_dir (a lock file), ends at its start the alerts a killed
-predecessor left open, and keeps its long-lived tasks (the publisher, each camera) running
-under ``common.tasks.Tasks``: a failure is logged, counted, restarted, and a vital task
-down makes ``/readyz`` say so.
+predecessor left open (the patrol's it continues), and keeps its long-lived tasks (the
+publisher, each camera, the patrol) running under ``common.tasks.Tasks``: a failure is
+logged, counted, restarted, and a vital task down makes ``/readyz`` say so.
 """
 
 from __future__ import annotations
@@ -37,6 +37,8 @@ from edge.inference import InferenceWorker, build_detector
 from edge.logs import add_secrets
 from edge.look import LiveLook
 from edge.metrics import make_registry
+from edge.patrol_rotation import PatrolRotation, PatrolStats, end_patrol_alerts
+from edge.patrol_store import PatrolStore
 from edge.pipeline import CameraPipeline
 from edge.snapshot import encode_snapshot
 from ingest import CameraStream, redact
@@ -45,6 +47,7 @@ log = logging.getLogger("edge.supervisor")
 FAULTS = frozenset(FAULT_TYPES)
 LOCK_FILE = "edge.lock"
 MQTT_TASK = "mqtt"
+PATROL_TASK = "patrol"
 
 
 class DataDirBusy(OSError):
@@ -103,6 +106,9 @@ class Supervisor:
         self.log_handler = log_handler
         self.pipelines: dict[str, CameraPipeline] = {}
         self.tasks: dict[str, asyncio.Task[None]] = {}
+        self.patrol: PatrolRotation | None = None
+        self.patrol_stats = PatrolStats()  # counters outlive a reload's new rotation
+        self._patrolling: asyncio.Task[None] | None = None
         # every long-lived task runs under it: logged, counted, restarted, readiness
         self.supervised = Tasks(logging.getLogger("edge.tasks"))
         self.alerts = config.alerts or AlertsConfig()
@@ -127,9 +133,14 @@ class Supervisor:
                              max_snapshots=box.max_snapshots,
                              max_snapshot_bytes=self.alerts.snapshots.max_bytes,
                              max_clips=self.alerts.clips.queued,
-                             max_clip_bytes=self.alerts.clips.max_bytes)
+                             max_clip_bytes=self.alerts.clips.max_bytes,
+                             max_latest_bytes=max(self.alerts.snapshots.max_bytes, 2**16))
         self._end_left_open()
         mqtt = self.alerts.mqtt
+        # the patrol's memory between rounds, also when a reload adds the section later
+        self.patrol_store = PatrolStore(data / "patrol.sqlite")
+        if config.patrol is not None:
+            self.patrol = self._rotation()
         self.started = time.time()
         look = self.alerts.look
         self.look = LiveLook(config.node.id, look, lambda: list(self.pipelines),
@@ -148,13 +159,22 @@ class Supervisor:
                                        and self.publisher.connected) if mqtt else None,
                                       self.task_failures,
                                       lambda: (self.clips_made(), self.clip_drops()),
-                                      self.look)
+                                      self.look, lambda: self.patrol)
         self._tg: asyncio.TaskGroup | None = None
+
+    def _rotation(self) -> PatrolRotation:
+        assert self.config.patrol is not None
+        self.outbox.latest.max_bulky = self.config.patrol.queued_snapshots
+        return PatrolRotation(self.config.node.id, self.config.patrol, self.patrol_store,
+                              self.outbox, self.alerts, self.patrol_stats,
+                              self.outbox.latest if self.alerts.mqtt else None)
 
     def close(self) -> None:
         """Closes the outbox, then lets the data_dir go."""
         if (outbox := getattr(self, "outbox", None)) is not None:
             outbox.close()
+        if (store := getattr(self, "patrol_store", None)) is not None:
+            store.close()
         if self._lock >= 0:
             os.close(self._lock)  # the flock goes with it
             self._lock = -1
@@ -162,8 +182,12 @@ class Supervisor:
     def _end_left_open(self) -> None:
         """Alerts the last process left open (it was killed, so never ended them) end now,
         with the next seq and the reason: the command center must not show them open for
-        ever. The conditions are looked at afresh; one that still holds starts anew."""
-        ends = [a.end("edge_restarted") for a in self.outbox.left_open()]
+        ever. The conditions are looked at afresh; one that still holds starts anew.
+        The patrol's stay open across restarts (its next round of a camera ends or keeps
+        them), unless there is no patrol any more."""
+        patrolling = self.config.patrol is not None
+        ends = [a.end("edge_restarted") if a.source is None else a.end(None)
+                for a in self.outbox.left_open() if not (patrolling and a.source == "patrol")]
         if not ends:
             return
         payloads = [e.to_json() for e in ends]
@@ -178,7 +202,8 @@ class Supervisor:
         """Failures by task, for the tasks there are now (the publisher, each camera): a
         camera removed by a reload takes its series along, so labels stay few."""
         names = ([MQTT_TASK] if self.publisher is not None else []) + [
-            f"camera-{n}" for n in self.pipelines]
+            f"camera-{n}" for n in self.pipelines] + (
+            [PATROL_TASK] if self.patrol is not None else [])
         return {n: self.supervised.failures[n] for n in names}
 
     def not_ready(self) -> list[str]:
@@ -240,7 +265,9 @@ class Supervisor:
                            "oldest_age_s": round(self.outbox.oldest_age_s(), 1),
                            "snapshots_pending": self.outbox.snapshots.pending(),
                            "clips_pending": self.outbox.clips.pending()},
-                "cameras": cameras}
+                "cameras": cameras} | ({"patrol": self.patrol_stats.summary(
+                    self.outbox.latest.pending() if self.publisher else None)}
+                    if self.patrol is not None else {})
 
     async def run(self, stop: asyncio.Event) -> None:
         """Runs until ``stop`` is set, then cancels the cameras and waits for them to close."""
@@ -258,7 +285,8 @@ class Supervisor:
         runner = None
         if self.config.http is not None:
             app = make_app(self.cameras, self.registry, self.config.http.token,
-                           self.faults, self.snapshot, self.not_ready)
+                           self.faults, self.snapshot, self.not_ready,
+                           patrol_only=lambda: self.patrol is not None and not self.pipelines)
             runner = await serve(app, self.config.http.listen)
             log.info("serving http://%s/metrics, /healthz, /readyz, /api/cameras",
                      self.config.http.listen)
@@ -270,6 +298,7 @@ class Supervisor:
                         self.supervised.keep(MQTT_TASK, self.publisher.run), name=MQTT_TASK)
                 for name, cfg in enabled(self.config).items():
                     self._start(name, cfg)
+                self._start_patrol()
                 while not stop.is_set():
                     waiters = [asyncio.ensure_future(stop.wait()),
                                asyncio.ensure_future(reload.wait())]
@@ -283,6 +312,7 @@ class Supervisor:
                     task.cancel()
                 if self.tasks:  # the cameras end their open alerts into the outbox
                     await asyncio.wait(list(self.tasks.values()), timeout=5.0)
+                await self._stop_patrol()  # its alerts stay open: the next run goes on
                 if self.publisher is not None:
                     await self._drain(self.alerts.drain_s)
                     publishing.cancel()
@@ -324,6 +354,39 @@ class Supervisor:
         self.tasks[pipeline.name] = self._tg.create_task(
             self.supervised.keep(task, pipeline.run, vital=False), name=task)
 
+    def _start_patrol(self) -> None:
+        if self.patrol is None:
+            return
+        assert self._tg is not None
+        log.info("patrol: %d camera(s), every %g s, %d at once",
+                 len(self.patrol.cfg.entries()), self.patrol.cfg.round_s,
+                 self.patrol.cfg.concurrency)
+        # vital only on a box that does nothing else
+        self._patrolling = self._tg.create_task(self.supervised.keep(
+            PATROL_TASK, self.patrol.run, vital=not self.pipelines), name=PATROL_TASK)
+
+    async def _stop_patrol(self) -> None:
+        if self._patrolling is not None:
+            self._patrolling.cancel()
+            await asyncio.wait([self._patrolling], timeout=5.0)
+            self._patrolling = None
+
+    async def _reload_patrol(self, new: EdgeConfig) -> bool:
+        """A changed patrol section starts a new rotation (cameras removed: their alerts
+        end; the others go on in their order). Returns whether it changed."""
+        old = self.patrol.cfg if self.patrol is not None else None
+        if new.patrol == old:
+            return False
+        await self._stop_patrol()
+        self.patrol = self._rotation() if new.patrol is not None else None
+        if self.patrol is None:  # the section is gone: so are its cameras
+            ended = end_patrol_alerts(self.outbox)
+            log.info("reload: patrol stopped (%d alert(s) ended)", ended)
+        else:
+            log.info("reload: patrol changed")
+            self._start_patrol()
+        return True
+
     async def reload(self) -> None:
         """Re-reads the config; restarts only the cameras whose config changed."""
         if self.config_path is None:
@@ -341,6 +404,7 @@ class Supervisor:
             log.warning("reload: node, http, alerts and data_dir changes take effect at the "
                         "next restart")
         self.config = new
+        patrol_changed = await self._reload_patrol(new)
         wanted = enabled(new)
         stopping = []
         for name in list(self.pipelines):
@@ -359,6 +423,6 @@ class Supervisor:
         for name in started:
             self._start(name, wanted[name])
             log.info("reload: camera %s started", name)
-        if not stopping and not started:
+        if not stopping and not started and not patrol_changed:
             log.info("reload: no camera changed (passwords from the environment change only "
                      "with a restart)")

@@ -85,3 +85,17 @@ def test_the_fault_groups_cover_the_type_table_once():
     assert set(STREAM_TYPES) == {"camera_offline", "stream_unstable"}
     assert len(set(FAULT_TYPES)) == len(FAULT_TYPES) == len(HEALTH_TYPES + TAMPER_TYPES
                                                              + STREAM_TYPES)
+
+
+def test_details_are_optional_bounded_and_only_on_alerts_not_raised_live():
+    from alerts.event import Details
+    alert = OpenAlert("n1", "p1", "camera_offline")
+    assert "details" not in alert.start(0.0).as_dict()
+    start = json.loads(alert.start(0.0, details=Details("patrol", reason="x" * 1000)).to_json())
+    assert start["details"] == {"source": "patrol", "value": None, "reason": "x" * 300}
+    VALIDATOR.validate(start)
+    inf = json.loads(alert.end(1.0, details=Details("patrol", value=float("inf"))).to_json())
+    assert inf["details"]["value"] is None  # JSON has no infinity
+    for broken in ({"source": "rumour"}, {"source": "patrol", "colour": 1}, {"value": 1.0}):
+        with pytest.raises(jsonschema.ValidationError):
+            VALIDATOR.validate({**start, "details": broken})

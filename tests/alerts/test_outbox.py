@@ -191,3 +191,42 @@ def test_a_start_refused_on_a_full_disk_leaves_no_open_state(tmp_path):
         alert = OpenAlert("n1", "gate", "motion")
         (committed if box.put(alert_items(alert.start(0.0))) else refused).add(alert.id)
     assert {a.id for a in box.left_open()} == committed and box.dropped["disk_full"] >= 1
+
+
+def test_state_messages_keep_the_newest_per_topic_bounded_and_counted(tmp_path):
+    box = Outbox(tmp_path / "o.db", max_latest=4, max_latest_bulky=2, max_latest_bytes=1000)
+    box.latest.put("patrol/p1", b"r1")
+    box.latest.put("patrol/p2", b"r1")
+    box.latest.put("patrol/p1", b"r2")  # newer: replaces the waiting one
+    assert box.latest.dropped["superseded"] == 1 and box.latest.pending() == 2
+    sent = box.latest.next()
+    assert (sent.topic, sent.data, sent.attempts) == ("patrol/p2", b"r1", 1)
+    box.latest.put("patrol/p2", b"r2")  # while p2's r1 is on the wire
+    box.latest.drop(sent.seq)  # acknowledged: the newer one stays
+    assert [box.latest.next().data for _ in range(1)] == [b"r2"]
+    for i in range(3):  # pictures: at most 2 wait, the oldest go
+        box.latest.put(f"patrol/c{i}/snapshot", b"\xff\xd8jpeg\xff\xd9", bulky=True)
+    assert box.latest.dropped["full"] == 1
+    assert box.latest.put("patrol/big", b"x" * 1001) is False
+    assert box.latest.dropped["oversized"] == 1
+    box.close()
+    again = Outbox(tmp_path / "o.db")  # they wait across a restart
+    topics = []
+    while (item := again.latest.next()) is not None:
+        topics.append(item.topic)
+        again.latest.drop(item.seq)
+    assert topics == ["patrol/p1", "patrol/p2", "patrol/c1/snapshot", "patrol/c2/snapshot"]
+
+
+def test_an_outbox_from_before_the_patrol_opens_and_keeps_its_open_alerts(tmp_path):
+    import sqlite3
+    db = sqlite3.connect(tmp_path / "o.db")
+    db.executescript("""CREATE TABLE open_alerts (id TEXT PRIMARY KEY, node TEXT NOT NULL,
+        camera TEXT NOT NULL, type TEXT NOT NULL, rule TEXT, severity TEXT NOT NULL,
+        started_at TEXT NOT NULL, seq INTEGER NOT NULL, media_time REAL NOT NULL);
+        INSERT INTO open_alerts VALUES ('a1', 'n1', 'gate', 'intrusion', 'yard', 'critical',
+        '2026-01-01T00:00:00.000Z', 3, 12.5);""")
+    db.commit()
+    db.close()
+    (left,) = Outbox(tmp_path / "o.db").left_open()
+    assert (left.id, left.seq, left.source) == ("a1", 3, None)

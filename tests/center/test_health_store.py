@@ -223,7 +223,7 @@ def test_a_store_before_the_board_gets_its_tables(store):
 def test_the_schema_takes_the_edges_own_result_and_refuses_the_rest(tmp_path: Path):
     """A result made by the edge's patrol (its record of a check), as it publishes it."""
     from common import patrol as schema
-    from edge.patrol import OUTCOMES, Outcome, Patrol, RoundStats
+    from edge.patrol import OUTCOMES, Checked, Outcome, Patrol, RoundStats
     from edge.patrol_config import PatrolCamera, PatrolConfig
     from edge.patrol_store import PatrolStore
     from models.patrol import ABNORMAL, CHECKS, NORMAL, Check
@@ -234,15 +234,15 @@ def test_the_schema_takes_the_edges_own_result_and_refuses_the_rest(tmp_path: Pa
     edge = Patrol("edge-01", cfg, PatrolStore(tmp_path / "patrol.sqlite"))
     checks = {name: Check(ABNORMAL if name == "video_too_dark" else NORMAL, 14.7)
               for name in CHECKS}
-    made = edge._record(cam, (Outcome("fault", checks, None, {
+    made = edge.record(cam, Checked(Outcome("fault", checks, None, {
         "codec": "h264", "width": 640, "height": 360, "keyframes": 3, "connect_s": 0.25}),
         4.07, "2026-12-01T11:34:34.307Z"), RoundStats())
     now = time.time()
     found = state(json.loads(json.dumps(made)), now)
     assert (found.outcome, found.faults, found.area) == ("fault", ("video_too_dark",), "东区")
-    failed = edge._record(cam, (Outcome("login_failed", {n: Check("not_checked") for n in
-                                                         CHECKS}, "unauthorized"), 0.3,
-                                "2026-12-01T11:34:34.307Z"), RoundStats())
+    failed = edge.record(cam, Checked(Outcome("login_failed", {n: Check("not_checked") for n
+                                                               in CHECKS}, "unauthorized"),
+                                      0.3, "2026-12-01T11:34:34.307Z"), RoundStats())
     assert state(failed, now).outcome == "login_failed"
 
     def refused(change: dict, topic: tuple[str, str] = ("edge-01", "p0001")) -> str | None:

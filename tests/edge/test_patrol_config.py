@@ -49,11 +49,24 @@ def test_inline_cameras_with_defaults_and_no_live_camera():
     ({"cameras": [{**CAM, "url": "rtsp://u:a/b@h/x"}]}, "percent-encoded"),
     ({"cameras": [CAM], "timeout_s": 5, "open_timeout_s": 5},
      "timeout_s (5) must be at least open_timeout_s + sample_s + 1 s (11)"),
+    ({"cameras": [CAM], "retry_s": -1}, "patrol.retry_s: Input should be greater"),
+    ({"cameras": [CAM], "nice": 20}, "patrol.nice: Input should be less"),
+    ({"cameras": [CAM], "queued_snapshots": -1}, "patrol.queued_snapshots: Input should be"),
 ])
 def test_bad_sections_name_their_key_path(section, expected):
     found = problems(patrol(**section))
     assert any(expected in p for p in found), found
     assert not any("a/b" in p for p in found)  # the password itself is never shown
+
+
+def test_a_patrol_camera_may_not_share_a_live_cameras_name(tmp_path):
+    # one name, one camera: alerts of both would share edge/<node>/alerts/<camera>
+    live = {"p1": {"url": "rtsp://10.0.0.9/live"}}
+    assert problems({**patrol(cameras=[CAM]), "cameras": live}) == [
+        "patrol: camera 'p1' is also a live camera (cameras.p1); the names must differ"]
+    (tmp_path / "p.csv").write_text("name,url\np1,rtsp://10.0.0.1/sub\n")
+    assert problems({**patrol(file="p.csv"), "cameras": live}, base=tmp_path) == [
+        "patrol: camera 'p1' is also a live camera (cameras.p1); the names must differ"]
 
 
 def test_no_camera_and_no_patrol_is_still_an_error():

@@ -17,7 +17,7 @@ from models.patrol import CHECKS, NORMAL, Check
 def test_a_stuck_check_is_cut_at_its_hard_bound(tmp_path, monkeypatch):
     released = threading.Event()
 
-    def fake_check(camera, cfg, reference, stop: threading.Event) -> Outcome:
+    def fake_check(camera, cfg, reference, stop: threading.Event, picture=None) -> Outcome:
         if camera.name == "stuck":
             stop.wait(30)  # as the keyframe reader does: it ends at the next packet
             released.set()

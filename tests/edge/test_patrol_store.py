@@ -26,8 +26,17 @@ def test_a_reference_survives_a_restart(tmp_path):
 def test_a_state_is_tracked_over_rounds(tmp_path):
     store = PatrolStore(tmp_path / "patrol.sqlite")
     dark, fine = Check(ABNORMAL, 10.0), Check(NORMAL, 120.0)
-    assert store.track("p1", {"video_too_dark": dark}, "t1") == {"video_too_dark": ("t1", 1)}
-    assert store.track("p1", {"video_too_dark": dark}, "t2") == {"video_too_dark": ("t1", 2)}
-    assert store.track("p2", {"video_too_dark": fine}, "t2") == {"video_too_dark": ("t2", 1)}
-    assert store.track("p1", {"video_too_dark": fine}, "t3") == {"video_too_dark": ("t3", 1)}
+    assert store.track("p1", {"video_too_dark": dark}, "t1", "fault") == {
+        "video_too_dark": ("t1", 1)}
+    assert store.track("p1", {"video_too_dark": dark}, "t2", "fault") == {
+        "video_too_dark": ("t1", 2)}
+    assert store.track("p2", {"video_too_dark": fine}, "t2", "ok") == {
+        "video_too_dark": ("t2", 1)}
+    assert store.last_checks() == {"p1": ("t2", "fault", frozenset({"video_too_dark"})),
+                                   "p2": ("t2", "ok", frozenset())}
+    assert store.track("p1", {"video_too_dark": fine}, "t3", "ok") == {
+        "video_too_dark": ("t3", 1)}
+    store.close()
+    store = PatrolStore(tmp_path / "patrol.sqlite")  # what a restarted rotation reads
+    assert store.last_checks()["p1"] == ("t3", "ok", frozenset())
     store.close()
