@@ -162,6 +162,8 @@ class InferenceWorker:
 
     async def detect(self, request: DetectRequest) -> Detections | None:
         """The detections of ``request``; None if it was dropped or the run failed."""
+        if self._stopping:
+            return None  # stopped for good: no session would ever answer
         loop = asyncio.get_running_loop()
         job = _Job(request, loop.create_future(), loop)
         with self._cv:

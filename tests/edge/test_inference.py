@@ -195,3 +195,10 @@ async def test_a_failed_run_in_one_session_does_not_stop_the_others(two, caplog)
     assert families["edge_inference_errors"].samples[0].value == 1
     seconds = {s.name: s.value for s in families["edge_inference_seconds"].samples}
     assert seconds["edge_inference_seconds_count"] == 13
+
+
+async def test_a_stopped_worker_answers_none_at_once(two):
+    worker = InferenceWorker(two)
+    worker.stop()
+    assert await asyncio.wait_for(worker.detect(photo("dog.jpg")), 5.0) is None
+    assert worker.runs == 0
