@@ -16,7 +16,9 @@
 
 A setup is THREADSxSESSIONS (e.g. 2x1, 1x2) or ``default`` (detector.threads 2 and
 detector.sessions unset: cores // threads, at most 8). On a big box, e.g. 16 cores:
-  benchmarks/detect.py --parts 34 --setups default 4x4 2x8 1x16 --cameras 16 24 32 40
+  benchmarks/detect.py --parts 34 --setups default 4x1 4x3 4x4 2x8 1x16 \
+      --cameras 16 24 32 40 48 --window 30 --repeat 3
+and with a GPU, ``--provider cuda`` (or tensorrt) with setups such as 1x1 1x2 1x4.
 """
 
 from __future__ import annotations
@@ -100,12 +102,15 @@ def gate(seconds: float, detector: Detector, still: Path) -> None:
               f"{st.tracks:>14}", flush=True)
 
 
-def detector_cfg(setup: str) -> dict[str, int]:
+PROVIDER = {"provider": "cpu"}  # --provider
+
+
+def detector_cfg(setup: str) -> dict[str, int | str]:
     """``2x1`` -> threads 2, sessions 1; ``default`` -> the config's defaults."""
     if setup == "default":
-        return {}
+        return dict(PROVIDER)
     threads, sessions = (int(n) for n in setup.split("x"))
-    return {"threads": threads, "sessions": sessions}
+    return {**PROVIDER, "threads": threads, "sessions": sessions}
 
 
 def setup_name(setup: str) -> str:
@@ -195,7 +200,8 @@ def live_table(setups: list[str], cameras: list[int], window: float, repeat: int
                 results.setdefault((setup, k), []).append(r)
                 print(f"   repeat {n + 1}: {setup_name(setup)} {k} cameras: min fps "
                       f"{r['min_fps']:.2f}, runs/s {r['runs_s']:.1f}, CPU {r['cpu_pct']:.0f} %"
-                      f", held {'yes' if held(r) else 'no'}", flush=True)
+                      f", held {'yes' if held(r) else 'no'}, load average "
+                      f"{os.getloadavg()[0]:.1f}", flush=True)
     print(f"{'threads x sessions':>20} {'cameras':>7} {'min fps':>8} {'mean fps':>9} "
           f"{'inf/cam-s':>10} {'runs/s':>7} {'drops %':>8} {'busy %':>7} {'CPU %':>6} "
           f"{'held':>8}")
@@ -217,6 +223,8 @@ def capacity_table(setups: list[str], seconds: float, repeat: int) -> None:
     for _ in range(repeat):
         for setup in setups:
             runs[setup].append(asyncio.run(capacity(setup, seconds)))
+            print(f"   {setup_name(setup)}: {runs[setup][-1]:.1f} runs/s, load average "
+                  f"{os.getloadavg()[0]:.1f}", flush=True)
     print(f"{'threads x sessions':>20} {'runs/s':>7}  repeats")
     for setup in setups:
         print(f"{setup_name(setup):>20} {statistics.median(runs[setup]):>7.1f}  "
@@ -233,8 +241,10 @@ def main() -> int:
     ap.add_argument("--setups", nargs="+", default=["default", "2x1", "1x1", "1x2", "2x2"],
                     help="inference THREADSxSESSIONS or default, parts 3 and 4")
     ap.add_argument("--capacity-s", type=float, default=10.0, help="seconds per setup, part 4")
+    ap.add_argument("--provider", default="cpu", help="detector.provider, parts 3 and 4")
     ap.add_argument("--parts", default="1234")
     args = ap.parse_args()
+    PROVIDER["provider"] = args.provider
     print(f"{os.cpu_count()} cores")
     if "1" in args.parts:
         model_latency(args.repeat, args.runs)

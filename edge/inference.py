@@ -64,7 +64,10 @@ def build_detectors(cfg: DetectorConfig) -> list[Detector]:
     if cfg.provider == "cpu" and n * cfg.threads > cores:
         log.warning("detector: %d sessions x %d threads on %d cores: inference alone "
                     "oversubscribes the cores", n, cfg.threads, cores)
-    return [build_detector(cfg) for _ in range(n)]
+    detectors = [build_detector(cfg) for _ in range(n)]
+    log.info("detector: %d session(s) x %d thread(s), %s", n, cfg.threads,
+             detectors[0].provider)
+    return detectors
 
 
 @dataclass
