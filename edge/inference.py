@@ -33,8 +33,9 @@ from models.types import Request as DetectRequest
 log = logging.getLogger("edge.inference")
 # edge_inference_seconds: one model run (all the crops of its batch)
 BUCKETS = (0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5)
-# Beyond this, by default, more sessions in one process mostly contend for the GIL (crops,
-# decoding, NMS) with the cameras' decoders and event loop; set detector.sessions to go on.
+# The default stops here: sessions in one process share its GIL (crops, decoding, NMS) with
+# the cameras' decoders and event loop, and more than 8 is unmeasured (issue 18 ran 3 x 4
+# threads); detector.sessions goes further where a measurement says it pays.
 MAX_DEFAULT_SESSIONS = 8
 
 
