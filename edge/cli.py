@@ -30,7 +30,7 @@ from edge.config import (
     load_config,
     unencoded_password,
 )
-from edge.inference import InferenceWorker, build_detector
+from edge.inference import InferenceWorker, build_detector, session_count
 from edge.logs import setup_logging
 from edge.patrol import Patrol, summary
 from edge.patrol_store import PatrolStore
@@ -117,8 +117,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     patrol = f", {len(config.patrol.entries())} patrol camera(s)" if config.patrol else ""
     print(f"config ok: node {config.node.id}, {len(config.cameras)} camera(s){patrol}")
     if detector is not None:
+        sessions = session_count(config.detector)
         print(f"detector ok: {detector.size} px input, {len(detector.labels)} labels, "
-              f"{detector.provider}")
+              f"{detector.provider}, {sessions} session(s) x {config.detector.threads} "
+              "thread(s)")
     if not args.probe:
         return EXIT_OK
     cams = {n: c for n, c in config.cameras.items() if c.enabled}

@@ -444,7 +444,12 @@ class DetectorConfig(Strict):
     labels: Path_ | None = Field(None, validate_default=True, description="Labels file, "
                                  "one per line in class order; needed with your own model")
     provider: Literal["cpu", "cuda", "tensorrt", "openvino"] = "cpu"
-    threads: int = Field(2, ge=1, le=64, description="Inference threads")
+    threads: int = Field(2, ge=1, le=64, description="Inference threads per session "
+                         "(onnxruntime's intra-op threads)")
+    sessions: int | None = Field(
+        None, ge=1, le=64, description="onnxruntime sessions run in parallel, each with its "
+        "own thread and `threads` threads; unset: cores // threads, at least 1, at most 8, "
+        "so sessions x threads does not exceed the cores")
     min_score: float = Field(0.25, ge=0.0, le=1.0, description="Detections below this are "
                              "dropped; weak ones above it only keep existing tracks alive")
     full_frame_s: float = Field(10.0, gt=0.0, le=3600.0, description="A whole-view pass this "

@@ -94,6 +94,19 @@ class CameraCollector(Collector):
                                       value=self.worker.errors)
             yield GaugeMetricFamily("edge_inference_queue_depth", "Detection requests "
                                     "waiting for the model", value=self.worker.pending)
+            yield GaugeMetricFamily("edge_inference_sessions", "Model sessions that run "
+                                    "in parallel (detector.sessions)",
+                                    value=len(self.worker.sessions))
+            runs = CounterMetricFamily("edge_inference_session_runs", "Model runs by "
+                                       "session", labels=["session"])
+            busy = CounterMetricFamily("edge_inference_session_busy_seconds", "Seconds each "
+                                       "session spent running requests; its rate is how busy "
+                                       "it is (1 = always)", labels=["session"])
+            for i, st in enumerate(self.worker.sessions):
+                runs.add_metric([str(i)], st.runs)
+                busy.add_metric([str(i)], st.busy_s)
+            yield runs
+            yield busy
         regions = CounterMetricFamily("edge_detection_regions", "Model inputs asked for "
                                       "(motion-gated regions and whole views)",
                                       labels=["camera"])

@@ -33,7 +33,7 @@ from edge.config import (
     load_config,
 )
 from edge.http import make_app, serve
-from edge.inference import InferenceWorker, build_detector
+from edge.inference import InferenceWorker, build_detectors
 from edge.logs import add_secrets
 from edge.look import LiveLook
 from edge.metrics import make_registry
@@ -147,11 +147,11 @@ class Supervisor:
                              self.snapshot) if mqtt and look.enabled else None
         self.publisher = Publisher(self.outbox, mqtt_settings(mqtt, config.node.id),
                                    self.health, self.look) if mqtt else None
-        # one model for the node, loaded before any camera starts: a bad model file is a
+        # the node's model sessions, loaded before any camera starts: a bad model file is a
         # config error now, not a surprise at the first motion
         detecting = any(c.detect.enabled for c in enabled(config).values())
         self.worker = InferenceWorker(
-            build_detector(config.detector), config.detector.max_wait_s,
+            build_detectors(config.detector), config.detector.max_wait_s,
             max_queue=max(4, len(enabled(config)))) if detecting else None
         self.registry = make_registry(self.cameras, self.analyses, self.outbox,
                                       self.snapshot_drops, self.worker,

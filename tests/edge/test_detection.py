@@ -158,8 +158,10 @@ def test_model_problems_are_config_errors(tmp_path, detector_cfg, says):
 
 def test_check_reports_the_detector(tmp_path):
     cfg = tmp_path / "edge.yaml"
-    cfg.write_text(yaml.safe_dump({"node": {"id": "n"}, "cameras": {"c": {"url": "x.mp4"}}}))
+    cfg.write_text(yaml.safe_dump({"node": {"id": "n"}, "cameras": {"c": {"url": "x.mp4"}},
+                                   "detector": {"threads": 1, "sessions": 3}}))
     result = subprocess.run([EDGE, "check", "--config", str(cfg)], capture_output=True,
                             text=True, timeout=60)
     assert result.returncode == 0
-    assert "detector ok: 416 px input, 80 labels, CPUExecutionProvider" in result.stdout
+    assert ("detector ok: 416 px input, 80 labels, CPUExecutionProvider, 3 session(s) x 1 "
+            "thread(s)") in result.stdout
