@@ -52,19 +52,6 @@ def _ranked(values: np.ndarray, q: float) -> float:
     return float(np.partition(values, k)[k])
 
 
-def _ranked(values: np.ndarray, q: float) -> float:
-    """The value at rank ``q`` (0..1) of ``values``; 1.0 (as learned) when there are none."""
-    if not values.size:
-        return 1.0
-    k = int(q * (values.size - 1))
-    return float(np.partition(values, k)[k])
-
-
-def _cells_of(mask: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
-    """The share of each cell's pixels set in ``mask`` (bool, the cells' pixels)."""
-    return cv2.resize(mask.astype(np.float32), grid, interpolation=cv2.INTER_AREA)
-
-
 @dataclass(frozen=True, slots=True)
 class CoverReading:
     covered: float  # share of the view covered by something flat, 0..1
@@ -198,7 +185,7 @@ class CoverMeter:
         shown_kept = _ranked(shown, 0.5) if shown.size >= KEPT_WINDOWS else 1.0
         # ... and a cover leaves the rest at its level: the windows clear of it (not next to
         # one covered, where its soft edge runs) that kept their pattern
-        near = cv2.dilate(covered.view(np.uint8), np.ones((3, 3), np.uint8)).view(bool)
+        near = cv2.dilate(covered.view(np.uint8), _AROUND).view(bool)
         rest = textured & ~near & (ncc >= self.pattern_kept)
         moved = (mg - mr)[rest]
         shift = float(np.partition(moved, moved.size // 2)[moved.size // 2]) if moved.size \

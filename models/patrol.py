@@ -21,7 +21,13 @@ import numpy as np
 
 from models.cover import CELL, CoverMeter, CoverReading
 from models.move import Move, MoveMeter
-from models.quality import QualityThresholds, spatial_noise, tamper_view
+from models.quality import (
+    DETAIL_SCALE,
+    QualityThresholds,
+    detail_map,
+    spatial_noise,
+    tamper_view,
+)
 
 NORMAL, ABNORMAL, NOT_CHECKED = "normal", "abnormal", "not_checked"
 # the live alert types, so a patrol fault and a live one read alike
@@ -80,8 +86,8 @@ class _Looks:
 def _look(frame: PatrolFrame, flat_level: float) -> _Looks:
     small = frame.small
     mean, std = cv2.meanStdDev(small)
-    smooth = cv2.blur(small, (3, 3))  # as the live sharpness: detail above the noise
-    sharpness = float(cv2.mean(cv2.absdiff(smooth, cv2.blur(smooth, (3, 3))))[0])
+    # as the live sharpness: detail above the noise
+    sharpness = float(cv2.mean(detail_map(small))[0]) / DETAIL_SCALE
     clipped = cv2.countNonZero(cv2.compare(small, 230, cv2.CMP_GE)) / small.size
     return _Looks(float(mean[0, 0]), clipped, sharpness / max(float(std[0, 0]), 1.0),
                   spatial_noise(small), _flat_share(tamper_view(small), flat_level),

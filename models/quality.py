@@ -217,7 +217,7 @@ class QualityMeter:
         self._noises: deque[float] = deque(maxlen=RECENT_FRAMES)
         self._plain: np.ndarray | None = None  # the plainest windows, ranked once a second
         self._lost_for = self._veiled_for = 0
-        self._pending: tuple[float, float, np.ndarray | None] | None = None
+        self._pending: tuple[float, float, float, np.ndarray | None] | None = None
         self._forget_view()
         self._sharpness = self._edges = self._noise = 0.0
         self._colour: np.ndarray | None = None  # learned mean (U, V) offset from neutral
