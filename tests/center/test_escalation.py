@@ -14,11 +14,10 @@ import aiomqtt
 import pytest
 
 from center.service import Center
+from tests.center.conftest import FAST_ESCALATION as FAST
 from tests.center.conftest import alert_messages, center_running, publish, wait_until
 
 pytestmark = pytest.mark.mqtt
-FAST = {"escalate_after_s": {"critical": 1.5, "warning": 600},
-        "queue": {"check_s": 0.1, "group_s": 300}}
 
 
 def metric(text: str, line: str) -> float:

@@ -14,9 +14,10 @@ import time
 import pytest
 from playwright.async_api import expect
 
+from tests.center.conftest import FAST_ESCALATION as FAST
 from tests.center.conftest import PASSWORDS, alert_messages, center_running, publish
-from tests.center.test_escalation import FAST
-from tests.center.test_queue_store import alert, write
+from tests.center.conftest import queue_alert as alert
+from tests.center.conftest import write_alerts as write
 
 pytestmark = pytest.mark.mqtt
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 200 + b"\xff\xd9"

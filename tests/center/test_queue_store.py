@@ -10,12 +10,11 @@ import uuid
 
 import pytest
 
-from alerts.event import rfc3339
 from center.queue import incidents
 from center.store import Store, User, open_store
-from tests.center.conftest import alert_messages
+from tests.center.conftest import queue_alert as alert
+from tests.center.conftest import write_alerts as write
 
-T0 = time.time() - 3600  # an hour ago: every test alert starts after it
 AFTER = {"critical": 120.0, "warning": 900.0}
 
 
@@ -27,18 +26,6 @@ def store(request, tmp_path) -> Store:
         s = open_store(request.getfixturevalue("postgres").create(f"q{uuid.uuid4().hex[:8]}"))
     yield s
     s.close()
-
-
-def alert(camera: str, kind: str, severity: str, at: float, node: str = "n1") -> dict:
-    """The start of an alert at ``T0 + at`` seconds."""
-    m = alert_messages(node=node, camera=camera, kind=kind)[0]
-    m.update(severity=severity, started_at=rfc3339(T0 + at))
-    return m
-
-
-def write(store: Store, *messages: dict) -> list[str]:
-    store.write_messages(list(messages))
-    return [m["id"] for m in messages]
 
 
 def queue(store: Store, group_s: float = 300.0) -> list[dict]:
