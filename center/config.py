@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -164,6 +165,23 @@ class HealthConfig(Strict):
         return value
 
 
+class QueueConfig(Strict):
+    """The operators' queue: open alerts by severity, then age, related ones grouped."""
+
+    group_s: float = Field(300.0, ge=0.0, le=86_400.0, description="Alerts of one camera "
+                           "and one type that start within this many seconds of the "
+                           "previous one are one incident (a row, with a count); 0: no "
+                           "grouping")
+    check_s: float = Field(2.0, ge=0.1, le=60.0, description="How often the pick-up "
+                           "timers are checked: an escalation fires at most this late")
+    max_open: int = Field(100_000, ge=100, le=10_000_000, description="Open alerts the "
+                          "queue orders and groups at most (the oldest beyond it are "
+                          "left out, and the queue says so)")
+
+
+Severity = Literal["info", "warning", "critical"]
+
+
 class CenterConfig(Strict):
     mqtt: CenterMqttConfig
     storage: StorageConfig = Field(default_factory=StorageConfig)
@@ -171,6 +189,20 @@ class CenterConfig(Strict):
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
     look: LookConfig = Field(default_factory=LookConfig)
     health: HealthConfig = Field(default_factory=HealthConfig)
+    queue: QueueConfig = Field(default_factory=QueueConfig)
+    escalate_after_s: dict[Severity, float] = Field(
+        default_factory=lambda: {"critical": 120.0, "warning": 900.0}, description="Per "
+        "severity: an alert not acknowledged this many seconds after it arrived is "
+        "escalated (once): red in every console, announced to supervisors, published on "
+        "center/escalations, counted and audited. A severity not named is never escalated")
+
+    @field_validator("escalate_after_s")
+    @classmethod
+    def _delays(cls, value: dict[str, float]) -> dict[str, float]:
+        for severity, seconds in value.items():
+            if not 0.5 <= seconds <= 7 * 86_400:
+                raise ValueError(f"{severity}: from 0.5 s to 7 days")
+        return value
 
     nodes: list[str] = Field(default_factory=list, description="Edge node ids accepted; "
                              "empty: any. Messages from others are refused and counted")

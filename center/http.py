@@ -304,7 +304,9 @@ class Api:
     async def me(self, request: web.Request) -> web.Response:
         user, csrf = request[USER]
         return answer({"name": user.name, "role": user.role, "csrf": csrf,
-                       "actions": {a: r for a, (_, _, r) in ACTIONS.items()}})
+                       "actions": {a: r for a, (_, _, r) in ACTIONS.items()},
+                       # the states each action may start from: buttons show only there
+                       "from": {a: list(o) for a, (o, _, _) in ACTIONS.items()}})
 
     # -- alerts --------------------------------------------------------------------------
     async def alerts(self, request: web.Request) -> web.Response:

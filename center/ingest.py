@@ -165,6 +165,19 @@ class Ingest:
         link = self._link
         return link is not None and self.connected and link.publish(topic, payload)
 
+    async def publish_confirmed(self, topic: str, payload: bytes) -> bool:
+        """Sends at QoS 1 on the broker link and waits for the broker to take it; whether it
+        did (False: the link is down or ended first; send it again later)."""
+        link = self._link
+        if link is None or not self.connected:
+            return False
+        try:
+            await link.publish_confirmed(topic, payload)
+        except MqttError as exc:
+            log.warning("mqtt %s: %s", self.cfg.url, exc)
+            return False
+        return True
+
     def _take(self, link: Subscriber, m: Message) -> None:
         if _kind(m.topic) == "look":
             self._look(m)

@@ -7,8 +7,9 @@ center's time. This client parses every packet in whatever the socket delivered 
 and acknowledges a whole stored batch in one write. It does what the center needs and no
 more: CONNECT (user, password, TLS, a persistent session, Receive Maximum), SUBSCRIBE,
 receiving PUBLISH at QoS 0/1, PUBACK by hand, keepalive, publishing at QoS 0 (the live
-look's requests, renewed anyway), and a clear error for every way the link ends.
-Publishing at QoS 1 or 2, receiving QoS 2, topic aliases and AUTH are not implemented
+look's requests, renewed anyway) and at QoS 1 awaiting the broker's PUBACK (escalations),
+and a clear error for every way the link ends.
+Publishing at QoS 2, receiving QoS 2, topic aliases and AUTH are not implemented
 (CONNECT leaves them off, so a conforming broker never uses them).
 
 A broken or hostile broker is held to what CONNECT and SUBSCRIBE declared: a packet over
@@ -171,6 +172,11 @@ def publish_packet(topic: str, payload: bytes) -> bytes:
     return _packet(0x30, _string(topic) + b"\x00" + payload)
 
 
+def publish_qos1_packet(topic: str, packet_id: int, payload: bytes) -> bytes:
+    """A QoS 1 PUBLISH: its packet id, no properties."""
+    return _packet(0x32, _string(topic) + struct.pack("!H", packet_id) + b"\x00" + payload)
+
+
 def puback_packets(mids: Iterable[int]) -> bytes:
     # remaining length 2: the reason code (success) and properties may be left out
     return b"".join(b"\x40\x02" + struct.pack("!H", mid) for mid in mids)
@@ -196,6 +202,7 @@ class _Protocol(asyncio.Protocol):
         self.connack: asyncio.Future[tuple[bool, int, dict[int, int]]] = (
             asyncio.get_running_loop().create_future())
         self.subacks: dict[int, asyncio.Future[bytes]] = {}
+        self.pubacks: dict[int, asyncio.Future[int]] = {}  # our QoS 1 PUBLISHes: reason code
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.heard = 0.0  # loop time the broker last sent anything
 
@@ -210,7 +217,8 @@ class _Protocol(asyncio.Protocol):
 
     def _end(self, exc: MqttError) -> None:
         first = not self.closed.done()
-        for fut in (self.connack, self.closed, *self.subacks.values()):
+        for fut in (self.connack, self.closed, *self.subacks.values(),
+                    *self.pubacks.values()):
             if not fut.done():
                 fut.set_exception(exc)
         for fut in (self.connack, self.closed):  # seen here: nobody may be waiting on them
@@ -339,6 +347,11 @@ class _Protocol(asyncio.Protocol):
             fut = self.subacks.pop(pid, None)
             if fut is not None and not fut.done():
                 fut.set_result(bytes(body[pos:]))
+        elif kind == 4:  # PUBACK of one of ours (QoS 1)
+            pid = struct.unpack_from("!H", body)[0]
+            ack = self.pubacks.pop(pid, None)
+            if ack is not None and not ack.done():
+                ack.set_result(body[2] if len(body) > 2 else 0)  # no code: success
         elif kind == 14:  # DISCONNECT from the broker
             code = body[0] if body else 0
             raise MqttError(f"disconnected by the broker: {_REASONS.get(code, hex(code))}")
@@ -453,6 +466,27 @@ class Subscriber:
             return False
         proto.transport.write(publish_packet(topic, payload))
         return True
+
+    async def publish_confirmed(self, topic: str, payload: bytes) -> None:
+        """Sends at QoS 1 and waits for the broker's PUBACK; raises MqttError if the link
+        ends first, the broker is silent or refuses it (then it may or may not have gone:
+        the caller sends again, at least once)."""
+        proto = self._live()
+        self._next_id = self._next_id % 65_535 + 1
+        pid = self._next_id
+        fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        proto.pubacks[pid] = fut
+        proto.transport.write(publish_qos1_packet(topic, pid, payload))  # type: ignore[union-attr]
+        try:
+            async with asyncio.timeout(self.timeout):
+                code = await fut
+        except TimeoutError:
+            raise MqttError(f"no PUBACK from the broker within {self.timeout:g} s") from None
+        finally:
+            proto.pubacks.pop(pid, None)
+        # 0x10: no matching subscribers, which is no failure of ours
+        if code >= 0x80:
+            raise MqttError(f"publishing to {topic}: {_REASONS.get(code, hex(code))}")
 
     async def wait_closed(self) -> None:
         """Returns never; raises MqttError when the link ends."""

@@ -4,8 +4,11 @@
                                                    Store <- Api (operators' actions, audit)
                                                    Store <- retention (by age and size)
                                                    Store <- health (the rates, sampled)
+                                                   Store <- escalation (pick-up timers)
+                                                         -> broker, Hub
 
-Its long-lived tasks (the broker link, the writer, retention, the health sampler) run under
+Its long-lived tasks (the broker link, the writer, retention, the health sampler, the
+escalations) run under
 one supervisor:
 a failure is logged with its traceback, counted, and the task restarts.
 """
@@ -34,10 +37,12 @@ from center import health, retention
 from center.auth import MAX_NAME, MAX_PASSWORD, valid_name
 from center.clips import ClipFiles
 from center.config import CenterConfig, load_center_config
+from center.escalation import Escalator
 from center.health_http import HealthRoutes
 from center.http import Api, Hub, LiveLook, make_app
 from center.ingest import CLIP_REJECT_REASONS, PATROL_REJECT_REASONS, REJECT_REASONS, Ingest
 from center.look import Looks
+from center.queue import QueueRoutes
 from center.store import ROLES, Store, StoreError, open_store
 from common.config import ConfigError
 from common.logs import setup_logging
@@ -50,14 +55,16 @@ log = logging.getLogger("center")
 
 PURGED = ("alerts", "messages", "snapshots", "clips", "audit", "sessions", "checks",
           "cameras", "camera_snapshots", "health_days")
-TASKS = ("mqtt", "writer", "retention", "health")
+TASKS = ("mqtt", "writer", "retention", "health", "escalation")
+SEVERITIES = ("critical", "warning", "info")
 
 
 class CenterCollector(Collector):
     def __init__(self, ingest: Ingest, hub: Hub, tasks: Tasks, purged: Counter[str],
-                 board: Callable[[], dict[str, Any] | None]) -> None:
+                 board: Callable[[], dict[str, Any] | None], escalator: Escalator) -> None:
         self.ingest, self.hub, self.tasks, self.purged = ingest, hub, tasks, purged
         self.board = board  # the health figures last sampled, if any
+        self.escalator = escalator
 
     def collect(self) -> Iterator[Metric]:
         i = self.ingest
@@ -106,6 +113,15 @@ class CenterCollector(Collector):
         for what in PURGED:
             purged.add_metric([what], self.purged[what])
         yield purged
+        escalations = CounterMetricFamily("center_escalations", "Alerts escalated by this "
+                                          "instance (not acknowledged in time), by "
+                                          "severity", labels=["severity"])
+        for severity in SEVERITIES:
+            escalations.add_metric([severity], self.escalator.escalated[severity])
+        yield escalations
+        yield CounterMetricFamily("center_escalations_published", "Escalations the broker "
+                                  "took on center/escalations (QoS 1)",
+                                  value=self.escalator.published)
 
 
     def _health(self) -> Iterator[Metric]:
@@ -153,18 +169,22 @@ class Center:
                              self.looks)
         self.tasks = Tasks(logging.getLogger("center.tasks"))
         self.purged: Counter[str] = Counter()
+        self.escalator = Escalator(self.store, config.escalate_after_s, config.queue.check_s,
+                                   config.mqtt.instance, self.ingest.publish_confirmed,
+                                   self.hub.push)
         registry = CollectorRegistry(auto_describe=False)
         self.board: dict[str, Any] | None = None  # the health figures last sampled
         registry.register(CenterCollector(self.ingest, self.hub, self.tasks, self.purged,
-                                          lambda: self.board))
+                                          lambda: self.board, self.escalator))
         self.api = Api(self.store, self.hub, config.http, lambda: generate_latest(registry),
                        self.clips, LiveLook(self.looks, self.ingest.publish, look))
         self.health_routes = HealthRoutes(self.api, config.health)  # the board's API
+        self.queue_routes = QueueRoutes(self.api, config.queue)
         registry.register(self.api)  # the login and refusal counters
 
     async def run(self, stop: asyncio.Event) -> None:
-        runner = web.AppRunner(make_app(self.api, self.ready, self.health_routes.routes()),
-                               access_log=None)
+        runner = web.AppRunner(make_app(self.api, self.ready, [
+            *self.health_routes.routes(), *self.queue_routes.routes()]), access_log=None)
         await runner.setup()
         host, _, port = self.config.http.listen.rpartition(":")
         await web.TCPSite(runner, host or "0.0.0.0", int(port)).start()
@@ -175,7 +195,9 @@ class Center:
                  asyncio.create_task(keep("retention", self._purge, vital=False),
                                      name="retention"),
                  asyncio.create_task(keep("health", self._sample, vital=False),
-                                     name="health")]
+                                     name="health"),
+                 asyncio.create_task(keep("escalation", self.escalator.run),
+                                     name="escalation")]
         try:
             await stop.wait()
         finally:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from center.health_store import HEALTH_SCHEMA, HealthTables
+from center.queue_store import QUEUE_SCHEMA, QueueTables
 
 STATES = ("new", "acknowledged", "dispatched", "resolved", "closed", "false_alarm")
 ROLES = ("operator", "supervisor", "admin")
@@ -78,12 +79,12 @@ CREATE TABLE IF NOT EXISTS audit (
 CREATE INDEX IF NOT EXISTS audit_by_time ON audit (at DESC);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
-_SCHEMA += HEALTH_SCHEMA
-SCHEMA_VERSION = "4"
+_SCHEMA += HEALTH_SCHEMA + QUEUE_SCHEMA
+SCHEMA_VERSION = "5"
 # Version 1 keyed messages by (id, seq) and snapshots by id alone, so one node could
 # shadow another's alert with its id; version 2 keys them by node too. Version 3 adds the
-# clips table, version 4 the camera-health board's, which opening creates (CREATE TABLE
-# IF NOT EXISTS): nothing to migrate.
+# clips table, version 4 the camera-health board's, version 5 the queue's escalations,
+# which opening creates (CREATE TABLE IF NOT EXISTS): nothing to migrate.
 _MIGRATE_1_TO_2 = """
 ALTER TABLE messages RENAME TO messages_v1;
 ALTER TABLE snapshots RENAME TO snapshots_v1;
@@ -201,7 +202,7 @@ def _token_key(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()  # a leaked table opens no session
 
 
-class Store(HealthTables):
+class Store(HealthTables, QueueTables):
     """The SQL both back ends share; a subclass connects and says how to spell it."""
 
     placeholder = "?"
@@ -482,10 +483,12 @@ class Store(HealthTables):
             for table, what in (("messages", "node = ? AND id = ?"),
                                 ("snapshots", "node = ? AND id = ?"),
                                 ("clips", "node = ? AND id = ?"),
+                                ("escalations", "node = ? AND id = ?"),
                                 ("alerts", "node = ? AND id = ?")):
                 for key in keys:
                     cur.execute(self._sql(f"DELETE FROM {table} WHERE {what}"), key)
-                    gone[table] += max(0, cur.rowcount)
+                    if table in gone:  # an escalation goes with its alert, uncounted
+                        gone[table] += max(0, cur.rowcount)
         return gone
 
     def oldest_snapshots(self, limit: int, received_before: float | None = None

@@ -85,12 +85,18 @@ function showApp() {
   $("#app").hidden = false;
   $("#who").textContent = `${me.name} (${me.role})`;
   $("#audit-tab").hidden = me.role === "operator";
-  for (const b of document.querySelectorAll("#actions button")) {
-    const need = me.actions[b.dataset.action];
-    b.hidden = need === "supervisor" && me.role === "operator";
-  }
   loadAlerts();
+  queueStart(); // queue.js
   connect();
+}
+
+// The work-flow's buttons: only those the user's role may use and the alert's state allows.
+function showActions(state) {
+  for (const b of document.querySelectorAll("#actions button")) {
+    const action = b.dataset.action;
+    b.hidden = (me.actions[action] === "supervisor" && me.role === "operator") ||
+      !(me.from?.[action] || []).includes(state);
+  }
 }
 
 // -- tabs ---------------------------------------------------------------------------------
@@ -98,7 +104,15 @@ for (const b of document.querySelectorAll("nav .tab")) {
   b.addEventListener("click", () => {
     for (const t of document.querySelectorAll("nav .tab")) t.classList.toggle("active", t === b);
     for (const p of document.querySelectorAll(".tab-page")) p.hidden = p.id !== `tab-${b.dataset.tab}`;
-    if (b.dataset.tab !== "alerts") lookClose();
+    if (b.dataset.tab !== "alerts" && b.dataset.tab !== "queue") lookClose();
+    const split = $(`#tab-${b.dataset.tab} .split`);
+    if ((b.dataset.tab === "alerts" || b.dataset.tab === "queue") && !split.contains($("#detail"))) {
+      lookClose(); // the detail goes with the list it was opened from
+      $("#detail").hidden = true;
+      selected = null;
+      split.append($("#detail"));
+    }
+    if (b.dataset.tab === "queue") queueDraw();
     if (b.dataset.tab === "board") loadBoard();
     if (b.dataset.tab === "audit") loadAudit();
   });
@@ -155,7 +169,7 @@ function row(a) {
     el("td", {class: "severity", text: a.severity}),
     el("td", {text: a.rule || ""}),
     el("td", {class: "state", text: a.state.replace("_", " ") + (a.phase === "end" ? "" : " · live")}));
-  tr.addEventListener("click", () => openDetail(a.id));
+  tr.addEventListener("click", () => { $("#incident").hidden = true; openDetail(a.id); });
   return tr;
 }
 
@@ -175,15 +189,7 @@ function upsertRow(a, fresh) {
 }
 
 function emphasise(tr) {
-  tr.classList.add("flash");
-  try { // a short tone: critical alerts are heard, not only seen
-    const ctx = emphasise.ctx || (emphasise.ctx = new AudioContext());
-    const osc = ctx.createOscillator();
-    osc.frequency.value = 880;
-    osc.connect(ctx.destination);
-    osc.start();
-    osc.stop(ctx.currentTime + 0.15);
-  } catch { /* no audio: the flash is enough */ }
+  tr.classList.add("flash"); // heard too: the queue announces every arrival (queue.js)
 }
 
 // -- live feed -------------------------------------------------------------------------------
@@ -206,6 +212,7 @@ function flush() {
   const events = pending;
   pending = [];
   for (const e of events) {
+    queueEvent(e); // queue.js
     if (e.event === "message") {
       const m = e.message;
       const known = alerts.get(m.id);
@@ -250,6 +257,7 @@ async function openDetail(id, reload = true) {
     ["note", a.note || ""], ["score", String(a.score)]];
   if (a.clip) facts.push(["clip", `${a.clip.duration.toFixed(1)} s`]);
   $("#detail-facts").replaceChildren(...facts.flatMap(([k, v]) => [el("dt", {text: k}), el("dd", {text: v})]));
+  showActions(a.state);
   showPicture(a);
   const history = (a.history || []).map((h) => el("li", {text: `${time(new Date(h.at * 1000).toISOString())} ${h.name}: ${h.action} ${h.detail && h.detail !== "{}" ? h.detail : ""}`}));
   $("#detail-history").replaceChildren(...history);

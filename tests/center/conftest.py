@@ -31,6 +31,25 @@ def alert_messages(node: str = "n1", camera: str = "gate", kind: str = "intrusio
                                               a.end(3.0))]
 
 
+# the queue's tests: escalations a second and a half after arrival, checked every 0.1 s
+FAST_ESCALATION = {"escalate_after_s": {"critical": 1.5, "warning": 600},
+                   "queue": {"check_s": 0.1, "group_s": 300}}
+QUEUE_T0 = time.time() - 3600  # an hour ago: every queue test alert starts after it
+
+
+def queue_alert(camera: str, kind: str, severity: str, at: float, node: str = "n1") -> dict:
+    """The start of an alert at ``QUEUE_T0 + at`` seconds."""
+    m = alert_messages(node=node, camera=camera, kind=kind)[0]
+    m.update(severity=severity, started_at=rfc3339(QUEUE_T0 + at))
+    return m
+
+
+def write_alerts(store, *messages: dict) -> list[str]:
+    """Stores the messages as ingest would; their ids."""
+    store.write_messages(list(messages))
+    return [m["id"] for m in messages]
+
+
 PATROL_CHECKS = ("video_too_dark", "video_too_bright", "video_blurred", "video_occluded",
                  "color_cast", "video_noisy", "video_frozen", "scene_changed")
 

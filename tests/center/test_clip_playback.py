@@ -44,6 +44,7 @@ async def test_an_h265_cameras_clip_plays_in_the_console(running, browser, clips
             await page.fill("#login-name", "olga")
             await page.fill("#login-password", PASSWORDS["olga"])
             await page.click("#login-form button")
+            await page.click('nav button[data-tab="alerts"]')  # the list of every alert
             row = page.locator("#alerts tr", has=page.locator(".clip-badge"))
             await expect(row.first).to_be_visible(timeout=40_000)
             await row.first.click()

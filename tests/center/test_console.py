@@ -36,6 +36,7 @@ async def test_an_operator_works_an_alert_from_arrival_to_close(running, browser
     await page.fill("#login-password", PASSWORDS["sam"])
     await page.click("#login-form button")
     await expect(page.locator("#live")).to_have_class("live on", timeout=5000)
+    await page.click('nav button[data-tab="alerts"]')  # the list of every alert
 
     # an edge raises an alert, with its snapshot, and a hostile label and node name
     msgs = alert_messages(label=XSS)
@@ -103,6 +104,7 @@ async def test_the_list_stays_live_under_a_stream_of_alerts(running, browser):
     await page.fill("#login-password", PASSWORDS["olga"])
     await page.click("#login-form button")
     await expect(page.locator("#live")).to_have_class("live on", timeout=5000)
+    await page.click('nav button[data-tab="alerts"]')  # the list of every alert
     await expect(page.locator("#alerts tbody tr")).to_have_count(100)
     live = [alert_messages(camera="burst")[0] for _ in range(200)]
     async def burst() -> None:
@@ -153,6 +155,7 @@ async def test_the_detail_plays_the_alerts_clip_with_its_boxes_at_their_times(
     await page.fill("#login-password", PASSWORDS["olga"])
     await page.click("#login-form button")
     await expect(page.locator("#live")).to_have_class("live on", timeout=5000)
+    await page.click('nav button[data-tab="alerts"]')  # the list of every alert
     start, update, _ = alert_messages()  # media times 1, 2: a person at the box; no end yet
     await publish(broker.port, [("edge/n1/alerts/gate", json.dumps(m).encode())
                                 for m in (start, update)]

@@ -17,7 +17,7 @@ from center.config import HealthConfig, RetentionConfig
 from center.health import board, cell, csv_record, cutoffs, sample, trend
 from center.health_store import CameraFilters
 from center.patrol import check_result, check_snapshot, live_states
-from center.store import PostgresStore, Store, open_store
+from center.store import SCHEMA_VERSION, PostgresStore, Store, open_store
 from tests.center.conftest import patrol_result
 
 
@@ -215,7 +215,7 @@ def test_a_store_before_the_board_gets_its_tables(store):
         now = time.time()
         assert again.write_patrol([state(patrol_result("n1", "p1", now=now), now)], now) == {
             "ok": 1}
-        assert again._run("SELECT value FROM meta WHERE key = 'schema'") == [("4",)]
+        assert again._run("SELECT value FROM meta WHERE key = 'schema'") == [(SCHEMA_VERSION,)]
     finally:
         again.close()
 

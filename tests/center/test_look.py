@@ -229,6 +229,7 @@ async def test_the_console_shows_the_camera_live_and_the_edge_stops_by_itself(
             await page.fill("#login-name", "sam")
             await page.fill("#login-password", PASSWORDS["sam"])
             await page.click("#login-form button")
+            await page.click('nav button[data-tab="alerts"]')  # the list of every alert
             await page.click(f'#alerts tr[data-id="{msgs[0]["id"]}"]')
             await page.wait_for_selector("#detail-title:has-text('n1 / gate')")
             await page.evaluate(COUNT_LOADS)
@@ -273,6 +274,7 @@ async def test_the_console_says_so_when_no_picture_comes(running, browser):
         await page.fill("#login-name", "olga")
         await page.fill("#login-password", PASSWORDS["olga"])
         await page.click("#login-form button")
+        await page.click('nav button[data-tab="alerts"]')  # the list of every alert
         await page.click(f'#alerts tr[data-id="{msgs[0]["id"]}"]')
         await page.click("#look")
         await expect(page.locator("#look-status")).to_contain_text("asking")

@@ -1,0 +1,256 @@
+// The operators' queue: open alerts as incidents (one camera's alerts of one type, close
+// in time, are one row), most severe first, then oldest first. The server orders and
+// groups; the page holds the pages it fetched and draws only the rows in view, so
+// thousands of open alerts stay smooth. Live events refresh the pages in view (at most a
+// few times a second), new arrivals are announced (a banner and a tone; critical ones
+// distinctly) and escalations turn rows red; supervisors get a banner and a siren.
+"use strict";
+
+const Q_ROW_H = 44;     // px, as the style sheet's .queue-row
+const Q_PAGE = 100;     // incidents a request
+const Q_OVERSCAN = 8;   // rows drawn beyond the view, each way
+const Q_REFRESH_MS = 250;
+
+const queue = {total: 0, pages: new Map(), asked: new Set(), cursor: 0, focusId: null,
+  timer: null, generation: 0, open: null};
+window.announced = []; // what was announced, newest last (the tests read it)
+
+function queueStart() {
+  queue.pages.clear();
+  queue.asked.clear();
+  queue.generation++;
+  queueDraw();
+}
+
+function queueAt(i) {
+  return queue.pages.get(Math.floor(i / Q_PAGE))?.[i % Q_PAGE];
+}
+
+async function queueFetch(page) {
+  const generation = queue.generation;
+  queue.asked.add(page);
+  try {
+    const r = await api(`/api/queue?offset=${page * Q_PAGE}&limit=${Q_PAGE}`);
+    if (generation !== queue.generation) return; // a refresh began meanwhile
+    queue.total = r.total;
+    queue.pages.set(page, r.incidents);
+    $("#queue-count").textContent = `${r.total} incident${r.total === 1 ? "" : "s"} · ` +
+      `${r.open} open alert${r.open === 1 ? "" : "s"}${r.truncated ? " (more not shown)" : ""}`;
+    $("#queue-error").textContent = "";
+    queueFollow();
+    queueDraw();
+  } catch (err) {
+    queue.asked.delete(page);
+    if (err.status === 401) return showLogin();
+    $("#queue-error").textContent = err.message;
+  }
+}
+
+// keeps the focus on the incident it was on when the rows move under it
+function queueFollow() {
+  if (!queue.focusId) return;
+  for (const [page, rows] of queue.pages) {
+    const k = rows.findIndex((r) => r.id === queue.focusId);
+    if (k >= 0) { queue.cursor = page * Q_PAGE + k; return; }
+  }
+}
+
+function queueRange() {
+  const view = $("#queue-view");
+  const first = Math.max(0, Math.floor(view.scrollTop / Q_ROW_H) - Q_OVERSCAN);
+  const last = Math.min(Math.max(queue.total, 1),
+    Math.ceil((view.scrollTop + view.clientHeight) / Q_ROW_H) + Q_OVERSCAN);
+  return [first, last];
+}
+
+function queueDraw() {
+  if (queue.cursor >= queue.total) queue.cursor = Math.max(0, queue.total - 1);
+  $("#queue-spacer").style.height = `${queue.total * Q_ROW_H}px`;
+  const [first, last] = queueRange();
+  const rows = [];
+  for (let i = first; i < last; i++) {
+    const page = Math.floor(i / Q_PAGE);
+    if (!queue.pages.has(page)) {
+      if (!queue.asked.has(page)) queueFetch(page);
+      continue;
+    }
+    const inc = queueAt(i);
+    if (inc) rows.push(queueRow(inc, i));
+  }
+  $("#queue-rows").replaceChildren(...rows);
+}
+
+function queueRow(inc, i) {
+  const cls = [`queue-row`, `sev-${inc.severity}`, `state-${inc.state}`];
+  if (inc.escalated) cls.push("escalated");
+  if (i === queue.cursor) cls.push("focused");
+  const row = el("div", {class: cls.join(" "), role: "row", "data-id": inc.id,
+    "data-index": String(i), "aria-selected": String(i === queue.cursor)});
+  row.style.top = `${i * Q_ROW_H}px`;
+  const thumb = el("span", {class: "thumb"});
+  if (inc.snapshot_id) {
+    thumb.append(el("img", {src: `/api/alerts/${encodeURIComponent(inc.snapshot_id)}/snapshot`,
+      alt: "", loading: "lazy"}));
+  }
+  row.append(thumb,
+    el("span", {class: "severity", text: inc.severity}),
+    el("span", {class: "type", text: inc.type}),
+    el("span", {text: `${inc.node} / ${inc.camera}`}),
+    el("span", {class: "count", text: inc.count > 1 ? `×${inc.count}` : "1"}),
+    el("span", {text: time(inc.first_at)}),
+    el("span", {class: "state"}, inc.state.replace("_", " "),
+      ...(inc.escalations ? [" ", el("span", {class: "esc", text: "escalated"})] : [])));
+  row.addEventListener("click", () => { queueFocus(i); queueOpen(); });
+  return row;
+}
+
+function queueRefresh() {
+  // the pages in view again, once, however many events came; the others when scrolled to
+  if (queue.timer) return;
+  queue.timer = setTimeout(() => {
+    queue.timer = null;
+    const [first, last] = queueRange();
+    const keep = new Set();
+    for (let p = Math.floor(first / Q_PAGE); p <= Math.floor(Math.max(first, last - 1) / Q_PAGE); p++) keep.add(p);
+    queue.generation++;
+    queue.asked.clear();
+    for (const p of keep) queueFetch(p);
+  }, Q_REFRESH_MS);
+}
+
+function queueFocus(i) {
+  if (queue.total === 0) return;
+  queue.cursor = Math.max(0, Math.min(queue.total - 1, i));
+  queue.focusId = queueAt(queue.cursor)?.id ?? null;
+  const view = $("#queue-view");
+  const top = queue.cursor * Q_ROW_H;
+  if (top < view.scrollTop) view.scrollTop = top;
+  else if (top + Q_ROW_H > view.scrollTop + view.clientHeight) view.scrollTop = top + Q_ROW_H - view.clientHeight;
+  queueDraw();
+}
+
+async function queueOpen() {
+  const inc = queueAt(queue.cursor);
+  if (!inc) return;
+  queue.open = inc;
+  showIncident(inc, inc.newest_id);
+  await openDetail(inc.newest_id);
+}
+
+function showIncident(inc, current) {
+  $("#incident").hidden = inc.count < 2;
+  $("#incident-title").textContent = `${inc.count} alerts · ${time(inc.first_at)} – ${time(inc.newest_at)}`;
+  $("#incident-members").replaceChildren(...inc.members.map((m) => {
+    const li = el("li", {"data-id": m.id, class: m.id === current ? "current" : "",
+      text: `${time(m.started_at)} · ${m.severity} · ${m.state.replace("_", " ")}${m.escalated ? " · escalated" : ""}`});
+    li.addEventListener("click", () => { showIncident(inc, m.id); openDetail(m.id); });
+    return li;
+  }));
+}
+
+async function queueAcknowledge() {
+  const inc = queueAt(queue.cursor);
+  if (!inc) return;
+  $("#queue-error").textContent = "";
+  try { // every new alert of the incident: each one's own action, in the audit log
+    for (const m of inc.members.filter((x) => x.state === "new")) {
+      await api(`/api/alerts/${encodeURIComponent(m.id)}/acknowledge`, {method: "POST"});
+    }
+  } catch (err) {
+    if (err.status === 401) return showLogin();
+    $("#queue-error").textContent = err.message;
+  }
+  queueRefresh();
+  if (selected && inc.members.some((m) => m.id === selected)) openDetail(selected);
+}
+
+document.addEventListener("keydown", (e) => {
+  if ($("#app").hidden || $("#tab-queue").hidden) return;
+  if (e.target.closest?.("input, textarea, select, [contenteditable]")) return;
+  if (e.ctrlKey || e.metaKey || e.altKey) return;
+  if (e.key === "j" || e.key === "ArrowDown") queueFocus(queue.cursor + 1);
+  else if (e.key === "k" || e.key === "ArrowUp") queueFocus(queue.cursor - 1);
+  else if (e.key === "a") queueAcknowledge();
+  else if (e.key === "Enter" && !e.target.closest?.("button, a")) queueOpen();
+  else return;
+  e.preventDefault();
+});
+
+$("#queue-view").addEventListener("scroll", () => {
+  if (!queueDraw.pending) {
+    queueDraw.pending = true;
+    requestAnimationFrame(() => { queueDraw.pending = false; queueDraw(); });
+  }
+});
+
+// -- live: called by app.js for every event ----------------------------------------------
+function queueEvent(e) {
+  if (e.event === "message") {
+    if (e.message.phase === "start" && e.message.seq === 0) arrival(e.message);
+    queueRefresh();
+  } else if (e.event === "state" || e.event === "snapshot" || e.event === "clip") {
+    queueRefresh();
+  } else if (e.event === "escalation") {
+    escalation(e.escalation);
+    queueRefresh();
+  }
+}
+
+const arrivals = {count: 0, since: 0, toneAt: 0};
+
+function arrival(m) {
+  const now = Date.now();
+  if (now - arrivals.since > 5000) arrivals.count = 0;
+  arrivals.count++;
+  arrivals.since = now;
+  const banner = $("#queue-banner");
+  const more = arrivals.count > 1 ? ` (+${arrivals.count - 1} more)` : "";
+  banner.textContent = `New ${m.severity}: ${m.type} · ${m.node} / ${m.camera}${more}`;
+  banner.classList.toggle("critical", m.severity === "critical");
+  banner.classList.remove("flash");
+  void banner.offsetWidth; // restarts the animation
+  banner.classList.add("flash");
+  // one tone a second at most: a burst is one sound, and a critical one is never lost
+  // behind a lesser one
+  const critical = m.severity === "critical";
+  if (now - arrivals.toneAt > 1000 || (critical && !arrivals.critical)) {
+    arrivals.toneAt = now;
+    arrivals.critical = critical;
+    tone(critical ? "critical" : "arrival");
+    window.announced.push({kind: critical ? "critical" : "arrival", id: m.id});
+  }
+}
+
+function escalation(x) {
+  if (me && me.role !== "operator") {
+    $("#escalation-text").textContent = `Escalated: ${x.severity} ${x.type} · ${x.node} / ` +
+      `${x.camera}, not acknowledged in ${Math.round(x.waited_s)} s`;
+    $("#escalation-banner").hidden = false;
+    $("#escalation-banner").dataset.id = x.id;
+    tone("escalation");
+    window.announced.push({kind: "escalation", id: x.id});
+  }
+}
+
+$("#escalation-dismiss").addEventListener("click", () => { $("#escalation-banner").hidden = true; });
+
+// Tones made here (no sound file, nothing fetched): an arrival one short beep, a critical
+// one two high beeps, an escalation a falling siren of three.
+const TONES = {arrival: [[660, 0, 0.12]], critical: [[1320, 0, 0.12], [1320, 0.18, 0.12]],
+  escalation: [[988, 0, 0.2], [740, 0.25, 0.2], [988, 0.5, 0.2], [740, 0.75, 0.3]]};
+
+function tone(kind) {
+  try {
+    const ctx = tone.ctx || (tone.ctx = new AudioContext());
+    for (const [hz, at, len] of TONES[kind]) {
+      const osc = ctx.createOscillator();
+      const gain = ctx.createGain();
+      osc.type = kind === "escalation" ? "square" : "sine";
+      osc.frequency.value = hz;
+      gain.gain.value = 0.2;
+      osc.connect(gain).connect(ctx.destination);
+      osc.start(ctx.currentTime + at);
+      osc.stop(ctx.currentTime + at + len);
+    }
+  } catch { /* no audio here: the banner shows it */ }
+}
