@@ -138,3 +138,11 @@ def drawing() -> str:
 def test_the_readme_draws_the_imports_as_they_are():
     assert drawing() in (ROOT / "README.md").read_text(encoding="utf-8"), (
         "README.md's drawing of the imports is stale; it should read:\n" + drawing())
+
+
+def test_no_script_folder_shadows_the_standard_library():
+    """benchmarks/ and tools/ run as scripts, with their folder first on sys.path: a
+    benchmarks/queue.py once hid the standard `queue` from multiprocessing there."""
+    for folder in ("benchmarks", "tools"):
+        names = {p.stem for p in (ROOT / folder).glob("*.py")}
+        assert not names & sys.stdlib_module_names, (folder, names & sys.stdlib_module_names)

@@ -2,7 +2,7 @@
 store and grouped into incidents (``GET /api/queue`` does both for every page), with N
 open alerts in SQLite, spread over cameras and types so some group and most do not.
 
-    .venv/bin/python benchmarks/queue.py [--open 1000 5000 20000] [--repeat 7]
+    .venv/bin/python benchmarks/center_queue.py [--open 1000 5000 20000] [--repeat 7]
 """
 
 from __future__ import annotations
