@@ -220,6 +220,7 @@ class QualityMeter:
         self._pending: tuple[float, float, float, np.ndarray | None] | None = None
         self._forget_view()
         self._sharpness = self._edges = self._noise = 0.0
+        self._edges_read: float | None = None  # the last reading of the edges
         self._colour: np.ndarray | None = None  # learned mean (U, V) offset from neutral
         self._frames = 0
 
@@ -249,10 +250,14 @@ class QualityMeter:
         # picture.
         detail = detail_map(small)
         sharpness = float(cv2.mean(detail)[0]) / DETAIL_SCALE
-        # every other pixel each way is plenty for a share of them (and 4x cheaper)
-        half = cv2.resize(detail, (detail.shape[1] // 2, detail.shape[0] // 2),
-                          interpolation=cv2.INTER_NEAREST)
-        edges = _top_mean(half, EDGE_SHARE) / DETAIL_SCALE
+        # The edges every other frame, on the move meter's turn (the cover meter's is the
+        # heavier): a blur holds for seconds. Every other pixel each way is plenty for a
+        # share of them.
+        if self._frames % 2 == 1 or self._edges_read is None:
+            half = cv2.resize(detail, (detail.shape[1] // 2, detail.shape[0] // 2),
+                              interpolation=cv2.INTER_NEAREST)
+            self._edges_read = _top_mean(half, EDGE_SHARE) / DETAIL_SCALE
+        edges = self._edges_read
         # blown out: near white (a limited-range picture clips at 235)
         clipped = cv2.countNonZero(cv2.compare(small, 230, cv2.CMP_GE)) / small.size
         change, changed, noise = 255.0, 1.0, self._noise
