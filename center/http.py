@@ -400,6 +400,8 @@ class Api:
         if outcome is not None and outcome not in OUTCOMES:
             self.refused["bad_body"] += 1
             return answer({"error": f"outcome: one of {', '.join(OUTCOMES)}"}, 400)
+        if outcome == "false_alarm" and not (note and note.strip()):
+            return answer({"error": "a false alarm needs a reason (the note)"}, 400)
         alert_id = request.match_info["id"]
         found = await self.db(self.store.alert, alert_id)
         plan = self.plans.get(found["type"]) if found else None
