@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
 
+from center.plans import Plan, default_plans
 from common.config import Strict, read_yaml, validate
 from common.mqtt import BrokerConfig
 
@@ -202,6 +203,20 @@ class CenterConfig(Strict):
         for severity, seconds in value.items():
             if not 0.5 <= seconds <= 7 * 86_400:
                 raise ValueError(f"{severity}: from 0.5 s to 7 days")
+        return value
+
+    plans: dict[str, Plan] = Field(default_factory=default_plans, description="Per alert "
+                                   "type, the action plan: a checklist whose required steps "
+                                   "must be ticked before the alert is resolved or closed. "
+                                   "Replaces the defaults (intrusion, video_occluded) as a "
+                                   "whole; {} for none")
+
+    @field_validator("plans")
+    @classmethod
+    def _plan_types(cls, value: dict[str, Plan]) -> dict[str, Plan]:
+        for kind in value:
+            if not (0 < len(kind) <= 64 and kind.replace("_", "").isalnum()):
+                raise ValueError(f"{kind!r}: an alert type is 1 to 64 of a-z 0-9 _")
         return value
 
     nodes: list[str] = Field(default_factory=list, description="Edge node ids accepted; "

@@ -44,7 +44,8 @@ from center.auth import (
 from center.clips import ClipFiles
 from center.config import CenterHttpConfig, LookConfig
 from center.look import NAME, Looks
-from center.store import ACTIONS, Filters, Store, StoreError, User
+from center.plans import OUTCOMES, Plan, stage, stages
+from center.store import ACTIONS, Filters, MissingSteps, Store, StoreError, User
 from common.jsonsafe import dumps, loads
 
 log = logging.getLogger("center.http")
@@ -120,8 +121,9 @@ class Api:
 
     def __init__(self, store: Store, hub: Hub, http: CenterHttpConfig,
                  metrics: Callable[[], bytes], clips: ClipFiles | None = None,
-                 look: LiveLook | None = None) -> None:
+                 look: LiveLook | None = None, plans: dict[str, Plan] | None = None) -> None:
         self.store, self.hub, self.clips, self.look = store, hub, clips, look
+        self.plans = plans or {}
         self.secure, self.session_s = http.secure_cookies, http.session_hours * 3600
         self.metrics = metrics
         self.throttle = LoginThrottle(
@@ -306,7 +308,8 @@ class Api:
         return answer({"name": user.name, "role": user.role, "csrf": csrf,
                        "actions": {a: r for a, (_, _, r) in ACTIONS.items()},
                        # the states each action may start from: buttons show only there
-                       "from": {a: list(o) for a, (o, _, _) in ACTIONS.items()}})
+                       "from": {a: list(o) for a, (o, _, _) in ACTIONS.items()},
+                       "outcomes": list(OUTCOMES), "stages": stages()})
 
     # -- alerts --------------------------------------------------------------------------
     async def alerts(self, request: web.Request) -> web.Response:
@@ -323,7 +326,44 @@ class Api:
         found = await self.db(self.store.alert, request.match_info["id"])
         if found is None:
             return answer({"error": "no such alert"}, 404)
-        return answer(found)
+        return answer(self._detail(found))
+
+    def _detail(self, alert: dict[str, Any]) -> dict[str, Any]:
+        """An alert with its plan (the checklist of its type) and its six-step stage."""
+        plan = self.plans.get(alert["type"])
+        alert["plan"] = [s.model_dump() for s in plan.steps] if plan else []
+        alert["stage"] = stage(alert["state"], alert["outcome"])
+        return alert
+
+    def _pushed(self, alert: dict[str, Any]) -> None:
+        self.hub.push({"event": "state", "alert": {k: v for k, v in alert.items()
+                                                    if k not in ("messages", "history",
+                                                                 "ticks", "plan")}})
+
+    async def tick(self, request: web.Request) -> web.Response:
+        """Ticks (``{"done": true}``, the default) or unticks a step of the alert's plan."""
+        user: User = request[USER][0]
+        body = await self._object(request)
+        if isinstance(body, web.Response):
+            return body
+        done = body.get("done", True)
+        if not isinstance(done, bool) or set(body) - {"done"}:
+            self.refused["bad_body"] += 1
+            return answer({"error": 'the body is {"done": true or false}'}, 400)
+        alert_id, step = request.match_info["id"], request.match_info["step"]
+        found = await self.db(self.store.alert, alert_id)
+        if found is None:
+            return answer({"error": "no such alert"}, 404)
+        plan = self.plans.get(found["type"])
+        if plan is None or step not in plan.step_ids():
+            return answer({"error": f"the plan for {found['type']} has no step {step!r}"[:300]},
+                          404)
+        try:
+            alert = await self.db(self.store.tick, alert_id, step, done, user)
+        except StoreError as exc:
+            return answer({"error": str(exc)}, 404 if "no alert" in str(exc) else 409)
+        self._pushed(alert)
+        return answer(self._detail(alert))
 
     async def snapshot(self, request: web.Request) -> web.Response:
         jpeg = await self.db(self.store.snapshot, request.match_info["id"])
@@ -352,21 +392,30 @@ class Api:
         body = await self._object(request)
         if isinstance(body, web.Response):
             return body
-        unit, note = body.get("unit"), body.get("note")
+        unit, note, outcome = body.get("unit"), body.get("note"), body.get("outcome")
         if (unit is not None and not isinstance(unit, str)) or (
                 note is not None and not isinstance(note, str)):
             self.refused["bad_body"] += 1
             return answer({"error": "unit and note are text"}, 400)
+        if outcome is not None and outcome not in OUTCOMES:
+            self.refused["bad_body"] += 1
+            return answer({"error": f"outcome: one of {', '.join(OUTCOMES)}"}, 400)
+        if outcome == "false_alarm" and not (note and note.strip()):
+            return answer({"error": "a false alarm needs a reason (the note)"}, 400)
+        alert_id = request.match_info["id"]
+        found = await self.db(self.store.alert, alert_id)
+        plan = self.plans.get(found["type"]) if found else None
         try:
-            alert = await self.db(self.store.act, request.match_info["id"],
-                                  request.match_info["action"], user, unit=unit,
-                                  note=note and note[:2000])
+            alert = await self.db(self.store.act, alert_id, request.match_info["action"], user,
+                                  unit=unit, note=note and note[:2000], outcome=outcome,
+                                  required=plan.required() if plan else ())
+        except MissingSteps as exc:
+            return answer({"error": str(exc), "missing": exc.steps}, 409)
         except StoreError as exc:
             status = 403 if "role" in str(exc) else 404 if "no alert" in str(exc) else 409
             return answer({"error": str(exc)}, status)
-        self.hub.push({"event": "state", "alert": {k: v for k, v in alert.items()
-                                                    if k not in ("messages", "history")}})
-        return answer(alert)
+        self._pushed(alert)
+        return answer(self._detail(alert))
 
     # -- live look -----------------------------------------------------------------------
     def _camera(self, request: web.Request) -> tuple[LiveLook, str, str] | web.Response:
@@ -492,6 +541,7 @@ def make_app(api: Api, ready: Callable[[], dict[str, Any]] | None = None,
         web.get("/api/alerts/{id}/snapshot", api.snapshot),
         web.get("/api/alerts/{id}/clip.mp4", api.clip),
         web.post("/api/alerts/{id}/{action}", api.act),
+        web.post("/api/alerts/{id}/steps/{step}", api.tick),
         web.get("/api/look/{node}/{camera}.jpg", api.look_picture),
         web.post("/api/look/{node}/{camera}", api.look_ask),
         web.get("/api/board", api.board),

@@ -177,7 +177,8 @@ class Center:
         registry.register(CenterCollector(self.ingest, self.hub, self.tasks, self.purged,
                                           lambda: self.board, self.escalator))
         self.api = Api(self.store, self.hub, config.http, lambda: generate_latest(registry),
-                       self.clips, LiveLook(self.looks, self.ingest.publish, look))
+                       self.clips, LiveLook(self.looks, self.ingest.publish, look),
+                       config.plans)
         self.health_routes = HealthRoutes(self.api, config.health)  # the board's API
         self.queue_routes = QueueRoutes(self.api, config.queue)
         registry.register(self.api)  # the login and refusal counters

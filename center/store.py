@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from center.health_store import HEALTH_SCHEMA, HealthTables
+from center.plans import GATED_ACTIONS, OUTCOME_NOTE_CHARS, OUTCOMES, TICKABLE_STATES
 from center.queue_store import QUEUE_SCHEMA, QueueTables
 
 STATES = ("new", "acknowledged", "dispatched", "resolved", "closed", "false_alarm")
@@ -50,7 +51,8 @@ CREATE TABLE IF NOT EXISTS alerts (
     phase TEXT NOT NULL, last_seq INTEGER NOT NULL, score DOUBLE PRECISION NOT NULL,
     objects TEXT NOT NULL, received_at DOUBLE PRECISION NOT NULL,
     state TEXT NOT NULL DEFAULT 'new', unit TEXT, note TEXT,
-    state_at DOUBLE PRECISION, state_by TEXT, snapshot INTEGER NOT NULL DEFAULT 0);
+    state_at DOUBLE PRECISION, state_by TEXT, snapshot INTEGER NOT NULL DEFAULT 0,
+    outcome TEXT, outcome_note TEXT);
 CREATE INDEX IF NOT EXISTS alerts_by_time ON alerts (started_at DESC, id DESC);
 CREATE INDEX IF NOT EXISTS alerts_by_state ON alerts (state, started_at DESC);
 CREATE INDEX IF NOT EXISTS alerts_by_camera ON alerts (node, camera, started_at DESC);
@@ -78,13 +80,20 @@ CREATE TABLE IF NOT EXISTS audit (
     alert_id TEXT, detail TEXT);
 CREATE INDEX IF NOT EXISTS audit_by_time ON audit (at DESC);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS plan_ticks (
+    node TEXT NOT NULL, id TEXT NOT NULL, step TEXT NOT NULL, at DOUBLE PRECISION NOT NULL,
+    name TEXT NOT NULL, PRIMARY KEY (node, id, step));
 """
 _SCHEMA += HEALTH_SCHEMA + QUEUE_SCHEMA
-SCHEMA_VERSION = "5"
+SCHEMA_VERSION = "6"
 # Version 1 keyed messages by (id, seq) and snapshots by id alone, so one node could
 # shadow another's alert with its id; version 2 keys them by node too. Version 3 adds the
 # clips table, version 4 the camera-health board's, version 5 the queue's escalations,
-# which opening creates (CREATE TABLE IF NOT EXISTS): nothing to migrate.
+# which opening creates (CREATE TABLE IF NOT EXISTS): nothing to migrate. Version 6 adds
+# the alerts' outcome and its note (columns added to the old table) and the action plans'
+# ticks (a new table).
+_MIGRATE_TO_6 = ("ALTER TABLE alerts ADD COLUMN outcome TEXT;"
+                 "ALTER TABLE alerts ADD COLUMN outcome_note TEXT;")
 _MIGRATE_1_TO_2 = """
 ALTER TABLE messages RENAME TO messages_v1;
 ALTER TABLE snapshots RENAME TO snapshots_v1;
@@ -125,7 +134,7 @@ _PG_ALERT_VALUES = (
 
 ALERT_COLUMNS = ("id", "node", "camera", "type", "severity", "rule", "started_at",
                  "ended_at", "phase", "last_seq", "score", "objects", "received_at", "state",
-                 "unit", "note", "state_at", "state_by", "snapshot")
+                 "unit", "note", "state_at", "state_by", "snapshot", "outcome", "outcome_note")
 CLIP_COLUMNS = ("bytes", "duration", "media_start", "media_end")
 # an alert with its clip's facts, if it has one: the clip's row joined by the alert's own
 # node, so another node's clip for its id never shows
@@ -137,6 +146,15 @@ _SELECT_ALERTS = (f"SELECT {', '.join('a.' + c for c in ALERT_COLUMNS)}, "
 class StoreError(Exception):
     """A request the store refuses: one line for the operator (unknown alert, wrong
     state for the action, not allowed for the role)."""
+
+
+class MissingSteps(StoreError):
+    """Resolve or close refused: the plan's required steps not ticked yet."""
+
+    def __init__(self, action: str, steps: list[str]) -> None:
+        super().__init__(f"cannot {action}: the plan's required steps are not ticked: "
+                         f"{', '.join(steps)}")
+        self.steps = steps
 
 
 @dataclass(slots=True)
@@ -241,13 +259,15 @@ class Store(HealthTables, QueueTables):
                                                 renames=renames))
         else:
             self._script(schema)
+        if not self._has_column("alerts", "outcome"):  # an older alerts table kept its own
+            self._script(_MIGRATE_TO_6)
         self._script(f"INSERT INTO meta (key, value) VALUES ('schema', '{SCHEMA_VERSION}') "
                      "ON CONFLICT (key) DO UPDATE SET value = excluded.value")
 
     def _script(self, sql: str) -> None:
         raise NotImplementedError
 
-    def _has_table(self, name: str) -> bool:
+    def _has_column(self, table: str, column: str) -> bool:
         raise NotImplementedError
 
     def ping(self) -> None:
@@ -421,6 +441,9 @@ class Store(HealthTables, QueueTables):
         out["history"] = [dict(zip(("at", "name", "action", "detail"), r, strict=True))
                           for r in self._run("SELECT at, name, action, detail FROM audit "
                                              "WHERE alert_id = ? ORDER BY at", (alert_id,))]
+        out["ticks"] = [dict(zip(("step", "at", "name"), r, strict=True)) for r in self._run(
+            "SELECT step, at, name FROM plan_ticks WHERE node = ? AND id = ? ORDER BY at",
+            (out["node"], alert_id))]
         return out
 
     def snapshot(self, alert_id: str) -> bytes | None:
@@ -484,6 +507,7 @@ class Store(HealthTables, QueueTables):
                                 ("snapshots", "node = ? AND id = ?"),
                                 ("clips", "node = ? AND id = ?"),
                                 ("escalations", "node = ? AND id = ?"),
+                                ("plan_ticks", "node = ? AND id = ?"),
                                 ("alerts", "node = ? AND id = ?")):
                 for key in keys:
                     cur.execute(self._sql(f"DELETE FROM {table} WHERE {what}"), key)
@@ -539,7 +563,12 @@ class Store(HealthTables, QueueTables):
 
     # -- the work-flow ----------------------------------------------------------------------
     def act(self, alert_id: str, action: str, user: User, *, unit: str | None = None,
-            note: str | None = None) -> dict[str, Any]:
+            note: str | None = None, outcome: str | None = None,
+            required: Sequence[str] = ()) -> dict[str, Any]:
+        """One work-flow action. ``close`` takes an outcome (a false alarm's with a note,
+        its reason); the ``false_alarm`` action is that outcome, its note the reason;
+        ``reopen`` clears the outcome. ``required``: the steps of the alert's plan that must
+        be ticked before ``resolve`` or ``close`` (MissingSteps names those that are not)."""
         if action not in ACTIONS:
             raise StoreError(f"unknown action {action!r}")
         origins, target, role = ACTIONS[action]
@@ -547,22 +576,76 @@ class Store(HealthTables, QueueTables):
             raise StoreError(f"{action} needs the {role} role")
         if action == "dispatch" and not unit:
             raise StoreError("dispatch needs a unit")
+        if action == "false_alarm":
+            outcome = "false_alarm"
+        if action in ("close", "false_alarm"):
+            if outcome not in OUTCOMES:
+                raise StoreError(f"{action} needs an outcome: one of {', '.join(OUTCOMES)}")
+            if outcome == "false_alarm" and not (note and note.strip()):
+                raise StoreError("a false alarm needs a reason (the note)")
+            if note and len(note) > OUTCOME_NOTE_CHARS:
+                raise StoreError(f"the outcome's note is {OUTCOME_NOTE_CHARS} characters "
+                                 "at most")
+        elif outcome is not None:
+            raise StoreError(f"{action} takes no outcome")
         now = time.time()
         with self._tx() as db:
-            rows = db.execute(self._sql("SELECT state FROM alerts WHERE id = ?"),
+            rows = db.execute(self._sql("SELECT state, node FROM alerts WHERE id = ?"),
                               (alert_id,)).fetchall()
             if not rows:
                 raise StoreError(f"no alert {alert_id}")
             if rows[0][0] not in origins:
                 raise StoreError(f"cannot {action} an alert that is {rows[0][0]}")
+            if action in GATED_ACTIONS and required:
+                ticked = {r[0] for r in db.execute(self._sql(
+                    "SELECT step FROM plan_ticks WHERE node = ? AND id = ?"),
+                    (rows[0][1], alert_id)).fetchall()}
+                if missing := [s for s in required if s not in ticked]:
+                    raise MissingSteps(action, missing)
+            # the outcome is set by close and false_alarm, cleared by reopen, else kept
+            evaluated = action in ("close", "false_alarm")
             db.execute(self._sql(
                 "UPDATE alerts SET state = ?, unit = COALESCE(?, unit), note = COALESCE(?, note),"
-                " state_at = ?, state_by = ? WHERE id = ?"),
-                (target, unit, note, now, user.name, alert_id))
-            detail = json.dumps({k: v for k, v in (("unit", unit), ("note", note)) if v})
+                " state_at = ?, state_by = ?, "
+                "outcome = CASE WHEN ? THEN ? WHEN ? THEN NULL ELSE outcome END, "
+                "outcome_note = CASE WHEN ? THEN ? WHEN ? THEN NULL ELSE outcome_note END "
+                "WHERE id = ?"),
+                (target, unit, note, now, user.name, evaluated, outcome, action == "reopen",
+                 evaluated, note if evaluated else None, action == "reopen", alert_id))
+            detail = json.dumps({k: v for k, v in (("unit", unit), ("note", note),
+                                                    ("outcome", outcome)) if v})
             db.execute(self._sql("INSERT INTO audit (at, name, action, alert_id, detail) "
                                  "VALUES (?, ?, ?, ?, ?)"),
                        (now, user.name, action, alert_id, detail))
+        alert = self.alert(alert_id)
+        assert alert is not None
+        return alert
+
+    def tick(self, alert_id: str, step: str, done: bool, user: User) -> dict[str, Any]:
+        """Ticks (or unticks) a step of an open alert's plan (the caller knows the plan's
+        steps), with who and when; audited."""
+        now = time.time()
+        with self._tx() as db:
+            rows = db.execute(self._sql("SELECT state, node FROM alerts WHERE id = ?"),
+                              (alert_id,)).fetchall()
+            if not rows:
+                raise StoreError(f"no alert {alert_id}")
+            state, node = rows[0]
+            if state not in TICKABLE_STATES:
+                raise StoreError(f"cannot tick a step of an alert that is {state}")
+            if done:
+                cur = db.execute(self._sql(
+                    "INSERT INTO plan_ticks (node, id, step, at, name) VALUES (?, ?, ?, ?, ?) "
+                    "ON CONFLICT DO NOTHING"), (node, alert_id, step, now, user.name))
+            else:
+                cur = db.execute(self._sql(
+                    "DELETE FROM plan_ticks WHERE node = ? AND id = ? AND step = ?"),
+                    (node, alert_id, step))
+            if cur.rowcount:  # a repeat changes nothing and is not logged again
+                db.execute(self._sql("INSERT INTO audit (at, name, action, alert_id, detail) "
+                                     "VALUES (?, ?, ?, ?, ?)"),
+                           (now, user.name, "tick" if done else "untick", alert_id,
+                            json.dumps({"step": step})))
         alert = self.alert(alert_id)
         assert alert is not None
         return alert
@@ -660,6 +743,10 @@ class SqliteStore(Store):
         finally:
             reader.close()
 
+    def _has_column(self, table: str, column: str) -> bool:
+        return bool(self.db.execute("SELECT 1 FROM pragma_table_info(?) WHERE name = ?",
+                                    (table, column)).fetchall())
+
     def _has_table(self, name: str) -> bool:
         return bool(self.db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
                                     "name = ?", (name,)).fetchall())
@@ -686,6 +773,11 @@ class PostgresStore(Store):
 
     def _script(self, sql: str) -> None:
         self.db.execute(sql)  # in the transaction that holds the advisory lock
+
+    def _has_column(self, table: str, column: str) -> bool:
+        return bool(self.db.execute(
+            "SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() "
+            "AND table_name = %s AND column_name = %s", (table, column)).fetchall())
 
     def _has_table(self, name: str) -> bool:
         return self.db.execute("SELECT to_regclass(%s)", (name,)).fetchone()[0] is not None

@@ -240,7 +240,10 @@ function flush() {
 
 // -- detail and work-flow ---------------------------------------------------------------------
 async function openDetail(id, reload = true) {
-  if (selected !== id) lookClose(); // a live look belongs to the alert it was opened from
+  if (selected !== id) { // a live look and a chosen outcome belong to the alert they were for
+    lookClose();
+    $("#outcome").value = "";
+  }
   selected = id;
   let a;
   if (reload) {
@@ -256,12 +259,66 @@ async function openDetail(id, reload = true) {
     ["started", time(a.started_at)], ["ended", time(a.ended_at)], ["unit", a.unit || ""],
     ["note", a.note || ""], ["score", String(a.score)]];
   if (a.clip) facts.push(["clip", `${a.clip.duration.toFixed(1)} s`]);
+  if (a.outcome) facts.push(["outcome", `${a.outcome.replace("_", " ")}${a.outcome_note ? ": " + a.outcome_note : ""}`]);
   $("#detail-facts").replaceChildren(...facts.flatMap(([k, v]) => [el("dt", {text: k}), el("dd", {text: v})]));
   showActions(a.state);
+  showPlan(a);
   showPicture(a);
   const history = (a.history || []).map((h) => el("li", {text: `${time(new Date(h.at * 1000).toISOString())} ${h.name}: ${h.action} ${h.detail && h.detail !== "{}" ? h.detail : ""}`}));
   $("#detail-history").replaceChildren(...history);
   $("#action-error").textContent = "";
+}
+
+// The six steps (发现 立案 派遣 审核 结案 评估) as the server maps the states onto them,
+// the plan's checklist, and whether closing is allowed: the server refuses it too (409).
+function showPlan(a) {
+  const stages = me.stages || [];
+  // from the state, as the server maps it: a live update of the state moves it too
+  const key = a.outcome ? "evaluate" : stages.find((st) => st.states.includes(a.state))?.key;
+  const at = stages.findIndex((st) => st.key === key);
+  $("#stages").replaceChildren(...stages.map((st, i) => el("li", {
+    class: i < at ? "done" : i === at ? "current" : "todo", "data-stage": st.key,
+    title: st.states.join(", ") || "outcome"}, `${st.zh} ${st.en}`)));
+  const ticked = new Map((a.ticks || []).map((t) => [t.step, t]));
+  const open = ["new", "acknowledged", "dispatched"].includes(a.state);
+  $("#plan").hidden = !(a.plan || []).length;
+  $("#plan-steps").replaceChildren(...(a.plan || []).map((step) => {
+    const box = el("input", {type: "checkbox", "data-step": step.id});
+    box.checked = ticked.has(step.id);
+    box.disabled = !open;
+    box.addEventListener("change", () => tick(a.id, step.id, box.checked));
+    const t = ticked.get(step.id);
+    const who = t ? ` (${t.name}, ${time(new Date(t.at * 1000).toISOString())})` : "";
+    return el("li", {}, el("label", {class: step.required ? "required" : ""}, box,
+      ` ${step.text}`), el("span", {class: "who", text: who}));
+  }));
+  const missing = (a.plan || []).filter((st) => st.required && !ticked.has(st.id)).map((st) => st.text);
+  const outcome = $("#outcome").value;
+  const why = missing.length ? `Tick first: ${missing.join("; ")}`
+    : !outcome ? "Choose an outcome to close"
+    : outcome === "false_alarm" && !$("#note").value.trim() ? "A false alarm needs a reason (the note)" : "";
+  for (const action of ["resolve", "close"]) {
+    const b = $(`#actions button[data-action="${action}"]`);
+    b.disabled = missing.length > 0 || (action === "close" && why !== "");
+  }
+  $("#outcome").hidden = $('#actions button[data-action="close"]').hidden;
+  $("#action-why").textContent = $('#actions button[data-action="close"]').hidden ? "" : why;
+}
+
+async function tick(id, step, done) {
+  try {
+    const a = await api(`/api/alerts/${encodeURIComponent(id)}/steps/${encodeURIComponent(step)}`,
+      {method: "POST", body: JSON.stringify({done})});
+    openDetail.last = a;
+    if (selected === id) await openDetail(id);
+  } catch (err) {
+    $("#action-error").textContent = err.message;
+    if (err.status === 401) showLogin();
+  }
+}
+
+for (const input of ["#outcome", "#note"]) {
+  $(input).addEventListener("input", () => { if (openDetail.last) showPlan(openDetail.last); });
 }
 
 // The clip when there is one, with the alert's boxes at their times; else the snapshot
@@ -352,6 +409,7 @@ for (const b of document.querySelectorAll("#actions button")) {
     const body = {};
     if ($("#unit").value) body.unit = $("#unit").value;
     if ($("#note").value) body.note = $("#note").value;
+    if (b.dataset.action === "close") body.outcome = $("#outcome").value;
     try {
       const a = await api(`/api/alerts/${encodeURIComponent(selected)}/${b.dataset.action}`,
         {method: "POST", body: JSON.stringify(body)});

@@ -116,6 +116,7 @@ async def center_running(tmp_path: Path, **extra: object
         # the known edges (the console test's hostile name among them, to reach the page;
         # "evil": a known box that misbehaves)
         "nodes": ["n1", "n2", "evil", "live", "<img src=x onerror=alert(1)>"],
+        "plans": {},  # no checklists unless a test gives some: the plans' tests do
         **extra,
     })
     center = Center(config)

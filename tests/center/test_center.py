@@ -90,8 +90,8 @@ async def test_the_work_flow_its_roles_and_the_audit_log(running):
         assert status == 403 and "supervisor" in body["error"]
         status, a = await act(olga, csrf, "resolve", note="<b>checked</b>, gate shut")
         assert a["state"] == "resolved"
-        assert (await act(olga, csrf, "close"))[1]["state"] == "closed"
-        assert (await act(olga, csrf, "close"))[0] == 409  # already closed
+        assert (await act(olga, csrf, "close", outcome="confirmed"))[1]["state"] == "closed"
+        assert (await act(olga, csrf, "close", outcome="confirmed"))[0] == 409  # closed
         assert (await act(sam, sam_csrf, "reopen"))[1]["state"] == "acknowledged"
         assert (await act(sam, sam_csrf, "false_alarm", note="a cat"))[1]["state"] == \
             "false_alarm"

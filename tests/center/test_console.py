@@ -66,6 +66,7 @@ async def test_an_operator_works_an_alert_from_arrival_to_close(running, browser
     await page.click('#actions button[data-action="dispatch"]')
     await expect(page.locator("#detail-facts")).to_contain_text("patrol 3")
     await page.fill("#note", "gate shut, nobody there")
+    await page.select_option("#outcome", "confirmed")
     await page.click('#actions button[data-action="close"]')
     await expect(row.locator(".state")).to_contain_text("closed")
     await page.screenshot(path=str(tmp_path / "console.png"))

@@ -63,7 +63,7 @@ def test_the_queue_orders_by_severity_then_age_and_groups_a_cameras_runs(store):
     store.act(ids[5], "acknowledge", olga)
     store.act(ids[0], "acknowledge", olga)
     store.act(ids[6], "acknowledge", olga)
-    store.act(ids[6], "close", olga)
+    store.act(ids[6], "close", olga, outcome="confirmed")
     found = queue(store)
     assert [(i["id"], i["state"]) for i in found[:2]] == [(ids[5], "acknowledged"),
                                                           (ids[0], "new")]
