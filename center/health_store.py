@@ -48,8 +48,9 @@ _CAMERA_FIELDS = ("node", "camera", "source", "area", "brand", "checked_at", "at
                   "received_at", "outcome", "faults", "reason", "result")
 # the newest wins; a live state keeps what the patrol said of the camera (its area, brand
 # and last result)
-_UPSERT_CAMERAS = f"""
-INSERT INTO cameras ({', '.join(_CAMERA_FIELDS)}) VALUES {{values}}
+_INSERT_CAMERAS = f"INSERT INTO cameras ({', '.join(_CAMERA_FIELDS)})"
+_CAMERA_ROW = "(" + ", ".join(["?"] * len(_CAMERA_FIELDS)) + ")"
+_UPDATE_CAMERAS = """
 ON CONFLICT (node, camera) DO UPDATE SET source = excluded.source,
     area = CASE WHEN excluded.source = 'live' THEN cameras.area ELSE excluded.area END,
     brand = CASE WHEN excluded.source = 'live' THEN cameras.brand ELSE excluded.brand END,
@@ -104,22 +105,29 @@ class HealthTables:
     _read_rows: Any
 
     # -- writes (from ingest) -----------------------------------------------------------
+    def _insert(self, cur: Any, head: str, row: str, tail: str,
+                rows: Sequence[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        """``head VALUES row, row, ... tail``, CHUNK rows a statement; what RETURNING gave."""
+        returned: list[tuple[Any, ...]] = []
+        for start in range(0, len(rows), CHUNK):
+            chunk = rows[start:start + CHUNK]
+            cur.execute(self._sql(f"{head} VALUES {', '.join([row] * len(chunk))} {tail}"),
+                        [v for r in chunk for v in r])
+            if cur.description:
+                returned += cur.fetchall()
+        return returned
+
     def write_patrol(self, states: Sequence[CameraState], now: float) -> Counter[str]:
         """Stores patrol results: a history row each and the cameras' newest states. The
         outcomes of the results stored the first time (a redelivery is not)."""
         fresh: Counter[str] = Counter()
         with self._tx() as db:
             cur = db.cursor()
-            for start in range(0, len(states), CHUNK):
-                chunk = states[start:start + CHUNK]
-                cur.execute(self._sql(
-                    "INSERT INTO checks (node, camera, checked_at, at, outcome, faults, reason) "
-                    "VALUES " + ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * len(chunk))
-                    + " ON CONFLICT DO NOTHING RETURNING outcome"),
-                    [v for s in chunk for v in (
-                        s.node, s.camera, s.checked_at, s.at, s.outcome, s.faults_json(),
-                        s.reason and s.reason[:REASON_CHARS])])
-                fresh.update(o for (o,) in cur.fetchall())
+            fresh.update(o for (o,) in self._insert(
+                cur, "INSERT INTO checks (node, camera, checked_at, at, outcome, faults, reason)",
+                "(?, ?, ?, ?, ?, ?, ?)", "ON CONFLICT DO NOTHING RETURNING outcome",
+                [(s.node, s.camera, s.checked_at, s.at, s.outcome, s.faults_json(),
+                  s.reason and s.reason[:REASON_CHARS]) for s in states]))
             self._upsert_cameras(cur, states, now)
         return fresh
 
@@ -138,48 +146,34 @@ class HealthTables:
             old = newest.get((s.node, s.camera))
             if old is None or old.at <= s.at:
                 newest[(s.node, s.camera)] = s
-        rows = list(newest.values())
-        row_sql = "(" + ", ".join(["?"] * len(_CAMERA_FIELDS)) + ")"
-        for start in range(0, len(rows), CHUNK):
-            chunk = rows[start:start + CHUNK]
-            cur.execute(self._sql(_UPSERT_CAMERAS.replace(
-                "{values}", ", ".join([row_sql] * len(chunk)))),
-                [v for s in chunk for v in (
-                    s.node, s.camera, s.source, s.area, s.brand, s.checked_at, s.at, now,
-                    s.outcome, s.faults_json(), s.reason, s.result)])
+        self._insert(cur, _INSERT_CAMERAS, _CAMERA_ROW, _UPDATE_CAMERAS, [
+            (s.node, s.camera, s.source, s.area, s.brand, s.checked_at, s.at, now, s.outcome,
+             s.faults_json(), s.reason, s.result) for s in newest.values()])
 
     def write_camera_snapshots(self, pictures: Sequence[tuple[str, str, bytes]],
                                now: float) -> None:
         """Keeps each camera's newest picture (node, camera, JPEG)."""
         newest = {(node, camera): jpeg for node, camera, jpeg in pictures}
-        rows = list(newest.items())
         with self._tx() as db:
-            cur = db.cursor()
-            for start in range(0, len(rows), CHUNK):
-                chunk = rows[start:start + CHUNK]
-                cur.execute(self._sql(
-                    "INSERT INTO camera_snapshots (node, camera, jpeg, bytes, received_at) "
-                    "VALUES " + ", ".join(["(?, ?, ?, ?, ?)"] * len(chunk))
-                    + " ON CONFLICT (node, camera) DO UPDATE SET jpeg = excluded.jpeg, "
-                    "bytes = excluded.bytes, received_at = excluded.received_at"),
-                    [v for (node, camera), jpeg in chunk
-                     for v in (node, camera, jpeg, len(jpeg), now)])
+            self._insert(
+                db.cursor(),
+                "INSERT INTO camera_snapshots (node, camera, jpeg, bytes, received_at)",
+                "(?, ?, ?, ?, ?)", "ON CONFLICT (node, camera) DO UPDATE SET "
+                "jpeg = excluded.jpeg, bytes = excluded.bytes, received_at = excluded.received_at",
+                [(node, camera, jpeg, len(jpeg), now) for (node, camera), jpeg in newest.items()])
 
     def add_sample(self, day: str, tallies: Sequence[tuple[str, int, int, int]]) -> None:
         """Adds one sample of the rates to ``day``: (scope, cameras, online, intact) each."""
         with self._tx() as db:
-            cur = db.cursor()
-            for start in range(0, len(tallies), CHUNK):
-                chunk = tallies[start:start + CHUNK]
-                cur.execute(self._sql(
-                    "INSERT INTO health_days (day, scope, cameras, online, intact, samples) "
-                    "VALUES " + ", ".join(["(?, ?, ?, ?, ?, 1)"] * len(chunk))
-                    + " ON CONFLICT (day, scope) DO UPDATE SET "
-                    "cameras = health_days.cameras + excluded.cameras, "
-                    "online = health_days.online + excluded.online, "
-                    "intact = health_days.intact + excluded.intact, "
-                    "samples = health_days.samples + 1"),
-                    [v for t in chunk for v in (day, *t)])
+            self._insert(
+                db.cursor(),
+                "INSERT INTO health_days (day, scope, cameras, online, intact, samples)",
+                "(?, ?, ?, ?, ?, 1)", "ON CONFLICT (day, scope) DO UPDATE SET "
+                "cameras = health_days.cameras + excluded.cameras, "
+                "online = health_days.online + excluded.online, "
+                "intact = health_days.intact + excluded.intact, "
+                "samples = health_days.samples + 1",
+                [(day, *t) for t in tallies])
 
     # -- reads (the board) --------------------------------------------------------------
     def camera_groups(self, cut: Cutoffs) -> list[tuple[Any, ...]]:

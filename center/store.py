@@ -590,16 +590,13 @@ class Store(HealthTables, QueueTables):
             raise StoreError(f"{action} takes no outcome")
         now = time.time()
         with self._tx() as db:
-            rows = db.execute(self._sql("SELECT state, node FROM alerts WHERE id = ?"),
-                              (alert_id,)).fetchall()
-            if not rows:
-                raise StoreError(f"no alert {alert_id}")
-            if rows[0][0] not in origins:
-                raise StoreError(f"cannot {action} an alert that is {rows[0][0]}")
+            state, node = self._state_of(db, alert_id)
+            if state not in origins:
+                raise StoreError(f"cannot {action} an alert that is {state}")
             if action in GATED_ACTIONS and required:
                 ticked = {r[0] for r in db.execute(self._sql(
                     "SELECT step FROM plan_ticks WHERE node = ? AND id = ?"),
-                    (rows[0][1], alert_id)).fetchall()}
+                    (node, alert_id)).fetchall()}
                 if missing := [s for s in required if s not in ticked]:
                     raise MissingSteps(action, missing)
             # the outcome is set by close and false_alarm, cleared by reopen, else kept
@@ -621,16 +618,20 @@ class Store(HealthTables, QueueTables):
         assert alert is not None
         return alert
 
+    def _state_of(self, db: Any, alert_id: str) -> tuple[str, str]:
+        """An alert's (state, node), inside a transaction."""
+        rows = db.execute(self._sql("SELECT state, node FROM alerts WHERE id = ?"),
+                          (alert_id,)).fetchall()
+        if not rows:
+            raise StoreError(f"no alert {alert_id}")
+        return rows[0][0], rows[0][1]
+
     def tick(self, alert_id: str, step: str, done: bool, user: User) -> dict[str, Any]:
         """Ticks (or unticks) a step of an open alert's plan (the caller knows the plan's
         steps), with who and when; audited."""
         now = time.time()
         with self._tx() as db:
-            rows = db.execute(self._sql("SELECT state, node FROM alerts WHERE id = ?"),
-                              (alert_id,)).fetchall()
-            if not rows:
-                raise StoreError(f"no alert {alert_id}")
-            state, node = rows[0]
+            state, node = self._state_of(db, alert_id)
             if state not in TICKABLE_STATES:
                 raise StoreError(f"cannot tick a step of an alert that is {state}")
             if done:
