@@ -44,6 +44,10 @@ function time(iso) {
 
 // -- log in / out -------------------------------------------------------------------------
 async function start() {
+  for (const [code, name] of Object.entries(I18N_LANGS)) $("#lang").append(el("option", {value: code, text: name}));
+  $("#lang").value = i18nLang;
+  $("#lang").addEventListener("change", () => i18nSet($("#lang").value));
+  i18nApply();
   for (const t of TYPES) $("#filters select[name=type]").append(el("option", {text: t}));
   try {
     me = await api("/api/me");
