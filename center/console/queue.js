@@ -12,7 +12,8 @@ const Q_OVERSCAN = 8;   // rows drawn beyond the view, each way
 const Q_REFRESH_MS = 250;
 
 const queue = {total: 0, pages: new Map(), asked: new Set(), cursor: 0, focusId: null,
-  timer: null, generation: 0, open: null};
+  timer: null, generation: 0, open: null, refreshing: false, again: false,
+  lastRefresh: 0};
 window.announced = []; // what was announced, newest last (the tests read it)
 
 function queueStart() {
@@ -104,18 +105,28 @@ function queueRow(inc, i) {
   return row;
 }
 
+// The pages in view fetched again: at once for the first event, then at most every
+// Q_REFRESH_MS and never while a refresh is in flight (a refresh that a newer one
+// discarded, under a steady stream of events, would leave the rows never updated).
 function queueRefresh() {
-  // the pages in view again, once, however many events came; the others when scrolled to
-  if (queue.timer) return;
-  queue.timer = setTimeout(() => {
+  if (queue.timer || queue.refreshing) { queue.again = true; return; }
+  const wait = Math.max(0, queue.lastRefresh + Q_REFRESH_MS - Date.now());
+  queue.timer = setTimeout(async () => {
     queue.timer = null;
+    queue.again = false;
+    queue.refreshing = true;
+    queue.lastRefresh = Date.now();
     const [first, last] = queueRange();
-    const keep = new Set();
-    for (let p = Math.floor(first / Q_PAGE); p <= Math.floor(Math.max(first, last - 1) / Q_PAGE); p++) keep.add(p);
-    queue.generation++;
+    const pages = [];
+    for (let p = Math.floor(first / Q_PAGE); p <= Math.floor(Math.max(first, last - 1) / Q_PAGE); p++) pages.push(p);
+    queue.generation++; // the other pages are fetched again when scrolled to
     queue.asked.clear();
-    for (const p of keep) queueFetch(p);
-  }, Q_REFRESH_MS);
+    for (const p of queue.pages.keys()) if (!pages.includes(p)) queue.pages.delete(p);
+    try { await Promise.all(pages.map(queueFetch)); } finally {
+      queue.refreshing = false;
+      if (queue.again) queueRefresh();
+    }
+  }, wait);
 }
 
 function queueFocus(i) {
@@ -186,7 +197,10 @@ $("#queue-view").addEventListener("scroll", () => {
 // -- live: called by app.js for every event ----------------------------------------------
 function queueEvent(e) {
   if (e.event === "message") {
-    if (e.message.phase === "start" && e.message.seq === 0) arrival(e.message);
+    if (e.message.phase === "start" && e.message.seq === 0) {
+      arrival(e.message);
+      queueInsert(e.message);
+    }
     queueRefresh();
   } else if (e.event === "state" || e.event === "snapshot" || e.event === "clip") {
     queueRefresh();
@@ -196,6 +210,49 @@ function queueEvent(e) {
   }
 }
 
+const Q_RANK = {critical: 0, warning: 1, info: 2};
+
+// A new alert drawn at once where the server will put it (most severe first, then
+// oldest first), or counted into its camera's incident of that type; the refresh that
+// follows confirms it. Only within the pages held from the top: further down, the
+// refresh brings it when it is scrolled to.
+function queueInsert(m) {
+  const rows = [];
+  let held = 0; // pages held from the top
+  for (; queue.pages.has(held); held++) rows.push(...queue.pages.get(held));
+  const member = {id: m.id, started_at: m.started_at, state: "new", severity: m.severity,
+    escalated: false};
+  const same = rows.find((r) => r.node === m.node && r.camera === m.camera && r.type === m.type);
+  if (same) {
+    same.count++;
+    same.newest_at = m.started_at;
+    same.newest_id = m.id;
+    same.members = [member, ...same.members];
+    if (Q_RANK[m.severity] < Q_RANK[same.severity]) same.severity = m.severity;
+    same.state = "new";
+  } else {
+    const rank = Q_RANK[m.severity] ?? 3;
+    const at = Date.parse(m.started_at);
+    let k = rows.findIndex((r) => (Q_RANK[r.severity] ?? 3) > rank ||
+      ((Q_RANK[r.severity] ?? 3) === rank && Date.parse(r.first_at) > at));
+    if (k < 0) {
+      if (rows.length < queue.total) return; // its place is in a page not held
+      k = rows.length;
+    }
+    rows.splice(k, 0, {id: m.id, node: m.node, camera: m.camera, type: m.type,
+      severity: m.severity, state: "new", count: 1, first_at: m.started_at,
+      newest_at: m.started_at, newest_id: m.id, snapshot_id: null, clip_id: null,
+      escalated: false, escalations: 0, members: [member]});
+    queue.total++;
+    // the pages held from the top, one row longer; those further down shift: fetched again
+    held = Math.max(held, 1);
+    for (const p of [...queue.pages.keys()]) if (p >= held) queue.pages.delete(p);
+    for (let p = 0; p < held; p++) queue.pages.set(p, rows.slice(p * Q_PAGE, (p + 1) * Q_PAGE));
+  }
+  queueFollow();
+  queueDraw();
+}
+
 const arrivals = {count: 0, since: 0, toneAt: 0};
 
 function arrival(m) {
@@ -203,10 +260,17 @@ function arrival(m) {
   if (now - arrivals.since > 5000) arrivals.count = 0;
   arrivals.count++;
   arrivals.since = now;
+  // a critical arrival stays named for 5 s: a burst of lesser ones only adds to the count
+  if (!(arrivals.shown?.severity === "critical" && m.severity !== "critical" &&
+        now - arrivals.shownAt < 5000)) {
+    arrivals.shown = m;
+    arrivals.shownAt = now;
+  }
+  const s = arrivals.shown;
   const banner = $("#queue-banner");
   const more = arrivals.count > 1 ? ` (+${arrivals.count - 1} more)` : "";
-  banner.textContent = `New ${m.severity}: ${m.type} · ${m.node} / ${m.camera}${more}`;
-  banner.classList.toggle("critical", m.severity === "critical");
+  banner.textContent = `New ${s.severity}: ${s.type} · ${s.node} / ${s.camera}${more}`;
+  banner.classList.toggle("critical", s.severity === "critical");
   banner.classList.remove("flash");
   void banner.offsetWidth; // restarts the animation
   banner.classList.add("flash");
