@@ -42,6 +42,8 @@ class QualityThresholds:
     frozen_share: float = 0.8  # frozen: that many of the last 10 analysed frames were still
     # (an encoder refreshing a frozen picture at each keyframe changes one in a while)
     clipped_above: float = 0.5  # ... or this share of the view blown out to white
+    whited_share: float = 0.97  # blown out over this share: no rest is left to tell a cover
+    # by, and the covers that count leave some of the view; an exposure fault
     rest_moved: float = 40.0  # grey levels: the part of the view no cover hides moved too
     washed_below: float = 0.5  # the best-kept part of the view has less than this share of
     # its learned contrast: the whole view faded together (exposure), not a cover
@@ -393,8 +395,8 @@ def diagnose(s: QualitySample, t: QualityThresholds) -> dict[str, float]:
     # noise that drowns the view's pattern also makes its windows look flat and unlike the
     # reference: that is a noisy picture, not a cover
     noisy = s.noise > max(t.noise_ratio * s.noise_base, t.noise_above)
-    if s.covered >= t.occluded_share and not noisy and not (
-            exposure and (washed or abs(s.rest_shift) > t.rest_moved)):
+    if s.covered >= t.occluded_share and not noisy and not (exposure and (
+            washed or abs(s.rest_shift) > t.rest_moved or s.clipped > t.whited_share)):
         for kind in exposure:
             del found[kind]
         found["video_occluded"] = s.covered
