@@ -43,7 +43,7 @@ function trWord(kind, value) {
   return label === key ? String(value).replaceAll("_", " ") : label;
 }
 
-const I18N_ATTRS = ["placeholder", "title", "aria-label"];
+const I18N_ATTRS = ["placeholder", "title", "aria-label", "alt"];
 
 function i18nApply(root = document) {
   for (const node of root.querySelectorAll("[data-i18n]")) {
