@@ -8,7 +8,45 @@ const HEALTH_PAGE = 100; // cameras a page
 const HEALTH_POLL_MS = 30000; // the figures while the tab is open
 const HEALTH_MIN_MS = 10000; // at most this often on the live feed's news
 const SVG = "http://www.w3.org/2000/svg";
-const health = {offset: 0, total: 0, last: 0, poll: null, selected: null, scopes: ""};
+
+i18nAdd({
+  // the tab (index.html)
+  "online rate": "在线率", "intact rate": "完好率", "Refresh": "刷新", "By node": "按节点",
+  "cameras": "摄像机数", "online": "在线", "intact": "完好", "By area": "按区域", "area": "区域",
+  "Outcomes": "检测结果", "status": "状态", "Faults by check": "按检测项统计故障", "check": "检测项",
+  "By brand": "按品牌", "brand": "品牌", "faulty": "故障数", "faults": "故障", "Daily rates": "每日指标",
+  "all cameras": "全部摄像机", "7 days": "7 天", "30 days": "30 天", "90 days": "90 天",
+  "daily rates": "每日指标", "any node": "全部节点", "any area": "全部区域", "any brand": "全部品牌",
+  "any status": "全部状态", "any fault": "全部故障", "camera name": "摄像机名称", "Export CSV": "导出 CSV",
+  "Previous": "上一页", "Next": "下一页", "the camera's newest patrol picture": "该摄像机最近的巡检画面",
+  "no picture": "无画面", "Last checks": "最近巡检", "last check": "最近巡检", "abnormal": "异常项",
+  "reason": "原因", "value": "数值", "since": "起始", "rounds": "轮次",
+  "Edges and live cameras": "边缘节点与实时摄像机", "last health": "最近上报",
+  // what board.js writes
+  "{n} of {all} cameras": "{all} 路中 {n} 路", "as of {time}": "截至 {time}", "(none)": "（无）",
+  "{n} cameras": "{n} 路摄像机", "{first}–{last} of {all}": "第 {first}–{last} 路，共 {all} 路",
+  "none": "无", "source": "来源", "stream": "码流", "stream {state}": "视频流{state}",
+  "no samples yet": "暂无数据",
+  "status:ok": "正常", "status:fault": "故障", "status:login_failed": "登录失败",
+  "status:unreachable": "无法连接", "status:no_stream": "无视频流", "status:offline": "离线",
+  "status:stale": "数据过期",
+  "check_state:normal": "正常", "check_state:abnormal": "异常", "check_state:not_checked": "未检测",
+  "source:patrol": "巡检", "source:live": "实时",
+  "node:online": "在线", "node:offline": "离线", "node:unknown": "未知",
+  "camera:connecting": "连接中", "camera:streaming": "取流正常", "camera:stalled": "取流停滞",
+  "camera:backing_off": "等待重连", "camera:stopped": "已停止", "camera:degraded": "画面异常",
+  "camera:unknown": "未知",
+});
+const health = {offset: 0, total: 0, last: 0, poll: null, selected: null, scopes: "",
+  b: null, page: null, camera: null, trend: null, nodes: null}; // the last answers, redrawn on a switch
+// patrol's checks are the alert types its faults raise: one vocabulary
+const checkWord = (name) => trWord("type", name);
+
+// A camera's reason: the center's "stream <state>" in words, an edge's own text as data.
+function reasonNode(reason) {
+  const m = /^stream (\w+)$/.exec(reason ?? "");
+  return m ? tr("stream {state}", {state: trWord("camera", m[1])}) : data(reason);
+}
 
 async function loadBoard(force = true) {
   loadEdges();
@@ -29,40 +67,49 @@ function pct(rate) {
 
 // -- the figures ---------------------------------------------------------------------------
 async function loadHealth() {
-  const b = await api("/api/health");
+  health.b = await api("/api/health");
+  drawHealth();
+}
+
+function drawHealth() {
+  const b = health.b;
   const o = b.overall;
   $("#rate-online").textContent = pct(o.online_rate);
-  $("#rate-online-n").textContent = `${o.online} of ${o.cameras} cameras`;
+  $("#rate-online-n").textContent = tr("{n} of {all} cameras", {n: o.online, all: o.cameras});
   $("#rate-intact").textContent = pct(o.intact_rate);
-  $("#rate-intact-n").textContent = `${o.intact} of ${o.cameras} cameras`;
-  $("#health-at").textContent = `as of ${time(new Date(b.at * 1000).toISOString())}`;
+  $("#rate-intact-n").textContent = tr("{n} of {all} cameras", {n: o.intact, all: o.cameras});
+  $("#health-at").textContent = tr("as of {time}", {time: trTime(b.at)});
+  const name = (v) => (v === null || v === undefined ? el("td", {text: tr("(none)")}) : el("td", {translate: "no", text: v}));
   const rateRow = (key, r) => el("tr", {"data-key": r[key] ?? "", class: "pick"},
-    el("td", {text: r[key] ?? "(none)"}), el("td", {text: String(r.cameras)}),
+    name(r[key]), el("td", {text: String(r.cameras)}),
     el("td", {text: String(r.online)}), el("td", {class: "online-rate", text: pct(r.online_rate)}),
     el("td", {text: String(r.intact)}), el("td", {class: "intact-rate", text: pct(r.intact_rate)}));
   fillRows("#health-nodes", b.nodes.map((r) => rateRow("node", r)), "node");
   fillRows("#health-areas", b.areas.map((r) => rateRow("area", r)), "area");
   fillRows("#health-statuses", Object.entries(b.statuses).map(([s, n]) =>
-    el("tr", {"data-key": s, class: `pick status-${s}`}, el("td", {text: s}), el("td", {text: String(n)}))), "status");
+    el("tr", {"data-key": s, class: `pick status-${s}`}, el("td", {text: trWord("status", s)}), el("td", {text: String(n)}))), "status");
   fillRows("#health-faults", b.faults.map((f) =>
-    el("tr", {"data-key": f.check, class: "pick"}, el("td", {text: f.check}), el("td", {text: String(f.cameras)}))), "check");
+    el("tr", {"data-key": f.check, class: "pick"}, el("td", {text: checkWord(f.check)}), el("td", {text: String(f.cameras)}))), "check");
   fillRows("#health-brands", b.brands.map((r) => el("tr", {"data-key": r.brand ?? "", class: "pick"},
-    el("td", {text: r.brand ?? "(none)"}), el("td", {text: String(r.cameras)}),
+    name(r.brand), el("td", {text: String(r.cameras)}),
     el("td", {class: "online-rate", text: pct(r.online_rate)}), el("td", {class: "intact-rate", text: pct(r.intact_rate)}),
     el("td", {text: String(r.statuses.fault || 0)}),
-    el("td", {text: Object.entries(r.faults).map(([k, n]) => `${k} ${n}`).join(", ")}))), "brand");
+    el("td", {text: Object.entries(r.faults).map(([k, n]) => `${checkWord(k)} ${n}`).join(", ")}))), "brand");
   options("node", b.nodes.map((r) => r.node));
   options("area", b.areas.map((r) => r.area).filter((a) => a !== null));
   options("brand", b.brands.map((r) => r.brand).filter((a) => a !== null));
-  options("status", Object.keys(b.statuses));
-  options("check", b.faults.map((f) => f.check));
+  options("status", Object.keys(b.statuses), (v) => trWord("status", v));
+  options("check", b.faults.map((f) => f.check), checkWord);
   const scopes = [...b.nodes.map((r) => `node:${r.node}`), ...b.areas.filter((r) => r.area !== null).map((r) => `area:${r.area}`)];
-  if (scopes.join("\n") !== health.scopes) { // rebuilt only when they change: a choice stays
-    health.scopes = scopes.join("\n");
+  // rebuilt only when they change (a choice stays) or the language does
+  if (`${i18nLang}\n${scopes.join("\n")}` !== health.scopes) {
+    health.scopes = `${i18nLang}\n${scopes.join("\n")}`;
     const select = $("#trend-scope");
     const keep = select.value;
-    select.replaceChildren(el("option", {value: "", text: "all cameras"}),
-      ...scopes.map((s) => el("option", {value: s, text: s.replace(":", ": ")})));
+    // a node's or an area's name is data: its option is not translated, its word is
+    select.replaceChildren(el("option", {value: "", text: tr("all cameras")}),
+      ...scopes.map((s) => el("option", {value: s, translate: "no",
+        text: `${tr(s.split(":")[0])}: ${s.slice(s.indexOf(":") + 1)}`})));
     select.value = scopes.includes(keep) ? keep : "";
   }
 }
@@ -82,13 +129,15 @@ function fillRows(table, rows, filter) {
   $(`${table} tbody`).replaceChildren(...rows);
 }
 
-// A filter's choices: what the figures know, keeping the one chosen.
-function options(name, values) {
+// A filter's choices: what the figures know, keeping the one chosen; `label`: a vocabulary's
+// words, else the values are data (names).
+function options(name, values, label = null) {
   const select = $(`#camera-filters [name=${name}]`);
   const keep = select.value;
   const first = select.options[0];
   const all = [...new Set([...values, ...(keep ? [keep] : [])])];
-  select.replaceChildren(first, ...all.map((v) => el("option", {value: v, text: v})));
+  select.replaceChildren(first, ...all.map((v) => el("option", label ? {value: v, text: label(v)}
+    : {value: v, text: v, translate: "no"})));
   select.value = keep;
 }
 
@@ -105,24 +154,31 @@ async function loadCameras() {
   $("#camera-csv").hidden = me?.role === "operator"; // the export is for supervisors
   q.set("offset", String(health.offset));
   q.set("limit", String(HEALTH_PAGE));
-  const page = await api(`/api/health/cameras?${q}`);
+  health.page = await api(`/api/health/cameras?${q}`);
+  drawCameras();
+}
+
+function drawCameras() {
+  const page = health.page;
   health.total = page.total;
   $("#cameras tbody").replaceChildren(...page.cameras.map(cameraRow));
   const last = Math.min(health.offset + HEALTH_PAGE, page.total);
-  $("#camera-count").textContent = `${page.total} cameras`;
-  $("#camera-page").textContent = page.total ? `${health.offset + 1}–${last} of ${page.total}` : "none";
+  $("#camera-count").textContent = tr("{n} cameras", {n: page.total});
+  $("#camera-page").textContent = page.total ? tr("{first}–{last} of {all}",
+    {first: health.offset + 1, last, all: page.total}) : tr("none");
   $("#camera-prev").disabled = health.offset === 0;
   $("#camera-next").disabled = last >= page.total;
 }
 
 function cameraRow(c) {
-  const tr = el("tr", {"data-node": c.node, "data-camera": c.camera, class: `status-${c.status}`},
-    el("td", {text: c.node}), el("td", {text: c.camera}), el("td", {text: c.area ?? ""}),
-    el("td", {text: c.brand ?? ""}), el("td", {class: "status", text: c.status}),
-    el("td", {text: time(c.checked_at)}), el("td", {class: "abnormal", text: c.faults.join(", ")}),
-    el("td", {text: c.reason ?? ""}));
-  tr.addEventListener("click", () => openCamera(c.node, c.camera));
-  return tr;
+  const line = el("tr", {"data-node": c.node, "data-camera": c.camera, class: `status-${c.status}`},
+    el("td", {translate: "no", text: c.node}), el("td", {translate: "no", text: c.camera}),
+    el("td", {translate: "no", text: c.area ?? ""}), el("td", {translate: "no", text: c.brand ?? ""}),
+    el("td", {class: "status", text: trWord("status", c.status)}),
+    el("td", {text: trTime(c.checked_at)}), el("td", {class: "abnormal", text: c.faults.map(checkWord).join(", ")}),
+    el("td", {}, reasonNode(c.reason)));
+  line.addEventListener("click", () => openCamera(c.node, c.camera));
+  return line;
 }
 
 $("#camera-filters").addEventListener("submit", (e) => {
@@ -149,32 +205,41 @@ async function openCamera(node, camera) {
   health.selected = path;
   const c = await api(path);
   if (health.selected !== path) return; // another was opened meanwhile
+  health.camera = c;
+  drawCamera();
+}
+
+function drawCamera() {
+  const c = health.camera;
+  const path = health.selected;
   $("#camera-detail").hidden = false;
-  $("#camera-title").textContent = `${c.node} / ${c.camera}`;
+  $("#camera-title").replaceChildren(data(`${c.node} / ${c.camera}`));
   const img = $("#camera-img");
   img.hidden = !c.snapshot;
   $("#camera-noimg").hidden = c.snapshot;
   if (c.snapshot) img.src = `${path}/snapshot?at=${encodeURIComponent(c.checked_at)}`;
   else img.removeAttribute("src");
   const r = c.result;
-  const facts = [["status", c.status], ["source", c.source], ["area", c.area ?? ""],
-    ["brand", c.brand ?? ""], ["last check", time(c.checked_at)], ["abnormal", c.faults.join(", ")],
-    ["reason", c.reason ?? ""]];
-  if (r?.stream) facts.push(["stream", `${r.stream.codec ?? "?"} ${r.stream.width ?? "?"}×${r.stream.height ?? "?"}`]);
-  $("#camera-facts").replaceChildren(...facts.flatMap(([k, v]) => [el("dt", {text: k}), el("dd", {text: v})]));
+  const facts = [["status", trWord("status", c.status)], ["source", trWord("source", c.source)],
+    ["area", data(c.area)], ["brand", data(c.brand)], ["last check", trTime(c.checked_at)],
+    ["abnormal", c.faults.map(checkWord).join(", ")], ["reason", reasonNode(c.reason)]];
+  if (r?.stream) facts.push(["stream", data(`${r.stream.codec ?? "?"} ${r.stream.width ?? "?"}×${r.stream.height ?? "?"}`)]);
+  $("#camera-facts").replaceChildren(...facts.flatMap(([k, v]) => [el("dt", {text: tr(k)}), el("dd", {}, v)]));
   $("#camera-checks tbody").replaceChildren(...Object.entries(r?.checks || {}).map(([name, k]) =>
-    el("tr", {class: `check-${k.state}`}, el("td", {text: name}), el("td", {text: k.state}),
-      el("td", {text: k.value === null ? "" : String(k.value)}), el("td", {text: time(k.since)}),
+    el("tr", {class: `check-${k.state}`}, el("td", {text: checkWord(name)}), el("td", {text: trWord("check_state", k.state)}),
+      el("td", {text: k.value === null ? "" : String(k.value)}), el("td", {text: trTime(k.since)}),
       el("td", {text: k.rounds === undefined ? "" : String(k.rounds)}))));
-  $("#camera-history").replaceChildren(...c.history.map((h) => el("li", {class: `status-${h.outcome}`,
-    text: `${time(h.checked_at)} · ${h.outcome}${h.faults.length ? " · " + h.faults.join(", ") : ""}${h.reason ? " · " + h.reason : ""}`})));
+  $("#camera-history").replaceChildren(...c.history.map((h) => el("li", {class: `status-${h.outcome}`},
+    `${trTime(h.checked_at)} · ${trWord("status", h.outcome)}${h.faults.length ? " · " + h.faults.map(checkWord).join(", ") : ""}`,
+    ...(h.reason ? [" · ", reasonNode(h.reason)] : []))));
 }
 
 // -- the trend: daily online and intact rates, an SVG drawn here ---------------------------------
 async function loadTrend() {
   const q = new URLSearchParams({scope: $("#trend-scope").value, days: $("#trend-days").value});
   const {days} = await api(`/api/health/trend?${q}`);
-  drawTrend(days, Number($("#trend-days").value));
+  health.trend = [days, Number($("#trend-days").value)];
+  drawTrend(...health.trend);
 }
 $("#trend-scope").addEventListener("change", loadTrend);
 $("#trend-days").addEventListener("change", loadTrend);
@@ -207,31 +272,48 @@ function drawTrend(days, span) {
     parts.push(svg("polyline", {class: `line ${key}`, points: points.map((d) => `${x(d.day).toFixed(1)},${y(d[`${key}_rate`]).toFixed(1)}`).join(" ")}));
     for (const d of points) {
       const dot = svg("circle", {class: `dot ${key}`, cx: x(d.day).toFixed(1), cy: y(d[`${key}_rate`]).toFixed(1), r: 3, "data-day": d.day});
-      dot.append(svg("title", {}, `${d.day}: ${key} ${pct(d[`${key}_rate`])}`));
+      dot.append(svg("title", {}, `${d.day}: ${tr(key)} ${pct(d[`${key}_rate`])}`));
       parts.push(dot);
     }
   }
-  if (!days.length) parts.push(svg("text", {x: W / 2, y: H / 2, "text-anchor": "middle"}, "no samples yet"));
+  if (!days.length) parts.push(svg("text", {x: W / 2, y: H / 2, "text-anchor": "middle"}, tr("no samples yet")));
   chart.replaceChildren(...parts);
 }
 
 // -- the edges and their live cameras ---------------------------------------------------------------
 async function loadEdges() {
-  const {nodes} = await api("/api/board");
+  health.nodes = (await api("/api/board")).nodes;
+  drawEdges();
+}
+
+// a live camera's faults are its open fault alerts' types; an unknown one is the edge's word
+const faultWord = (f) => (i18nZh.has(`type:${f}`) ? checkWord(f) : null);
+
+function drawEdges() {
   const rows = [];
-  for (const n of nodes) {
+  for (const n of health.nodes) {
     const cams = Object.entries(n.health?.cameras || {});
     const status = n.status || "unknown";
-    const at = n.health_at ? time(new Date(n.health_at * 1000).toISOString()) : "";
-    if (!cams.length) rows.push(el("tr", {class: `node-${status}`}, el("td", {text: n.node}), el("td", {text: status}), el("td"), el("td"), el("td"), el("td", {text: at})));
+    const at = trTime(n.health_at);
+    if (!cams.length) rows.push(el("tr", {class: `node-${status}`}, el("td", {translate: "no", text: n.node}), el("td", {text: trWord("node", status)}), el("td"), el("td"), el("td"), el("td", {text: at})));
     for (const [name, c] of cams) {
       const degraded = (c.faults || []).length > 0;
       const state = status === "offline" ? "unknown" : (c.state === "streaming" && degraded ? "degraded" : c.state);
+      const faults = (c.faults || []).map((f) => faultWord(f) ?? data(f));
       rows.push(el("tr", {class: `node-${status} cam-${state}`},
-        el("td", {text: n.node}), el("td", {text: status}), el("td", {text: name}),
-        el("td", {class: "cam-state", text: state}), el("td", {text: (c.faults || []).join(", ")}),
-        el("td", {text: at})));
+        el("td", {translate: "no", text: n.node}), el("td", {text: trWord("node", status)}),
+        el("td", {translate: "no", text: name}), el("td", {class: "cam-state", text: trWord("camera", state)}),
+        el("td", {}, ...faults.flatMap((f, i) => (i ? [", ", f] : [f]))), el("td", {text: at})));
     }
   }
   $("#board tbody").replaceChildren(...rows);
 }
+
+// a switch redraws what the board shows from its last answers
+i18nRedraws.push(() => {
+  if (health.b) drawHealth();
+  if (health.page) drawCameras();
+  if (health.camera && !$("#camera-detail").hidden) drawCamera();
+  if (health.trend) drawTrend(...health.trend);
+  if (health.nodes) drawEdges();
+});

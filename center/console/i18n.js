@@ -2,7 +2,7 @@
 // Chinese when the console is in zh-CN and the English otherwise, so a string with no
 // entry shows in English and is counted in `i18nMissing`, which the tests read.
 // Each console file adds its own entries with `i18nAdd({...})`; the page's static text
-// is marked `data-i18n` (text), `data-i18n-placeholder`, `data-i18n-title` or
+// is marked `data-i18n` (text), `data-i18n-placeholder`, `data-i18n-title`, `data-i18n-alt` or
 // `data-i18n-aria-label`. Data from edges (camera names, rules, notes) is never
 // translated; elements that show it carry `translate="no"`.
 "use strict";
@@ -43,7 +43,7 @@ function trWord(kind, value) {
   return label === key ? String(value).replaceAll("_", " ") : label;
 }
 
-const I18N_ATTRS = ["placeholder", "title", "aria-label"];
+const I18N_ATTRS = ["placeholder", "title", "aria-label", "alt"];
 
 function i18nApply(root = document) {
   for (const node of root.querySelectorAll("[data-i18n]")) {

@@ -16,6 +16,15 @@ const queue = {total: 0, pages: new Map(), asked: new Set(), cursor: 0, focusId:
   lastRefresh: 0};
 window.announced = []; // what was announced, newest last (the tests read it)
 
+i18nAdd({
+  "{n} incident": "{n} 起事件", "{n} incidents": "{n} 起事件", "{n} open alert": "{n} 条未结告警",
+  "{n} open alerts": "{n} 条未结告警", "(more not shown)": "（更多未显示）", "escalated": "已升级",
+  "{n} alerts · {first} – {newest}": "{n} 条告警 · {first} – {newest}",
+  "New {severity}: {type}": "新{severity}告警：{type}", "(+{n} more)": "（另有 {n} 条）",
+  "Escalated: {severity} {type}": "超时升级：{severity} {type}",
+  ", not acknowledged in {n} s": "，{n} 秒未确认",
+});
+
 function queueStart() {
   queue.pages.clear();
   queue.asked.clear();
@@ -35,15 +44,16 @@ async function queueFetch(page) {
     if (generation !== queue.generation) return; // a refresh began meanwhile
     queue.total = r.total;
     queue.pages.set(page, r.incidents);
-    $("#queue-count").textContent = `${r.total} incident${r.total === 1 ? "" : "s"} · ` +
-      `${r.open} open alert${r.open === 1 ? "" : "s"}${r.truncated ? " (more not shown)" : ""}`;
-    $("#queue-error").textContent = "";
+    say("#queue-count", () => tr(r.total === 1 ? "{n} incident" : "{n} incidents", {n: r.total}) +
+      " · " + tr(r.open === 1 ? "{n} open alert" : "{n} open alerts", {n: r.open}) +
+      (r.truncated ? " " + tr("(more not shown)") : ""));
+    sayError("#queue-error", null);
     queueFollow();
     queueDraw();
   } catch (err) {
     queue.asked.delete(page);
     if (err.status === 401) return showLogin();
-    $("#queue-error").textContent = err.message;
+    sayError("#queue-error", err);
   }
 }
 
@@ -94,13 +104,13 @@ function queueRow(inc, i) {
       alt: "", loading: "lazy"}));
   }
   row.append(thumb,
-    el("span", {class: "severity", text: inc.severity}),
-    el("span", {class: "type", text: inc.type}),
-    el("span", {text: `${inc.node} / ${inc.camera}`}),
+    el("span", {class: "severity", text: trWord("severity", inc.severity)}),
+    el("span", {class: "type", text: trWord("type", inc.type)}),
+    el("span", {translate: "no", text: `${inc.node} / ${inc.camera}`}),
     el("span", {class: "count", text: inc.count > 1 ? `×${inc.count}` : "1"}),
-    el("span", {text: time(inc.first_at)}),
-    el("span", {class: "state"}, inc.state.replace("_", " "),
-      ...(inc.escalations ? [" ", el("span", {class: "esc", text: "escalated"})] : [])));
+    el("span", {text: trTime(inc.first_at)}),
+    el("span", {class: "state"}, trWord("state", inc.state),
+      ...(inc.escalations ? [" ", el("span", {class: "esc", text: tr("escalated")})] : [])));
   row.addEventListener("click", () => { queueFocus(i); queueOpen(); });
   return row;
 }
@@ -149,11 +159,14 @@ async function queueOpen() {
 }
 
 function showIncident(inc, current) {
+  showIncident.shown = [inc, current];
   $("#incident").hidden = inc.count < 2;
-  $("#incident-title").textContent = `${inc.count} alerts · ${time(inc.first_at)} – ${time(inc.newest_at)}`;
+  $("#incident-title").textContent = tr("{n} alerts · {first} – {newest}",
+    {n: inc.count, first: trTime(inc.first_at), newest: trTime(inc.newest_at)});
   $("#incident-members").replaceChildren(...inc.members.map((m) => {
     const li = el("li", {"data-id": m.id, class: m.id === current ? "current" : "",
-      text: `${time(m.started_at)} · ${m.severity} · ${m.state.replace("_", " ")}${m.escalated ? " · escalated" : ""}`});
+      text: `${trTime(m.started_at)} · ${trWord("severity", m.severity)} · ${trWord("state", m.state)}` +
+        (m.escalated ? ` · ${tr("escalated")}` : "")});
     li.addEventListener("click", () => { showIncident(inc, m.id); openDetail(m.id); });
     return li;
   }));
@@ -162,14 +175,14 @@ function showIncident(inc, current) {
 async function queueAcknowledge() {
   const inc = queueAt(queue.cursor);
   if (!inc) return;
-  $("#queue-error").textContent = "";
+  sayError("#queue-error", null);
   try { // every new alert of the incident: each one's own action, in the audit log
     for (const m of inc.members.filter((x) => x.state === "new")) {
       await api(`/api/alerts/${encodeURIComponent(m.id)}/acknowledge`, {method: "POST"});
     }
   } catch (err) {
     if (err.status === 401) return showLogin();
-    $("#queue-error").textContent = err.message;
+    sayError("#queue-error", err);
   }
   queueRefresh();
   if (selected && inc.members.some((m) => m.id === selected)) openDetail(selected);
@@ -268,8 +281,10 @@ function arrival(m) {
   }
   const s = arrivals.shown;
   const banner = $("#queue-banner");
-  const more = arrivals.count > 1 ? ` (+${arrivals.count - 1} more)` : "";
-  banner.textContent = `New ${s.severity}: ${s.type} · ${s.node} / ${s.camera}${more}`;
+  const more = arrivals.count - 1;
+  say("#queue-banner", () => [tr("New {severity}: {type}", {severity: trWord("severity", s.severity),
+    type: trWord("type", s.type)}) + " · ", data(`${s.node} / ${s.camera}`),
+  more ? " " + tr("(+{n} more)", {n: more}) : ""]);
   banner.classList.toggle("critical", s.severity === "critical");
   banner.classList.remove("flash");
   void banner.offsetWidth; // restarts the animation
@@ -287,14 +302,21 @@ function arrival(m) {
 
 function escalation(x) {
   if (me && me.role !== "operator") {
-    $("#escalation-text").textContent = `Escalated: ${x.severity} ${x.type} · ${x.node} / ` +
-      `${x.camera}, not acknowledged in ${Math.round(x.waited_s)} s`;
+    say("#escalation-text", () => [tr("Escalated: {severity} {type}", {severity: trWord("severity", x.severity),
+      type: trWord("type", x.type)}) + " · ", data(`${x.node} / ${x.camera}`),
+    tr(", not acknowledged in {n} s", {n: Math.round(x.waited_s)})]);
     $("#escalation-banner").hidden = false;
     $("#escalation-banner").dataset.id = x.id;
     tone("escalation");
     window.announced.push({kind: "escalation", id: x.id});
   }
 }
+
+// a switch redraws the rows in view and the open incident's lines
+i18nRedraws.push(() => {
+  if (me) queueDraw();
+  if (showIncident.shown && !$("#incident").hidden) showIncident(...showIncident.shown);
+});
 
 $("#escalation-dismiss").addEventListener("click", () => { $("#escalation-banner").hidden = true; });
 

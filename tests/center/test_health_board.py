@@ -190,7 +190,7 @@ async def test_the_board_shows_the_true_rates_a_cameras_picture_and_history(
     items = page.locator("#camera-history li")
     await expect(items).to_have_count(3)
     texts = await items.all_inner_texts()
-    assert ["video_blurred" in texts[0], "· ok" in texts[1], "unreachable" in texts[2]
+    assert ["video blurred" in texts[0], "· ok" in texts[1], "unreachable" in texts[2]
             ] == [True, True, True], texts
     await page.screenshot(path=str(tmp_path / "board.png"), full_page=True)
     assert dialogs == []
