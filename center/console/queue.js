@@ -12,7 +12,7 @@ const Q_OVERSCAN = 8;   // rows drawn beyond the view, each way
 const Q_REFRESH_MS = 250;
 
 const queue = {total: 0, pages: new Map(), asked: new Set(), cursor: 0, focusId: null,
-  timer: null, generation: 0, open: null};
+  timer: null, generation: 0, open: null, filter: null};
 window.announced = []; // what was announced, newest last (the tests read it)
 
 function queueStart() {
@@ -30,7 +30,9 @@ async function queueFetch(page) {
   const generation = queue.generation;
   queue.asked.add(page);
   try {
-    const r = await api(`/api/queue?offset=${page * Q_PAGE}&limit=${Q_PAGE}`);
+    const only = queue.filter ? `&node=${encodeURIComponent(queue.filter.node)}` +
+      `&camera=${encodeURIComponent(queue.filter.camera)}` : "";
+    const r = await api(`/api/queue?offset=${page * Q_PAGE}&limit=${Q_PAGE}${only}`);
     if (generation !== queue.generation) return; // a refresh began meanwhile
     queue.total = r.total;
     queue.pages.set(page, r.incidents);
@@ -45,6 +47,20 @@ async function queueFetch(page) {
     $("#queue-error").textContent = err.message;
   }
 }
+
+// One camera's incidents only (a site map's pin asks so: map.js), shown by a chip that
+// clears it; null: every camera.
+function queueFilter(f) {
+  queue.filter = f;
+  $("#queue-filter").hidden = !f;
+  $("#queue-filter-name").textContent = f ? `${f.node} / ${f.camera}` : "";
+  queue.cursor = 0;
+  queue.focusId = null;
+  $("#queue-view").scrollTop = 0;
+  queueStart();
+}
+
+$("#queue-filter-clear").addEventListener("click", () => queueFilter(null));
 
 // keeps the focus on the incident it was on when the rows move under it
 function queueFollow() {
