@@ -14,8 +14,7 @@ import aiohttp
 import pytest
 
 from center.maps import MAX_IMAGE_BYTES
-from tests.center.conftest import PASSWORDS
-from tests.center.test_maps_store import png
+from tests.center.conftest import png
 
 pytestmark = pytest.mark.mqtt
 ADA = ("ada", "admin-pass-1")
@@ -28,9 +27,11 @@ def b64(data: bytes) -> str:
 async def admin(run) -> tuple[aiohttp.ClientSession, dict[str, str]]:
     """Ada, an administrator: her session and the headers a change needs."""
     await asyncio.to_thread(run.center.store.add_user, ADA[0], "admin", ADA[1])
-    PASSWORDS.setdefault(ADA[0], ADA[1])
-    s, csrf = await run.session(ADA[0])
-    return s, {"X-CSRF-Token": csrf}
+    s = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+    async with s.post(f"{run.base}/api/login",
+                      json={"name": ADA[0], "password": ADA[1]}) as r:
+        assert r.status == 200
+        return s, {"X-CSRF-Token": (await r.json())["csrf"]}
 
 
 async def call(s: aiohttp.ClientSession, method: str, url: str, headers: dict[str, str],

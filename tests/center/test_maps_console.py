@@ -15,9 +15,9 @@ import time
 import pytest
 from playwright.async_api import expect
 
+from center.health_store import Cutoffs
 from center.patrol import CameraState
-from tests.center.conftest import PASSWORDS, alert_messages, publish
-from tests.center.test_maps_store import png
+from tests.center.conftest import PASSWORDS, alert_messages, png, publish
 
 pytestmark = pytest.mark.mqtt
 ADA = ("ada", "admin-pass-1")
@@ -111,7 +111,6 @@ async def test_a_pin_dragged_onto_an_uploaded_map_lights_up_and_filters_the_queu
     await page.click("#map-save")
     await expect(page.locator("#map-status")).to_have_text("Pins saved")
     [m] = await asyncio.to_thread(store.maps)
-    from center.health_store import Cutoffs
     [saved] = await asyncio.to_thread(store.map_pins, m["id"], Cutoffs(0, 0))
     assert (saved["node"], saved["camera"]) == ("n1", "gate")
     assert abs(saved["x"] - 0.25) < 0.01 and abs(saved["y"] - 0.5) < 0.01
@@ -217,10 +216,13 @@ async def test_several_maps_and_the_edit_controls_for_administrators_only(runnin
         for control in ("#map-create", "#map-rename", "#map-replace", "#map-delete",
                         "#map-save", "#map-cameras"):
             await expect(page.locator(control)).to_be_hidden()
-        before = await page.locator(PIN).bounding_box()
+        place = "p => `${p.style.left} ${p.style.top}`"
+        before = await page.locator(PIN).evaluate(place)
         await drag(page, page.locator(PIN), 0.9, 0.1)
         await page.click('nav .tab[data-tab="map"]')
-        assert await page.locator(PIN).bounding_box() == before
+        await expect(page.locator(PIN)).to_be_visible()
+        assert await page.locator(PIN).evaluate(place) == before
+        await expect(page.locator("#map-status")).to_have_text("")  # no unsaved draft
         await page.close()
     # ada deletes West site; the others' consoles follow (pushed live)
     olga = await login(browser, run, "olga", PASSWORDS["olga"])
