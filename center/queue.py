@@ -2,6 +2,7 @@
 age; and its API, behind the same guard as every route (a session):
 
     GET /api/queue?offset=&limit=    a page of incidents, with the total
+    GET /api/queue?node=&camera=     ... of one camera only (a site map's pin filters so)
 
 An incident is a run of alerts of one camera and one type, each starting within
 ``queue.group_s`` of the one before (a camera that keeps triggering stays one row). Its
@@ -22,6 +23,7 @@ from aiohttp import web
 
 from center.config import QueueConfig
 from center.http import Api, answer
+from center.look import NAME
 from center.queue_store import OPEN_STATES, SEVERITY_RANK
 
 PAGE_MAX = 500  # incidents a page
@@ -119,7 +121,14 @@ class QueueRoutes:
         if offset is None or limit is None:
             return answer({"error": f"offset: a whole number from 0; limit: from 1 to "
                            f"{PAGE_MAX}"}, 400)
+        node, camera = request.query.get("node"), request.query.get("camera")
+        if (node or camera) and not (node and camera and NAME.match(node)
+                                     and NAME.match(camera)):
+            return answer({"error": "node and camera: both, 1 to 64 of A-Z a-z 0-9 _ -"}, 400)
         found, n_open, truncated = await self._queue()
+        if node:
+            found = [i for i in found if i["node"] == node and i["camera"] == camera]
+            n_open = sum(i["count"] for i in found)
         return answer({"total": len(found), "open": n_open, "truncated": truncated,
                        "group_s": self.cfg.group_s, "offset": offset,
                        "incidents": found[offset:offset + limit]})

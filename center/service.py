@@ -42,6 +42,7 @@ from center.health_http import HealthRoutes
 from center.http import Api, Hub, LiveLook, make_app
 from center.ingest import CLIP_REJECT_REASONS, PATROL_REJECT_REASONS, REJECT_REASONS, Ingest
 from center.look import Looks
+from center.maps import MapRoutes
 from center.queue import QueueRoutes
 from center.store import ROLES, Store, StoreError, open_store
 from common.config import ConfigError
@@ -181,11 +182,13 @@ class Center:
                        config.plans)
         self.health_routes = HealthRoutes(self.api, config.health)  # the board's API
         self.queue_routes = QueueRoutes(self.api, config.queue)
+        self.map_routes = MapRoutes(self.api, config.health)  # the site maps
         registry.register(self.api)  # the login and refusal counters
 
     async def run(self, stop: asyncio.Event) -> None:
         runner = web.AppRunner(make_app(self.api, self.ready, [
-            *self.health_routes.routes(), *self.queue_routes.routes()]), access_log=None)
+            *self.health_routes.routes(), *self.queue_routes.routes(),
+            *self.map_routes.routes()]), access_log=None)
         await runner.setup()
         host, _, port = self.config.http.listen.rpartition(":")
         await web.TCPSite(runner, host or "0.0.0.0", int(port)).start()

@@ -381,6 +381,7 @@ function flush() {
   pending = [];
   for (const e of events) {
     queueEvent(e); // queue.js
+    mapEvent(e); // map.js
     if (e.event === "message") {
       const m = e.message;
       const known = alerts.get(m.id);

@@ -13,7 +13,7 @@ const Q_REFRESH_MS = 250;
 
 const queue = {total: 0, pages: new Map(), asked: new Set(), cursor: 0, focusId: null,
   timer: null, generation: 0, open: null, refreshing: false, again: false,
-  lastRefresh: 0};
+  lastRefresh: 0, filter: null};
 window.announced = []; // what was announced, newest last (the tests read it)
 
 i18nAdd({
@@ -40,7 +40,9 @@ async function queueFetch(page) {
   const generation = queue.generation;
   queue.asked.add(page);
   try {
-    const r = await api(`/api/queue?offset=${page * Q_PAGE}&limit=${Q_PAGE}`);
+    const only = queue.filter ? `&node=${encodeURIComponent(queue.filter.node)}` +
+      `&camera=${encodeURIComponent(queue.filter.camera)}` : "";
+    const r = await api(`/api/queue?offset=${page * Q_PAGE}&limit=${Q_PAGE}${only}`);
     if (generation !== queue.generation) return; // a refresh began meanwhile
     queue.total = r.total;
     queue.pages.set(page, r.incidents);
@@ -56,6 +58,20 @@ async function queueFetch(page) {
     sayError("#queue-error", err);
   }
 }
+
+// One camera's incidents only (a site map's pin asks so: map.js), shown by a chip that
+// clears it; null: every camera.
+function queueFilter(f) {
+  queue.filter = f;
+  $("#queue-filter").hidden = !f;
+  $("#queue-filter-name").textContent = f ? `${f.node} / ${f.camera}` : "";
+  queue.cursor = 0;
+  queue.focusId = null;
+  $("#queue-view").scrollTop = 0;
+  queueStart();
+}
+
+$("#queue-filter-clear").addEventListener("click", () => queueFilter(null));
 
 // keeps the focus on the incident it was on when the rows move under it
 function queueFollow() {
@@ -230,6 +246,8 @@ const Q_RANK = {critical: 0, warning: 1, info: 2};
 // follows confirms it. Only within the pages held from the top: further down, the
 // refresh brings it when it is scrolled to.
 function queueInsert(m) {
+  const f = queue.filter;
+  if (f && (f.node !== m.node || f.camera !== m.camera)) return;
   const rows = [];
   let held = 0; // pages held from the top
   for (; queue.pages.has(held); held++) rows.push(...queue.pages.get(held));

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import struct
 import time
+import zlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -160,3 +162,14 @@ def postgres():
     pg.start()
     yield pg
     pg.stop()
+
+
+def png(width: int, height: int, rgb: tuple[int, int, int] = (40, 90, 60)) -> bytes:
+    """A real PNG (8-bit RGB, one colour), made here: a site map's plan for the tests."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data)))
+    row = b"\x00" + bytes(rgb) * width
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8,
+                                                                2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(row * height)) + chunk(b"IEND", b""))
