@@ -43,6 +43,7 @@ from center.http import Api, Hub, LiveLook, make_app
 from center.ingest import CLIP_REJECT_REASONS, PATROL_REJECT_REASONS, REJECT_REASONS, Ingest
 from center.look import Looks
 from center.queue import QueueRoutes
+from center.stats_http import StatsRoutes
 from center.store import ROLES, Store, StoreError, open_store
 from common.config import ConfigError
 from common.logs import setup_logging
@@ -181,11 +182,13 @@ class Center:
                        config.plans)
         self.health_routes = HealthRoutes(self.api, config.health)  # the board's API
         self.queue_routes = QueueRoutes(self.api, config.queue)
+        self.stats_routes = StatsRoutes(self.api, config.health.timezone)
         registry.register(self.api)  # the login and refusal counters
 
     async def run(self, stop: asyncio.Event) -> None:
         runner = web.AppRunner(make_app(self.api, self.ready, [
-            *self.health_routes.routes(), *self.queue_routes.routes()]), access_log=None)
+            *self.health_routes.routes(), *self.queue_routes.routes(),
+            *self.stats_routes.routes()]), access_log=None)
         await runner.setup()
         host, _, port = self.config.http.listen.rpartition(":")
         await web.TCPSite(runner, host or "0.0.0.0", int(port)).start()
