@@ -8,7 +8,7 @@
 
 i18nAdd({
   "Statistics": "统计", "Today": "今天", "7 days": "近7天", "30 days": "近30天",
-  "From": "从", "To": "到", "Show": "查询", "Export CSV": "导出CSV",
+  "From": "从", "To": "到", "Show": "查询", "Export CSV": "导出表格",
   "table to export": "导出的表", "Noisiest cameras": "告警最多的摄像机",
   "Rules with most false alarms": "误报最多的规则", "By node": "按节点",
   "Alerts per day": "每日告警", "Alerts per type": "按类型告警",
@@ -17,7 +17,7 @@ i18nAdd({
   "day": "日期", "times": "处置时长",
   "Alerts in the period": "时段内告警", "Closed alerts": "已结案告警",
   "False-alarm rate": "误报率", "still open {n}": "未结案 {n}", "Time to pick up": "接警时长", "Time to close": "结案时长",
-  "median {m} · p90 {p}": "中位数 {m} · p90 {p}", "{n} alerts timed": "{n} 条计时",
+  "median {m} · p90 {p}": "中位数 {m} · 90分位 {p}", "{n} alerts timed": "{n} 条计时",
   "{n} s": "{n} 秒", "{n} min": "{n} 分钟", "{n} h": "{n} 小时",
   "{a} of {b}": "{a} / {b}", "{n} alerts": "{n} 条告警",
   "{day}: {n} alerts": "{day}：{n} 条告警", "no alerts in this period": "本时段无告警",
