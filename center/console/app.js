@@ -547,4 +547,5 @@ async function loadAudit() {
     el("td", {text: r.action}), el("td", {text: r.alert_id || ""}), el("td", {text: r.detail || ""}))));
 }
 
-start();
+// once every console file has run (each adds its strings before the page is translated)
+document.addEventListener("DOMContentLoaded", start);
