@@ -44,6 +44,7 @@ from center.ingest import CLIP_REJECT_REASONS, PATROL_REJECT_REASONS, REJECT_REA
 from center.look import Looks
 from center.maps import MapRoutes
 from center.queue import QueueRoutes
+from center.stats_http import StatsRoutes
 from center.store import ROLES, Store, StoreError, open_store
 from common.config import ConfigError
 from common.logs import setup_logging
@@ -183,12 +184,14 @@ class Center:
         self.health_routes = HealthRoutes(self.api, config.health)  # the board's API
         self.queue_routes = QueueRoutes(self.api, config.queue)
         self.map_routes = MapRoutes(self.api, config.health)  # the site maps
+        self.stats_routes = StatsRoutes(self.api, config.health.timezone)
         registry.register(self.api)  # the login and refusal counters
 
     async def run(self, stop: asyncio.Event) -> None:
         runner = web.AppRunner(make_app(self.api, self.ready, [
             *self.health_routes.routes(), *self.queue_routes.routes(),
-            *self.map_routes.routes()]), access_log=None)
+            *self.map_routes.routes(),
+            *self.stats_routes.routes()]), access_log=None)
         await runner.setup()
         host, _, port = self.config.http.listen.rpartition(":")
         await web.TCPSite(runner, host or "0.0.0.0", int(port)).start()

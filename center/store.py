@@ -28,6 +28,7 @@ from center.health_store import HEALTH_SCHEMA, HealthTables
 from center.maps_store import MAPS_SCHEMA, MapTables
 from center.plans import GATED_ACTIONS, OUTCOME_NOTE_CHARS, OUTCOMES, TICKABLE_STATES
 from center.queue_store import QUEUE_SCHEMA, QueueTables
+from center.stats_store import STATS_SCHEMA, StatsTables
 
 STATES = ("new", "acknowledged", "dispatched", "resolved", "closed", "false_alarm")
 ROLES = ("operator", "supervisor", "admin")
@@ -85,14 +86,15 @@ CREATE TABLE IF NOT EXISTS plan_ticks (
     node TEXT NOT NULL, id TEXT NOT NULL, step TEXT NOT NULL, at DOUBLE PRECISION NOT NULL,
     name TEXT NOT NULL, PRIMARY KEY (node, id, step));
 """
-_SCHEMA += HEALTH_SCHEMA + QUEUE_SCHEMA + MAPS_SCHEMA
+_SCHEMA += HEALTH_SCHEMA + QUEUE_SCHEMA + MAPS_SCHEMA + STATS_SCHEMA
 SCHEMA_VERSION = "7"
 # Version 1 keyed messages by (id, seq) and snapshots by id alone, so one node could
 # shadow another's alert with its id; version 2 keys them by node too. Version 3 adds the
 # clips table, version 4 the camera-health board's, version 5 the queue's escalations,
 # which opening creates (CREATE TABLE IF NOT EXISTS): nothing to migrate. Version 6 adds
 # the alerts' outcome and its note (columns added to the old table) and the action plans'
-# ticks (a new table). Version 7 adds the site maps' tables (new tables: opening creates
+# ticks (a new table). Version 7 adds the site maps' tables and an index of the audit
+# log by alert, for the statistics' times to pick up and to close (opening creates
 # them).
 _MIGRATE_TO_6 = ("ALTER TABLE alerts ADD COLUMN outcome TEXT;"
                  "ALTER TABLE alerts ADD COLUMN outcome_note TEXT;")
@@ -222,7 +224,7 @@ def _token_key(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()  # a leaked table opens no session
 
 
-class Store(HealthTables, QueueTables, MapTables):
+class Store(HealthTables, QueueTables, MapTables, StatsTables):
     """The SQL both back ends share; a subclass connects and says how to spell it."""
 
     placeholder = "?"
