@@ -30,8 +30,9 @@ The sets (every parameter drawn from a seeded RNG, `tools/faults.py:draw_case`):
   camera-health faults 30 s, after a healthy 20-30 s; 15 s healthy after.
 - real: seeds 280000+ (rounds 1-13: 20000+, 40000+, ..., 260000+); the real clips
   vtest.avi (768x576 plaza, people), tree.avi (320x240, a tree behind a window, ~2.3
-  distinct frames/s), box.mp4 (640x480, a hand moves a box over a table), looped forward/backward (never a jump), with the same kinds and ranges; cup.mp4
-  (640x480, a hand and a cup before a plain wall) as a negative only.
+  distinct frames/s), box.mp4 (640x480, a hand moves a box over a table), looped
+  forward/backward (never a jump), with the same kinds and ranges; cup.mp4 (640x480, a
+  hand and a cup before a plain wall) as a negative only.
 - negatives in both, which must raise no quality alert: clean clips, an IR switch (colour
   gone, brightness x0.65-1.4, contrast x0.7-1.3, IR vignetting, exposure settling), a
   dusk scene (mean grey 55-80) with 2-4 cars' headlights sweeping or approaching, rain
