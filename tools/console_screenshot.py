@@ -1,6 +1,9 @@
-"""Takes the README's console screenshot (docs/console.png) from a running `make demo`:
-runs the demo for a while, logs in with Debian's chromium, opens a person alert of the
-plaza camera (real footage) with its clip playing and the person's box drawn over it.
+"""Takes the README's console screenshots from a running `make demo`: runs the demo for a
+while, logs in with Debian's chromium, opens a person alert of the plaza camera (real
+footage) with its clip playing and the person's box drawn over it (docs/console.png);
+then the queue with an incident open (docs/console-queue.png), the demo's site map with
+its cameras' pins lit by their open alerts (docs/console-map.png) and today's statistics
+(docs/console-stats.png).
 
     .venv/bin/python tools/console_screenshot.py
 """
@@ -43,6 +46,17 @@ async def shoot(out: Path) -> None:
         await page.wait_for_timeout(700)
         out.parent.mkdir(exist_ok=True)
         await page.screenshot(path=str(out))
+        await page.click('nav button[data-tab="queue"]')
+        await page.locator("#queue-rows .queue-row").first.click()
+        await page.wait_for_timeout(1_500)
+        await page.screenshot(path=str(out.with_name("console-queue.png")))
+        await page.click('nav button[data-tab="map"]')
+        await page.locator("#map-pins .pin.lit").first.wait_for(timeout=30_000)
+        await page.wait_for_timeout(600)  # the pulse at its widest
+        await page.screenshot(path=str(out.with_name("console-map.png")))
+        await page.click('nav button[data-tab="stats"]')
+        await page.locator("#stats-types g.type").first.wait_for(timeout=30_000)
+        await page.screenshot(path=str(out.with_name("console-stats.png")))
         await browser.close()
 
 
@@ -56,7 +70,7 @@ def main() -> int:
     finally:
         demo.terminate()
         demo.wait(timeout=60)
-    print("docs/console.png")
+    print("docs/console.png docs/console-queue.png docs/console-map.png docs/console-stats.png")
     return 0
 
 

@@ -225,6 +225,33 @@ Ctrl-C stops the demo.
 DEMO_LOGIN = "demo-operator"
 
 
+def site_map(db: Path) -> None:
+    """A site plan drawn here (roads, buildings, the square) with the two cameras pinned on
+    it, as an administrator would upload and place them."""
+    from center.maps import check_image
+    from center.maps_store import Pin
+    from center.store import open_store
+
+    img = np.full((600, 960, 3), (38, 33, 29), np.uint8)
+    cv2.rectangle(img, (0, 250), (959, 330), (70, 66, 62), -1)  # the street
+    cv2.rectangle(img, (430, 0), (500, 599), (70, 66, 62), -1)
+    for x, y, w, h in ((40, 40, 330, 170), (560, 40, 360, 170), (40, 370, 330, 190)):
+        cv2.rectangle(img, (x, y), (x + w, y + h), (92, 84, 76), -1)
+        cv2.rectangle(img, (x, y), (x + w, y + h), (130, 120, 110), 2)
+    cv2.rectangle(img, (560, 370), (920, 560), (60, 92, 60), -1)  # the plaza
+    for text, at in (("North gate", (560, 300)), ("Plaza", (700, 470)),
+                     ("Depot", (140, 130)), ("Offices", (690, 130)), ("School", (150, 470))):
+        cv2.putText(img, text, at, cv2.FONT_HERSHEY_SIMPLEX, 0.8, (210, 210, 210), 2)
+    plan = check_image(cv2.imencode(".png", img)[1].tobytes())
+    store = open_store(f"sqlite:///{db}")
+    try:
+        map_id = store.add_map("Demo site", plan, "demo", max_maps=50)
+        store.set_pins(map_id, [Pin("edge-demo-01", "gate", 0.56, 0.42),
+                                Pin("edge-demo-01", "plaza", 0.78, 0.72)], "demo")
+    finally:
+        store.close()
+
+
 def start_center(broker_port: int) -> subprocess.Popen[bytes]:
     """The command center on the demo broker, with one supervisor: demo."""
     config = DEMO / "center.yaml"
@@ -237,6 +264,7 @@ def start_center(broker_port: int) -> subprocess.Popen[bytes]:
     subprocess.run([bin_, "user", "demo", "--role", "supervisor", "--config", str(config)],
                    check=True, capture_output=True,
                    env={**os.environ, "EDGE_CENTER_PASSWORD": DEMO_LOGIN})
+    site_map(DEMO / "center.db")
     log = (DEMO / "center.log").open("w")
     return subprocess.Popen([bin_, "run", "--config", str(config)], stderr=log,
                             start_new_session=True)
