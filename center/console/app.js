@@ -89,6 +89,7 @@ function showApp() {
   $("#app").hidden = false;
   $("#who").textContent = `${me.name} (${me.role})`;
   $("#audit-tab").hidden = me.role === "operator";
+  adminShow(); // admin.js
   loadAlerts();
   queueStart(); // queue.js
   connect();
