@@ -18,12 +18,12 @@ i18nAdd({
   "From the config (the default)": "来自配置（默认预案）",
   "Edited in the console": "在控制台修改",
   "No plan: alerts of this type have no checklist": "无预案：此类告警没有处置清单",
-  "step id, e.g. call_site": "步骤编号，如 call_site",
+  "step id": "步骤编号",
   "what the operator does": "值班员要做的事", "required": "必做", "Remove": "删除",
   "Check the name": "请检查用户名", "Check the role": "请检查角色",
   "Check the password: 8 to 1024 characters": "请检查密码：8 至 1024 个字符",
   "Check the plan's steps: ids of a-z 0-9 _, unique; 1 to 20 steps; text up to 200 characters":
-    "请检查预案步骤：编号由 a-z 0-9 _ 组成且不重复；1 至 20 步；内容不超过 200 字",
+    "请检查预案步骤：编号只用小写字母、数字和下划线且不重复；1 至 20 步；内容不超过 200 字",
   "Check the request": "请检查请求内容",
   "Not allowed: this needs the admin role": "无权操作：需要管理员角色",
   "Not found": "未找到",
@@ -38,6 +38,7 @@ let adminRoles = ["operator", "supervisor", "admin"];
 let adminUsers = null;  // GET /api/admin/users, once the tab was opened
 let adminPlanList = []; // GET /api/plans
 let adminDone = "";     // the last change's message (its English), redrawn on a switch
+let adminError = null;  // the last refusal, likewise
 
 function adminShow() {
   const admin = me.role === "admin";
@@ -53,13 +54,16 @@ function adminShow() {
 
 $("#admin-tab").addEventListener("click", () => adminLoad());
 
-async function adminLoad() {
+// keepDraft: the plan being edited stays as it is (a user was changed meanwhile)
+async function adminLoad(keepDraft = false) {
   try {
     const [users, plans] = await Promise.all([api("/api/admin/users"), api("/api/plans")]);
+    const draft = keepDraft && adminUsers ? draftSteps() : null;
     adminRoles = users.roles;
     adminUsers = users.users;
     adminPlanList = plans.plans;
     adminDraw();
+    if (draft) drawPlan(draft);
   } catch (err) {
     adminFailed(err);
   }
@@ -112,8 +116,9 @@ $("#user-add").addEventListener("submit", async (e) => {
 });
 
 // One change; its outcome said in the page, then the page reloaded from the server.
-async function adminPost(path, body, done) {
+async function adminPost(path, body, done, keepDraft = true) {
   adminDone = "";
+  adminError = null;
   $("#admin-message").textContent = "";
   $("#admin-error").replaceChildren();
   try {
@@ -124,13 +129,14 @@ async function adminPost(path, body, done) {
   }
   adminDone = done;
   $("#admin-message").textContent = tr(done);
-  await adminLoad();
+  await adminLoad(keepDraft);
   return true;
 }
 
 // What went wrong, in the console's language; the server's own words beside it (English,
 // data like a note: not translated).
 function adminFailed(err) {
+  adminError = err;
   let what = tr("Failed");
   const text = err.message || "";
   if (err.status === 400) {
@@ -179,7 +185,7 @@ function stepRow(step) {
   const remove = el("button", {type: "button", class: "remove-step", text: tr("Remove")});
   const li = el("li", {class: "plan-step"},
     el("input", {class: "step-id", maxlength: "32", translate: "no",
-      placeholder: tr("step id, e.g. call_site")}),
+      placeholder: tr("step id")}),
     el("input", {class: "step-text", maxlength: "200", translate: "no",
       placeholder: tr("what the operator does")}),
     el("label", {}, el("input", {type: "checkbox", class: "step-required"}), " ",
@@ -210,11 +216,11 @@ $("#plan-add-step").addEventListener("click", () => {
 
 $("#plan-save").addEventListener("click", () => adminPost(
   `/api/admin/plans/${encodeURIComponent($("#plan-type").value)}`, {steps: draftSteps()},
-  "Plan saved"));
+  "Plan saved", false));
 
 $("#plan-reset").addEventListener("click", () => adminPost(
   `/api/admin/plans/${encodeURIComponent($("#plan-type").value)}/reset`, {},
-  "Plan reset to default"));
+  "Plan reset to default", false));
 
 // a language switch redraws the page, keeping the steps being edited
 i18nRedraws.push(() => {
@@ -223,4 +229,5 @@ i18nRedraws.push(() => {
   adminDraw();
   drawPlan(steps);
   $("#admin-message").textContent = adminDone ? tr(adminDone) : "";
+  if (adminError) adminFailed(adminError);
 });

@@ -548,4 +548,5 @@ async function loadAudit() {
     el("td", {text: r.action}), el("td", {text: r.alert_id || ""}), el("td", {text: r.detail || ""}))));
 }
 
-start();
+// once every console file (loaded after this one) has added its strings
+document.addEventListener("DOMContentLoaded", start);
