@@ -28,6 +28,7 @@ from yarl import URL
 
 KINDS = ("name", "client")
 MAX_NAME, MAX_PASSWORD = 64, 1024  # characters
+MIN_PASSWORD = 8
 
 
 def valid_name(name: object) -> TypeGuard[str]:
@@ -35,6 +36,18 @@ def valid_name(name: object) -> TypeGuard[str]:
     line breaks), no blank at either end."""
     return (isinstance(name, str) and 0 < len(name) <= MAX_NAME and name.isprintable()
             and name == name.strip())
+
+
+def password_problem(password: object) -> str | None:
+    """What is wrong with a new password (the CLI's and the console's one policy), or None.
+    The text never holds the password."""
+    if not isinstance(password, str):
+        return "a password is text"
+    if len(password) < MIN_PASSWORD:
+        return f"a password needs at least {MIN_PASSWORD} characters"
+    if len(password) > MAX_PASSWORD:  # the login takes no longer one
+        return f"a password has at most {MAX_PASSWORD} characters"
+    return None
 
 
 @dataclass(slots=True)

@@ -326,11 +326,16 @@ class Api:
         found = await self.db(self.store.alert, request.match_info["id"])
         if found is None:
             return answer({"error": "no such alert"}, 404)
-        return answer(self._detail(found))
+        return answer(self._detail(found, await self.plan(found["type"])))
 
-    def _detail(self, alert: dict[str, Any]) -> dict[str, Any]:
+    async def plan(self, kind: str) -> Plan | None:
+        """The alert type's plan now: the console's (in the store) over the config's. Read
+        at each use, so an edit applies at once to open alerts, on every instance."""
+        steps = await self.db(self.store.plan_override, kind)
+        return Plan.model_validate_json(steps) if steps is not None else self.plans.get(kind)
+
+    def _detail(self, alert: dict[str, Any], plan: Plan | None) -> dict[str, Any]:
         """An alert with its plan (the checklist of its type) and its six-step stage."""
-        plan = self.plans.get(alert["type"])
         alert["plan"] = [s.model_dump() for s in plan.steps] if plan else []
         alert["stage"] = stage(alert["state"], alert["outcome"])
         return alert
@@ -354,7 +359,7 @@ class Api:
         found = await self.db(self.store.alert, alert_id)
         if found is None:
             return answer({"error": "no such alert"}, 404)
-        plan = self.plans.get(found["type"])
+        plan = await self.plan(found["type"])
         if plan is None or step not in plan.step_ids():
             return answer({"error": f"the plan for {found['type']} has no step {step!r}"[:300]},
                           404)
@@ -363,7 +368,7 @@ class Api:
         except StoreError as exc:
             return answer({"error": str(exc)}, 404 if "no alert" in str(exc) else 409)
         self._pushed(alert)
-        return answer(self._detail(alert))
+        return answer(self._detail(alert, plan))
 
     async def snapshot(self, request: web.Request) -> web.Response:
         jpeg = await self.db(self.store.snapshot, request.match_info["id"])
@@ -404,7 +409,7 @@ class Api:
             return answer({"error": "a false alarm needs a reason (the note)"}, 400)
         alert_id = request.match_info["id"]
         found = await self.db(self.store.alert, alert_id)
-        plan = self.plans.get(found["type"]) if found else None
+        plan = await self.plan(found["type"]) if found else None
         try:
             alert = await self.db(self.store.act, alert_id, request.match_info["action"], user,
                                   unit=unit, note=note and note[:2000], outcome=outcome,
@@ -415,7 +420,7 @@ class Api:
             status = 403 if "role" in str(exc) else 404 if "no alert" in str(exc) else 409
             return answer({"error": str(exc)}, status)
         self._pushed(alert)
-        return answer(self._detail(alert))
+        return answer(self._detail(alert, plan))
 
     # -- live look -----------------------------------------------------------------------
     def _camera(self, request: web.Request) -> tuple[LiveLook, str, str] | web.Response:

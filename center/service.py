@@ -34,7 +34,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from center import health, retention
-from center.auth import MAX_NAME, MAX_PASSWORD, valid_name
+from center.admin_http import AdminRoutes
+from center.auth import MAX_NAME, password_problem, valid_name
 from center.clips import ClipFiles
 from center.config import CenterConfig, load_center_config
 from center.escalation import Escalator
@@ -185,13 +186,15 @@ class Center:
         self.queue_routes = QueueRoutes(self.api, config.queue)
         self.map_routes = MapRoutes(self.api, config.health)  # the site maps
         self.stats_routes = StatsRoutes(self.api, config.health.timezone)
+        self.admin_routes = AdminRoutes(self.api)  # users and action plans
         registry.register(self.api)  # the login and refusal counters
 
     async def run(self, stop: asyncio.Event) -> None:
         runner = web.AppRunner(make_app(self.api, self.ready, [
             *self.health_routes.routes(), *self.queue_routes.routes(),
             *self.map_routes.routes(),
-            *self.stats_routes.routes()]), access_log=None)
+            *self.stats_routes.routes(),
+            *self.admin_routes.routes()]), access_log=None)
         await runner.setup()
         host, _, port = self.config.http.listen.rpartition(":")
         await web.TCPSite(runner, host or "0.0.0.0", int(port)).start()
@@ -294,12 +297,8 @@ def cmd_user(args: argparse.Namespace) -> int:
         return 2
     password = os.environ.get("EDGE_CENTER_PASSWORD") or getpass.getpass(
         f"password for {args.name}: ")
-    if len(password) < 8:
-        print("edge-center user: a password needs at least 8 characters", file=sys.stderr)
-        return 2
-    if len(password) > MAX_PASSWORD:  # the login takes no longer one
-        print(f"edge-center user: a password has at most {MAX_PASSWORD} characters",
-              file=sys.stderr)
+    if problem := password_problem(password):
+        print(f"edge-center user: {problem}", file=sys.stderr)
         return 2
     secrets = config.secrets() | {password}
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from center.admin_store import ADMIN_SCHEMA, MIGRATE_USERS, AdminTables
 from center.health_store import HEALTH_SCHEMA, HealthTables
 from center.maps_store import MAPS_SCHEMA, MapTables
 from center.plans import GATED_ACTIONS, OUTCOME_NOTE_CHARS, OUTCOMES, TICKABLE_STATES
@@ -73,7 +74,8 @@ CREATE TABLE IF NOT EXISTS nodes (
     health_at DOUBLE PRECISION);
 CREATE TABLE IF NOT EXISTS users (
     name TEXT PRIMARY KEY, role TEXT NOT NULL, password TEXT NOT NULL,
-    created_at DOUBLE PRECISION NOT NULL);
+    created_at DOUBLE PRECISION NOT NULL, disabled INTEGER NOT NULL DEFAULT 0,
+    last_login DOUBLE PRECISION);
 CREATE TABLE IF NOT EXISTS sessions (
     token TEXT PRIMARY KEY, name TEXT NOT NULL, csrf TEXT NOT NULL,
     expires_at DOUBLE PRECISION NOT NULL);
@@ -86,16 +88,17 @@ CREATE TABLE IF NOT EXISTS plan_ticks (
     node TEXT NOT NULL, id TEXT NOT NULL, step TEXT NOT NULL, at DOUBLE PRECISION NOT NULL,
     name TEXT NOT NULL, PRIMARY KEY (node, id, step));
 """
-_SCHEMA += HEALTH_SCHEMA + QUEUE_SCHEMA + MAPS_SCHEMA + STATS_SCHEMA
+_SCHEMA += HEALTH_SCHEMA + QUEUE_SCHEMA + MAPS_SCHEMA + STATS_SCHEMA + ADMIN_SCHEMA
 SCHEMA_VERSION = "7"
 # Version 1 keyed messages by (id, seq) and snapshots by id alone, so one node could
 # shadow another's alert with its id; version 2 keys them by node too. Version 3 adds the
 # clips table, version 4 the camera-health board's, version 5 the queue's escalations,
 # which opening creates (CREATE TABLE IF NOT EXISTS): nothing to migrate. Version 6 adds
 # the alerts' outcome and its note (columns added to the old table) and the action plans'
-# ticks (a new table). Version 7 adds the site maps' tables and an index of the audit
-# log by alert, for the statistics' times to pick up and to close (opening creates
-# them).
+# ticks (a new table). Version 7 adds the site maps' tables, an index of the audit
+# log by alert (for the statistics' times to pick up and to close), the users'
+# disabled and last_login columns and the console's action plans
+# (center.admin_store).
 _MIGRATE_TO_6 = ("ALTER TABLE alerts ADD COLUMN outcome TEXT;"
                  "ALTER TABLE alerts ADD COLUMN outcome_note TEXT;")
 _MIGRATE_1_TO_2 = """
@@ -224,7 +227,7 @@ def _token_key(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()  # a leaked table opens no session
 
 
-class Store(HealthTables, QueueTables, MapTables, StatsTables):
+class Store(HealthTables, QueueTables, MapTables, StatsTables, AdminTables):
     """The SQL both back ends share; a subclass connects and says how to spell it."""
 
     placeholder = "?"
@@ -265,6 +268,8 @@ class Store(HealthTables, QueueTables, MapTables, StatsTables):
             self._script(schema)
         if not self._has_column("alerts", "outcome"):  # an older alerts table kept its own
             self._script(_MIGRATE_TO_6)
+        if not self._has_column("users", "disabled"):
+            self._script(MIGRATE_USERS)
         self._script(f"INSERT INTO meta (key, value) VALUES ('schema', '{SCHEMA_VERSION}') "
                      "ON CONFLICT (key) DO UPDATE SET value = excluded.value")
 
@@ -664,6 +669,8 @@ class Store(HealthTables, QueueTables, MapTables, StatsTables):
 
     # -- users and sessions -------------------------------------------------------------------
     def add_user(self, name: str, role: str, password: str) -> None:
+        """The CLI's: adds a user or sets one's role and password, and enables it (the way
+        back in for a site whose admins are all locked out)."""
         if role not in ROLES:
             raise StoreError(f"unknown role {role!r} (one of {', '.join(ROLES)})")
         hashed = hash_password(password)
@@ -671,24 +678,33 @@ class Store(HealthTables, QueueTables, MapTables, StatsTables):
             db.execute(self._sql(
                 "INSERT INTO users (name, role, password, created_at) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (name) DO UPDATE SET role = excluded.role, "
-                "password = excluded.password"), (name, role, hashed, time.time()))
+                "password = excluded.password, disabled = 0"),
+                (name, role, hashed, time.time()))
             db.execute(self._sql("DELETE FROM sessions WHERE name = ?"), (name,))
 
     def login(self, name: str, password: str, ttl_s: float) -> tuple[str, str] | None:
-        """(session token, CSRF token) for the right password, else None."""
-        rows = self._run("SELECT password FROM users WHERE name = ?", (name,))
+        """(session token, CSRF token) for the right password of an enabled user, else
+        None (a disabled user is answered as a wrong password, after the same hashing)."""
+        rows = self._run("SELECT password, disabled FROM users WHERE name = ?", (name,))
         # an unknown name costs the same hashing as a known one
-        if not check_password(password, rows[0][0] if rows else _NO_USER) or not rows:
+        if not check_password(password, rows[0][0] if rows else _NO_USER) or not rows or (
+                rows[0][1]):
             return None
         token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
-        self._run("INSERT INTO sessions (token, name, csrf, expires_at) VALUES (?, ?, ?, ?)",
-                  (_token_key(token), name, csrf, time.time() + ttl_s))
+        now = time.time()
+        with self._tx() as db:
+            db.execute(self._sql("INSERT INTO sessions (token, name, csrf, expires_at) "
+                                 "VALUES (?, ?, ?, ?)"),
+                       (_token_key(token), name, csrf, now + ttl_s))
+            db.execute(self._sql("UPDATE users SET last_login = ? WHERE name = ?"),
+                       (now, name))
         return token, csrf
 
     def session(self, token: str) -> tuple[User, str] | None:
         """The session's user and CSRF token, if it is valid."""
         rows = self._run("SELECT u.name, u.role, s.csrf FROM sessions s JOIN users u "
-                         "ON u.name = s.name WHERE s.token = ? AND s.expires_at > ?",
+                         "ON u.name = s.name WHERE s.token = ? AND s.expires_at > ? "
+                         "AND u.disabled = 0",
                          (_token_key(token), time.time()))
         return (User(rows[0][0], rows[0][1]), rows[0][2]) if rows else None
 
@@ -759,6 +775,7 @@ class SqliteStore(Store):
 
 class PostgresStore(Store):
     placeholder = "%s"
+    for_update = " FOR UPDATE"
 
     def __init__(self, url: str) -> None:
         super().__init__()

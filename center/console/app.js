@@ -244,6 +244,7 @@ function showApp() {
   i18nAdd(Object.fromEntries((me.stages || []).map((st) => [`stage:${st.key}`, st.zh])));
   drawWho();
   $("#audit-tab").hidden = me.role === "operator";
+  adminShow(); // admin.js
   loadAlerts();
   queueStart(); // queue.js
   connect();
