@@ -94,7 +94,7 @@ async def test_an_admin_manages_users_in_the_console(tmp_path, browser):
         await nina.reload()
         await expect(nina.locator("#login")).to_be_visible()
         await log_in(nina, "nina", "nina-pass-2")
-        await expect(nina.locator("#login-error")).to_have_text("wrong name or password")
+        await expect(nina.locator("#login-error")).to_have_text("Wrong name or password")
 
         # the last admin stays
         ada_row = admin.locator('#users tr[data-user="ada"]')
