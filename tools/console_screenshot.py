@@ -34,6 +34,7 @@ async def shoot(out: Path) -> None:
         await page.fill("#login-name", "demo")
         await page.fill("#login-password", DEMO_LOGIN)
         await page.click("#login-form button")
+        await page.click('nav button[data-tab="alerts"]')
         person = page.locator("#alerts tbody tr", has_text="plaza").filter(
             has_text="intrusion").filter(has=page.locator(".clip-badge"))
         await person.first.wait_for(timeout=90_000)
@@ -54,10 +55,29 @@ async def shoot(out: Path) -> None:
         await page.locator("#map-pins .pin.lit").first.wait_for(timeout=30_000)
         await page.wait_for_timeout(600)  # the pulse at its widest
         await page.screenshot(path=str(out.with_name("console-map.png")))
+        await work(page)  # a few alerts worked to their outcome: the statistics use them
         await page.click('nav button[data-tab="stats"]')
         await page.locator("#stats-types g.type").first.wait_for(timeout=30_000)
         await page.screenshot(path=str(out.with_name("console-stats.png")))
         await browser.close()
+
+
+async def work(page) -> None:
+    """Works the demo's first alerts as an operator would: acknowledged, the plan's steps
+    ticked, closed with an outcome (one of each); the rest stay open."""
+    base = f"http://127.0.0.1:{CENTER_PORT}"
+    csrf = (await (await page.request.get(f"{base}/api/me")).json())["csrf"]
+    headers = {"X-CSRF-Token": csrf, "Content-Type": "application/json"}
+    found = (await (await page.request.get(f"{base}/api/alerts?limit=20")).json())["alerts"]
+    for alert, outcome in zip(found, ("confirmed", "suspicious", "false_alarm"), strict=False):
+        at = f"{base}/api/alerts/{alert['id']}"
+        await page.request.post(f"{at}/acknowledge", headers=headers, data={})
+        detail = await (await page.request.get(at)).json()
+        for step in detail.get("plan") or []:
+            await page.request.post(f"{at}/steps/{step['id']}", headers=headers, data={})
+        await page.request.post(f"{at}/close", headers=headers, data={
+            "outcome": outcome, "note": "a cleaner's trolley" if outcome == "false_alarm"
+            else "checked on the live picture"})
 
 
 def main() -> int:
