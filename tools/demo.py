@@ -164,7 +164,8 @@ def main() -> int:
 command center: http://127.0.0.1:{CENTER_PORT}/   log in as demo / {DEMO_LOGIN}
   (edge-center run --config {(DEMO / 'center.yaml').relative_to(ROOT)}, pid {center.pid};
    alerts arrive live with snapshots, then 5 s later their clips; open an alert to play
-   its clip with the boxes drawn, or a live look at the camera)
+   its clip with the boxes drawn, or a live look at the camera; the queue, a site map
+   with both cameras pinned, statistics, in English or Chinese)
 
 edge run --config {config.relative_to(ROOT)}   (pid {edge.pid}), broker mqtt://127.0.0.1:{broker.port}
   cameras   plaza: vtest.avi, real people (H.264, 768x576); gate: a real street photo with
