@@ -38,6 +38,7 @@ from center.auth import MAX_NAME, MAX_PASSWORD, valid_name
 from center.clips import ClipFiles
 from center.config import CenterConfig, load_center_config
 from center.escalation import Escalator
+from center.handover import HandoverRoutes
 from center.health_http import HealthRoutes
 from center.http import Api, Hub, LiveLook, make_app
 from center.ingest import CLIP_REJECT_REASONS, PATROL_REJECT_REASONS, REJECT_REASONS, Ingest
@@ -181,11 +182,13 @@ class Center:
                        config.plans)
         self.health_routes = HealthRoutes(self.api, config.health)  # the board's API
         self.queue_routes = QueueRoutes(self.api, config.queue)
+        self.handover_routes = HandoverRoutes(self.api)
         registry.register(self.api)  # the login and refusal counters
 
     async def run(self, stop: asyncio.Event) -> None:
         runner = web.AppRunner(make_app(self.api, self.ready, [
-            *self.health_routes.routes(), *self.queue_routes.routes()]), access_log=None)
+            *self.health_routes.routes(), *self.queue_routes.routes(),
+            *self.handover_routes.routes()]), access_log=None)
         await runner.setup()
         host, _, port = self.config.http.listen.rpartition(":")
         await web.TCPSite(runner, host or "0.0.0.0", int(port)).start()

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from center.handover_store import HANDOVER_SCHEMA, HandoverTables
 from center.health_store import HEALTH_SCHEMA, HealthTables
 from center.plans import GATED_ACTIONS, OUTCOME_NOTE_CHARS, OUTCOMES, TICKABLE_STATES
 from center.queue_store import QUEUE_SCHEMA, QueueTables
@@ -84,14 +85,15 @@ CREATE TABLE IF NOT EXISTS plan_ticks (
     node TEXT NOT NULL, id TEXT NOT NULL, step TEXT NOT NULL, at DOUBLE PRECISION NOT NULL,
     name TEXT NOT NULL, PRIMARY KEY (node, id, step));
 """
-_SCHEMA += HEALTH_SCHEMA + QUEUE_SCHEMA
-SCHEMA_VERSION = "6"
+_SCHEMA += HEALTH_SCHEMA + QUEUE_SCHEMA + HANDOVER_SCHEMA
+SCHEMA_VERSION = "7"
 # Version 1 keyed messages by (id, seq) and snapshots by id alone, so one node could
 # shadow another's alert with its id; version 2 keys them by node too. Version 3 adds the
 # clips table, version 4 the camera-health board's, version 5 the queue's escalations,
 # which opening creates (CREATE TABLE IF NOT EXISTS): nothing to migrate. Version 6 adds
 # the alerts' outcome and its note (columns added to the old table) and the action plans'
-# ticks (a new table).
+# ticks (a new table). Version 7 adds the shift handovers' table (center/handover_store.py),
+# which opening creates: nothing to migrate.
 _MIGRATE_TO_6 = ("ALTER TABLE alerts ADD COLUMN outcome TEXT;"
                  "ALTER TABLE alerts ADD COLUMN outcome_note TEXT;")
 _MIGRATE_1_TO_2 = """
@@ -220,11 +222,12 @@ def _token_key(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()  # a leaked table opens no session
 
 
-class Store(HealthTables, QueueTables):
+class Store(HealthTables, QueueTables, HandoverTables):
     """The SQL both back ends share; a subclass connects and says how to spell it."""
 
     placeholder = "?"
     remote = True  # calls wait on a server: run them in a thread
+    workflow_actions = tuple(ACTIONS)  # counted in a shift's handover
 
     def __init__(self) -> None:
         self._lock = threading.Lock()

@@ -130,6 +130,6 @@ def test_a_store_before_plans_is_migrated(store):
         a = again.act(aid, "close", OLGA, outcome="suspicious", required=["call_site"])
         assert a["outcome"] == "suspicious"
         assert again._run("SELECT value FROM meta WHERE key = 'schema'") == [
-            (SCHEMA_VERSION,)] == [("6",)]
+            (SCHEMA_VERSION,)] == [("7",)]
     finally:
         again.close()
