@@ -91,6 +91,7 @@ function showApp() {
   $("#audit-tab").hidden = me.role === "operator";
   loadAlerts();
   queueStart(); // queue.js
+  handoverStart(); // handover.js
   connect();
 }
 
@@ -217,6 +218,7 @@ function flush() {
   pending = [];
   for (const e of events) {
     queueEvent(e); // queue.js
+    if (e.event === "handover") handoverEvent(e); // handover.js
     if (e.event === "message") {
       const m = e.message;
       const known = alerts.get(m.id);
