@@ -18,7 +18,7 @@ import secrets
 from typing import Any
 
 from center.plans import OUTCOMES
-from center.queue_store import OPEN_STATES, SEVERITY_RANK
+from center.queue_store import _OPEN_SQL, _RANK_SQL, SEVERITY_RANK  # the queue's order
 from common.jsonsafe import dumps
 
 HANDOVER_SCHEMA = """
@@ -35,7 +35,6 @@ SEVERITIES = tuple(SEVERITY_RANK)
 OPEN_LISTED = 20  # the open alerts the next shift inherits, listed (all are counted)
 _COLUMNS = ("id", "outgoing", "period_from", "submitted_at", "note", "summary", "state",
             "incoming", "acknowledged_at", "ack_note")
-_OPEN_SQL = ", ".join(f"'{s}'" for s in OPEN_STATES)
 
 
 class HandoverRefused(Exception):
@@ -92,11 +91,10 @@ class HandoverTables:
         actions = counts(f"SELECT action, COUNT(*) FROM audit WHERE at >= ? AND at < ? AND "
                          f"action IN ({named}) GROUP BY action",
                          (*period, *self.workflow_actions), self.workflow_actions)
-        rank = "CASE a.severity WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END"
         listed = db.execute(self._sql(  # type: ignore[attr-defined]
             "SELECT a.id, a.node, a.camera, a.type, a.severity, a.started_at, a.state, "
             "e.at FROM alerts a LEFT JOIN escalations e ON e.id = a.id "
-            f"WHERE a.state IN ({_OPEN_SQL}) ORDER BY {rank}, a.started_at, a.id LIMIT ?"),
+            f"WHERE a.state IN ({_OPEN_SQL}) ORDER BY {_RANK_SQL}, a.started_at, a.id LIMIT ?"),
             (OPEN_LISTED,)).fetchall()
         return {
             "from": since, "to": until,
