@@ -39,6 +39,7 @@ from center.auth import MAX_NAME, password_problem, valid_name
 from center.clips import ClipFiles
 from center.config import CenterConfig, load_center_config
 from center.escalation import Escalator
+from center.handover import HandoverRoutes
 from center.health_http import HealthRoutes
 from center.http import Api, Hub, LiveLook, make_app
 from center.ingest import CLIP_REJECT_REASONS, PATROL_REJECT_REASONS, REJECT_REASONS, Ingest
@@ -187,6 +188,7 @@ class Center:
         self.map_routes = MapRoutes(self.api, config.health)  # the site maps
         self.stats_routes = StatsRoutes(self.api, config.health.timezone)
         self.admin_routes = AdminRoutes(self.api)  # users and action plans
+        self.handover_routes = HandoverRoutes(self.api)
         registry.register(self.api)  # the login and refusal counters
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -194,7 +196,8 @@ class Center:
             *self.health_routes.routes(), *self.queue_routes.routes(),
             *self.map_routes.routes(),
             *self.stats_routes.routes(),
-            *self.admin_routes.routes()]), access_log=None)
+            *self.admin_routes.routes(),
+            *self.handover_routes.routes()]), access_log=None)
         await runner.setup()
         host, _, port = self.config.http.listen.rpartition(":")
         await web.TCPSite(runner, host or "0.0.0.0", int(port)).start()

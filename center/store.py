@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from center.admin_store import ADMIN_SCHEMA, MIGRATE_USERS, AdminTables
+from center.handover_store import HANDOVER_SCHEMA, HandoverTables
 from center.health_store import HEALTH_SCHEMA, HealthTables
 from center.maps_store import MAPS_SCHEMA, MapTables
 from center.plans import GATED_ACTIONS, OUTCOME_NOTE_CHARS, OUTCOMES, TICKABLE_STATES
@@ -88,7 +89,8 @@ CREATE TABLE IF NOT EXISTS plan_ticks (
     node TEXT NOT NULL, id TEXT NOT NULL, step TEXT NOT NULL, at DOUBLE PRECISION NOT NULL,
     name TEXT NOT NULL, PRIMARY KEY (node, id, step));
 """
-_SCHEMA += HEALTH_SCHEMA + QUEUE_SCHEMA + MAPS_SCHEMA + STATS_SCHEMA + ADMIN_SCHEMA
+_SCHEMA += (HEALTH_SCHEMA + QUEUE_SCHEMA + MAPS_SCHEMA + STATS_SCHEMA + ADMIN_SCHEMA
+            + HANDOVER_SCHEMA)
 SCHEMA_VERSION = "7"
 # Version 1 keyed messages by (id, seq) and snapshots by id alone, so one node could
 # shadow another's alert with its id; version 2 keys them by node too. Version 3 adds the
@@ -97,8 +99,8 @@ SCHEMA_VERSION = "7"
 # the alerts' outcome and its note (columns added to the old table) and the action plans'
 # ticks (a new table). Version 7 adds the site maps' tables, an index of the audit
 # log by alert (for the statistics' times to pick up and to close), the users'
-# disabled and last_login columns and the console's action plans
-# (center.admin_store).
+# disabled and last_login columns, the console's action plans
+# (center.admin_store) and the shift handovers' table (center.handover_store).
 _MIGRATE_TO_6 = ("ALTER TABLE alerts ADD COLUMN outcome TEXT;"
                  "ALTER TABLE alerts ADD COLUMN outcome_note TEXT;")
 _MIGRATE_1_TO_2 = """
@@ -227,11 +229,13 @@ def _token_key(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()  # a leaked table opens no session
 
 
-class Store(HealthTables, QueueTables, MapTables, StatsTables, AdminTables):
+class Store(HealthTables, QueueTables, MapTables, StatsTables, AdminTables,
+            HandoverTables):
     """The SQL both back ends share; a subclass connects and says how to spell it."""
 
     placeholder = "?"
     remote = True  # calls wait on a server: run them in a thread
+    workflow_actions = tuple(ACTIONS)  # counted in a shift's handover
 
     def __init__(self) -> None:
         self._lock = threading.Lock()

@@ -247,6 +247,7 @@ function showApp() {
   adminShow(); // admin.js
   loadAlerts();
   queueStart(); // queue.js
+  handoverStart(); // handover.js
   connect();
 }
 
@@ -383,6 +384,7 @@ function flush() {
   for (const e of events) {
     queueEvent(e); // queue.js
     mapEvent(e); // map.js
+    if (e.event === "handover") handoverEvent(e); // handover.js
     if (e.event === "message") {
       const m = e.message;
       const known = alerts.get(m.id);

@@ -20,7 +20,10 @@ function i18nPick() {
 }
 
 function i18nAdd(entries) {
-  for (const [en, zh] of Object.entries(entries)) i18nZh.set(en, zh);
+  for (const [en, zh] of Object.entries(entries)) {
+    i18nZh.set(en, zh);
+    i18nMissing.delete(en); // asked for before this file's entries came (scripts load in turn)
+  }
 }
 
 // `vars` fill `{name}` places after translation, so word order can differ by language.
