@@ -99,18 +99,24 @@ class QueueRoutes:
         self.api, self.cfg = api, cfg
         self.db: Callable[..., Any] = api.db
         self._lock = asyncio.Lock()
-        self._made: tuple[float, list[dict[str, Any]], int, bool] | None = None
+        self._made: tuple[float, int, list[dict[str, Any]], int, bool] | None = None
 
     async def _queue(self) -> tuple[list[dict[str, Any]], int, bool]:
         """The incidents, how many open alerts, whether some were left out."""
+        arrived, events = time.monotonic(), self.api.hub.events
         async with self._lock:  # pages asked at once are computed once
-            if self._made is None or time.monotonic() - self._made[0] > SHARED_S:
+            # An answer serves a request if it was read after the request came (a console
+            # refreshing for an event is never given the queue from before it), or if no
+            # event came since it was read and it is fresh (another instance's writes).
+            made = self._made
+            if made is None or not (made[0] >= arrived or (
+                    made[1] == events and arrived - made[0] <= SHARED_S)):
                 started = time.monotonic()
                 rows, truncated = await self.db(self.api.store.open_alerts,
                                                 self.cfg.max_open)
                 found = await self.db(incidents, rows, self.cfg.group_s)
-                self._made = (started, found, len(rows), truncated)
-            return self._made[1], self._made[2], self._made[3]
+                self._made = made = (started, events, found, len(rows), truncated)
+            return made[2], made[3], made[4]
 
     def routes(self) -> list[web.RouteDef]:
         return [web.get("/api/queue", self.page)]

@@ -4,7 +4,7 @@
 "use strict";
 
 i18nAdd({
-  "Administration": "系统管理", "Users": "用户", "Name": "用户名", "Role": "角色",
+  "Administration": "系统管理", "Users": "用户", "Role": "角色",
   "Created": "创建时间", "Last login": "最近登录", "Status": "状态", "Change": "修改",
   "Add a user": "添加用户", "name": "用户名", "role": "角色",
   "initial password": "初始密码", "Add": "添加", "Action plans": "处置预案",
@@ -26,11 +26,9 @@ i18nAdd({
     "请检查预案步骤：编号只用小写字母、数字和下划线且不重复；1 至 20 步；内容不超过 200 字",
   "Check the request": "请检查请求内容",
   "Not allowed: this needs the admin role": "无权操作：需要管理员角色",
-  "Not found": "未找到",
   "Refused: the last enabled admin cannot be demoted or disabled":
     "已拒绝：不能降级或停用最后一个启用的管理员",
   "A user of that name exists already": "该用户名已存在", "Refused": "已拒绝",
-  "Failed": "操作失败",
 });
 
 const ADMIN_MAX_STEPS = 20;

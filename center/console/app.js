@@ -22,22 +22,22 @@ const $ = (sel) => document.querySelector(sel);
 
 i18nAdd({
   // the page (index.html)
-  "Command center": "指挥中心", "Name": "用户名", "Password": "密码", "Log in": "登录",
+  "Command center": "指挥中心", "Password": "密码", "Log in": "登录",
   "Queue": "告警队列", "Alerts": "告警列表", "Health board": "设备健康", "Audit log": "审计日志",
   "live feed": "实时推送", "live": "实时", "language": "语言", "Log out": "退出登录",
   "Dismiss": "关闭提示", "or": "或", "next / previous": "下一条 / 上一条", "acknowledge": "确认",
-  "open": "打开", "open alerts, most severe first": "未结告警，最紧急的在前", "severity": "级别",
-  "type": "类型", "where": "位置", "alerts": "告警数", "waiting since": "等待起始", "state": "状态",
+  "open": "打开", "open alerts, most severe first": "未结告警，最紧急的在前",
+  "waiting since": "等待起始",
   "live picture": "实时画面", "Live": "实时画面", "Stop live": "停止实时", "work-flow steps": "处置环节",
   "Action plan": "处置预案", "Acknowledge": "确认", "unit, e.g. patrol 3": "处置单位，如 巡逻三组",
   "Dispatch": "派遣", "note": "备注", "Resolve": "处置完毕", "outcome": "处置结论", "Close": "结案",
-  "False alarm": "误报", "Reopen": "重新打开", "History": "处理记录", "node": "节点",
-  "camera": "摄像机", "Filter": "筛选", "time": "时间", "rule": "规则", "Older alerts": "更早的告警",
+  "False alarm": "误报", "Reopen": "重新打开", "History": "处理记录",
+  "Filter": "筛选", "time": "时间", "Older alerts": "更早的告警",
   "who": "操作人", "action": "操作", "alert": "告警", "detail": "详情",
   // the list, the detail, the work-flow
   "any type": "全部类型", "any severity": "全部级别", "any state": "全部状态", "outcome…": "处置结论…",
   "{n} shown": "显示 {n} 条", "video clip": "录像片段", "started": "开始", "ended": "结束",
-  "unit": "处置单位", "score": "置信度", "clip": "录像", "{n} s": "{n} 秒",
+  "unit": "处置单位", "score": "置信度", "clip": "录像",
   "Tick first:": "请先勾选：", "Choose an outcome to close": "请选择处置结论后结案",
   "A false alarm needs a reason (the note)": "误报须填写原因（备注）",
   // the live look
@@ -68,8 +68,8 @@ i18nAdd({
   "The audit log needs the supervisor role": "审计日志需要值班长权限",
   "The export needs the supervisor role": "导出需要值班长权限",
   "The center cannot be reached": "无法连接指挥中心", "The request was refused": "请求被拒绝",
-  "Not allowed": "无权操作", "Not found": "未找到", "Not possible now": "当前无法执行",
-  "Too large": "内容过大", "Not available now": "暂不可用", "Failed": "操作失败",
+  "Not allowed": "无权操作", "Not possible now": "当前无法执行",
+  "Too large": "内容过大", "Not available now": "暂不可用",
   // the work-flow's actions and the audit log's entries
   "action:acknowledge": "确认", "action:dispatch": "派遣", "action:resolve": "处置",
   "action:close": "结案", "action:false_alarm": "标记误报", "action:reopen": "重新打开",

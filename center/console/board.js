@@ -10,17 +10,18 @@ const HEALTH_MIN_MS = 10000; // at most this often on the live feed's news
 const SVG = "http://www.w3.org/2000/svg";
 
 i18nAdd({
+  "Patrol outcomes": "巡检结果",
   // the tab (index.html)
-  "online rate": "在线率", "intact rate": "完好率", "Refresh": "刷新", "By node": "按节点",
-  "cameras": "摄像机数", "online": "在线", "intact": "完好", "By area": "按区域", "area": "区域",
-  "Outcomes": "检测结果", "status": "状态", "Faults by check": "按检测项统计故障", "check": "检测项",
+  "online rate": "在线率", "intact rate": "完好率", "Refresh": "刷新",
+  "cameras": "摄像机数", "online": "在线", "By area": "按区域", "area": "区域",
+  "status": "状态", "Faults by check": "按检测项统计故障", "check": "检测项",
   "By brand": "按品牌", "brand": "品牌", "faulty": "故障数", "faults": "故障", "Daily rates": "每日指标",
-  "all cameras": "全部摄像机", "7 days": "7 天", "30 days": "30 天", "90 days": "90 天",
+  "all cameras": "全部摄像机", "90 days": "90 天",
   "daily rates": "每日指标", "any node": "全部节点", "any area": "全部区域", "any brand": "全部品牌",
-  "any status": "全部状态", "any fault": "全部故障", "camera name": "摄像机名称", "Export CSV": "导出 CSV",
+  "any status": "全部状态", "any fault": "全部故障", "camera name": "摄像机名称",
   "Previous": "上一页", "Next": "下一页", "the camera's newest patrol picture": "该摄像机最近的巡检画面",
   "no picture": "无画面", "Last checks": "最近巡检", "last check": "最近巡检", "abnormal": "异常项",
-  "reason": "原因", "value": "数值", "since": "起始", "rounds": "轮次",
+  "reason": "原因", "value": "数值", "rounds": "轮次",
   "Edges and live cameras": "边缘节点与实时摄像机", "last health": "最近上报",
   // what board.js writes
   "{n} of {all} cameras": "{all} 路中 {n} 路", "as of {time}": "截至 {time}", "(none)": "（无）",

@@ -7,6 +7,7 @@
 "use strict";
 
 i18nAdd({
+  "Hide": "收起",
   "Handover": "交接班",
   "Handover waiting for the next shift": "待接班的交班",
   "Handover waiting: {name} handed over at {time}": "交班待接收：{name} 于 {time} 交班",
@@ -32,26 +33,17 @@ i18nAdd({
   "Only your own handovers are listed: supervisors see every shift's.":
     "仅列出您本人的交接班记录，值班长可查看所有班次。",
   "handed over": "交班时间", "by": "交班人", "taken over by": "接班人", "taken over": "接班时间",
-  "state": "状态", "open alerts": "未处置告警", "escalations": "升级",
+  "escalations": "升级",
   "Older handovers": "更早的记录",
   "No handovers yet.": "暂无交接班记录。",
   "Period": "时段", "{from} to {to}": "{from} 至 {to}",
   "Alerts raised": "新发告警", "Open now": "当前未处置", "Escalations": "超时升级",
-  "Outcomes": "处置结论", "Actions": "处置操作",
+  "Actions": "处置操作",
   "Open alerts the next shift inherits": "移交下一班的未处置告警",
   "{n} of {total} shown": "显示 {n} / 共 {total}",
   "None.": "无。",
-  "severity": "级别", "type": "类型", "where": "位置", "since": "开始时间",
-  "escalated": "已升级",
-  "Close": "关闭",
   "handover:pending": "待接班", "handover:accepted": "已接班",
-  "action:acknowledge": "确认", "action:dispatch": "派遣", "action:resolve": "处置",
-  "action:close": "结案", "action:false_alarm": "误报", "action:reopen": "重新打开",
 });
-
-// app.js translated the page before this file's entries were in: once more for its parts
-for (const root of ["#tab-handover", "#handover-banner"]) i18nApply($(root));
-i18nApply($('nav button[data-tab="handover"]').parentElement);
 
 const HANDOVER_PAGE = 50;
 const ho = {pending: null, draft: null, history: [], more: false, detail: null, chosen: false};

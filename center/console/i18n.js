@@ -94,3 +94,12 @@ i18nAdd({
   "outcome:confirmed": "属实", "outcome:suspicious": "可疑", "outcome:false_alarm": "误报",
   "role:operator": "值班员", "role:supervisor": "值班长", "role:admin": "管理员",
 });
+
+// words several pages use, in one place so that each reads the same everywhere
+i18nAdd({
+  "severity": "级别", "type": "类型", "where": "位置", "alerts": "告警数", "state": "状态",
+  "node": "节点", "camera": "摄像机", "rule": "规则", "{n} s": "{n} 秒", "Not found": "未找到",
+  "Failed": "操作失败", "Name": "用户名", "escalated": "已升级", "intact": "完好",
+  "open alerts": "未处置告警", "By node": "按节点", "Outcomes": "处置结果", "since": "开始时间",
+  "7 days": "近7天", "30 days": "近30天", "Export CSV": "导出 CSV",
+});

@@ -18,7 +18,7 @@ window.announced = []; // what was announced, newest last (the tests read it)
 
 i18nAdd({
   "{n} incident": "{n} 起事件", "{n} incidents": "{n} 起事件", "{n} open alert": "{n} 条未结告警",
-  "{n} open alerts": "{n} 条未结告警", "(more not shown)": "（更多未显示）", "escalated": "已升级",
+  "{n} open alerts": "{n} 条未结告警", "(more not shown)": "（更多未显示）",
   "{n} alerts · {first} – {newest}": "{n} 条告警 · {first} – {newest}",
   "New {severity}: {type}": "新{severity}告警：{type}", "(+{n} more)": "（另有 {n} 条）",
   "Escalated: {severity} {type}": "超时升级：{severity} {type}",

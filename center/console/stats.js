@@ -7,24 +7,22 @@
 "use strict";
 
 i18nAdd({
-  "Statistics": "统计", "Today": "今天", "7 days": "近7天", "30 days": "近30天",
-  "From": "从", "To": "到", "Show": "查询", "Export CSV": "导出表格",
+  "Statistics": "统计", "Today": "今天",
+  "From": "从", "To": "到", "Show": "查询",
   "table to export": "导出的表", "Noisiest cameras": "告警最多的摄像机",
-  "Rules with most false alarms": "误报最多的规则", "By node": "按节点",
+  "Rules with most false alarms": "误报最多的规则",
   "Alerts per day": "每日告警", "Alerts per type": "按类型告警",
-  "node": "节点", "camera": "摄像机", "type": "类型", "rule": "规则", "alerts": "告警数",
   "closed": "已结案", "false alarms": "误报数", "false-alarm rate": "误报率",
   "day": "日期", "times": "处置时长",
   "Alerts in the period": "时段内告警", "Closed alerts": "已结案告警",
   "False-alarm rate": "误报率", "still open {n}": "未结案 {n}", "Time to pick up": "接警时长", "Time to close": "结案时长",
   "median {m} · p90 {p}": "中位数 {m} · 90分位 {p}", "{n} alerts timed": "{n} 条计时",
-  "{n} s": "{n} 秒", "{n} min": "{n} 分钟", "{n} h": "{n} 小时",
+  "{n} min": "{n} 分钟", "{n} h": "{n} 小时",
   "{a} of {b}": "{a} / {b}", "{n} alerts": "{n} 条告警",
   "{day}: {n} alerts": "{day}：{n} 条告警", "no alerts in this period": "本时段无告警",
   "the first {n} of {total}": "共 {total} 个，显示前 {n} 个",
   "the period is {n} days at most": "时段最长 {n} 天", "choose both days": "请选择起止日期",
   "the last day is before the first": "结束日期早于开始日期", "(no rule)": "（无规则）",
-  "Outcomes": "处置结果",
 });
 
 const STATS_MAX_DAYS = 366;

@@ -18,32 +18,12 @@ from playwright.async_api import expect
 from center.health_store import Cutoffs
 from center.patrol import CameraState
 from tests.center.conftest import PASSWORDS, alert_messages, png, publish
+from tests.center.i18n_check import assert_translated
 
 pytestmark = pytest.mark.mqtt
 ADA = ("ada", "admin-pass-1")
 LIT = re.compile(r"\blit\b")
 PIN = "#map-pins .pin"
-# visible text outside translate="no" elements, and the placeholders and titles there
-LATIN = """root => {
-  const found = [];
-  const walk = (n) => {
-    if (n.nodeType === Node.TEXT_NODE) {
-      if (/[A-Za-z]/.test(n.textContent)) found.push(n.textContent.trim());
-      return;
-    }
-    if (n.nodeType !== Node.ELEMENT_NODE || n.getAttribute("translate") === "no") return;
-    if (getComputedStyle(n).display === "none" || n.hidden) return;
-    for (const attr of ["placeholder", "title", "aria-label"]) {
-      const text = n.getAttribute(attr) || "";
-      if (/[A-Za-z]/.test(text)) found.push(`${attr}: ${text}`);
-    }
-    for (const c of n.childNodes) walk(c);
-  };
-  walk(root);
-  return found;
-}"""
-
-
 async def login(browser, run, name: str, password: str, lang: str = "en"):
     page = await browser.new_page(viewport={"width": 1400, "height": 900},
                                   bypass_csp=True)  # the checks below evaluate JavaScript
@@ -244,7 +224,7 @@ async def test_the_map_page_in_chinese_has_no_untranslated_string(running, brows
     page = await login(browser, run, *ADA, lang="zh-CN")
     await page.click('nav .tab[data-tab="map"]')
     await expect(page.locator("#map-none")).to_have_text("暂无地图：请管理员上传平面图。")
-    assert await page.evaluate(LATIN, await page.query_selector("#tab-map")) == []
+    await assert_translated(page, "map")
     await upload_zh(page)
     await drag(page, page.locator('#map-cameras li[data-camera="gate"]'), 0.5, 0.5)
     await expect(page.locator("#map-status")).to_have_text("有未保存的修改")
@@ -253,13 +233,13 @@ async def test_the_map_page_in_chinese_has_no_untranslated_string(running, brows
     gate = alert_messages(camera="gate")[0]
     await publish(broker.port, [("edge/n1/alerts/gate", json.dumps(gate).encode())])
     await expect(page.locator(PIN)).to_have_class(LIT, timeout=5000)
-    assert await page.evaluate(LATIN, await page.query_selector("#tab-map")) == []
+    await assert_translated(page, "map")
     assert await page.locator('nav .tab[data-tab="map"]').text_content() == "地图"
     title = await page.locator(PIN).get_attribute("title")
     assert "状态：完好" in title and "紧急" in title
     await page.locator(PIN).click()
     await expect(page.locator("#queue-filter")).to_be_visible()
-    assert await page.evaluate(LATIN, await page.query_selector("#queue-filter")) == []
+    await assert_translated(page, "map")
     # switched back and forth: redrawn in each language
     await page.select_option("#lang", "en")
     await page.click('nav .tab[data-tab="map"]')
