@@ -79,11 +79,9 @@ class Hub:
         self.clients: set[asyncio.Queue[str | None]] = set()
         self.max_queue = max_queue
         self.pushed = 0
-        self.events = 0
         self.dropped_clients = 0
 
     def push(self, event: dict[str, Any]) -> None:
-        self.events += 1  # what the store shows changed: answers computed before are old
         if not self.clients:
             return
         event["pushed_at"] = time.time()

@@ -3,6 +3,7 @@ age; and its API, behind the same guard as every route (a session):
 
     GET /api/queue?offset=&limit=    a page of incidents, with the total
     GET /api/queue?node=&camera=     ... of one camera only (a site map's pin filters so)
+    GET /api/queue?after=            ... read after that time (the newest event's pushed_at)
 
 An incident is a run of alerts of one camera and one type, each starting within
 ``queue.group_s`` of the one before (a camera that keeps triggering stays one row). Its
@@ -14,6 +15,7 @@ picture and clip, and lists its newest members (``MAX_MEMBERS``).
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -27,9 +29,10 @@ from center.look import NAME
 from center.queue_store import OPEN_STATES, SEVERITY_RANK
 
 PAGE_MAX = 500  # incidents a page
-# the queue computed once serves every page asked within this long, from every console
-# (a live event makes each console ask for its pages ~0.25 s later: a queue computed
-# after the event, so it holds the event's change). 5,000 open alerts take ~55 ms.
+# the queue computed once serves every page asked within this long by a console that has
+# no newer event to ask after (a first page, a scroll); a console refreshing for an event
+# asks for a queue read after it, and one such serves every console. 5,000 open alerts
+# take ~55 ms.
 SHARED_S = 0.2
 MAX_MEMBERS = 100  # members listed with an incident (the count is all of them)
 
@@ -99,24 +102,24 @@ class QueueRoutes:
         self.api, self.cfg = api, cfg
         self.db: Callable[..., Any] = api.db
         self._lock = asyncio.Lock()
-        self._made: tuple[float, int, list[dict[str, Any]], int, bool] | None = None
+        self._made: tuple[float, list[dict[str, Any]], int, bool] | None = None
 
-    async def _queue(self) -> tuple[list[dict[str, Any]], int, bool]:
-        """The incidents, how many open alerts, whether some were left out."""
-        arrived, events = time.monotonic(), self.api.hub.events
+    async def _queue(self, after: float | None) -> tuple[list[dict[str, Any]], int, bool]:
+        """The incidents, how many open alerts, whether some were left out; ``after``: the
+        time the console's newest event was pushed (what it refreshes for, stored before
+        it was pushed), if any."""
         async with self._lock:  # pages asked at once are computed once
-            # An answer serves a request if it was read after the request came (a console
-            # refreshing for an event is never given the queue from before it), or if no
-            # event came since it was read and it is fresh (another instance's writes).
-            made = self._made
-            if made is None or not (made[0] >= arrived or (
-                    made[1] == events and arrived - made[0] <= SHARED_S)):
-                started = time.monotonic()
+            # An answer read after that event serves every console refreshing for it, and
+            # without one an answer of the last SHARED_S serves (a first page, a scroll).
+            made, now = self._made, time.time()
+            if made is None or not (made[0] >= after if after is not None
+                                    else now - made[0] <= SHARED_S):
+                started = time.time()
                 rows, truncated = await self.db(self.api.store.open_alerts,
                                                 self.cfg.max_open)
                 found = await self.db(incidents, rows, self.cfg.group_s)
-                self._made = made = (started, events, found, len(rows), truncated)
-            return made[2], made[3], made[4]
+                self._made = made = (started, found, len(rows), truncated)
+            return made[1], made[2], made[3]
 
     def routes(self) -> list[web.RouteDef]:
         return [web.get("/api/queue", self.page)]
@@ -131,7 +134,15 @@ class QueueRoutes:
         if (node or camera) and not (node and camera and NAME.match(node)
                                      and NAME.match(camera)):
             return answer({"error": "node and camera: both, 1 to 64 of A-Z a-z 0-9 _ -"}, 400)
-        found, n_open, truncated = await self._queue()
+        after: float | None = None
+        if "after" in request.query:  # a time this server wrote: never later than now
+            try:
+                after = min(float(request.query["after"]), time.time())
+            except ValueError:
+                after = math.nan
+            if not after >= 0:
+                return answer({"error": "after: a time in seconds since 1970"}, 400)
+        found, n_open, truncated = await self._queue(after)
         if node:
             found = [i for i in found if i["node"] == node and i["camera"] == camera]
             n_open = sum(i["count"] for i in found)

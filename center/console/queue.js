@@ -13,7 +13,7 @@ const Q_REFRESH_MS = 250;
 
 const queue = {total: 0, pages: new Map(), asked: new Set(), cursor: 0, focusId: null,
   timer: null, generation: 0, open: null, refreshing: false, again: false,
-  lastRefresh: 0, filter: null};
+  lastRefresh: 0, filter: null, after: 0};
 window.announced = []; // what was announced, newest last (the tests read it)
 
 i18nAdd({
@@ -42,8 +42,11 @@ async function queueFetch(page) {
   try {
     const only = queue.filter ? `&node=${encodeURIComponent(queue.filter.node)}` +
       `&camera=${encodeURIComponent(queue.filter.camera)}` : "";
-    const r = await api(`/api/queue?offset=${page * Q_PAGE}&limit=${Q_PAGE}${only}`);
-    if (generation !== queue.generation) return; // a refresh began meanwhile
+    // read after the newest event seen: what the refresh is for is in it
+    const after = queue.after ? `&after=${queue.after}` : "";
+    const r = await api(`/api/queue?offset=${page * Q_PAGE}&limit=${Q_PAGE}${only}${after}`);
+    // a refresh began meanwhile: its answer is newer, but this one is better than none
+    if (generation !== queue.generation && queue.pages.has(page)) return;
     queue.total = r.total;
     queue.pages.set(page, r.incidents);
     say("#queue-count", () => tr(r.total === 1 ? "{n} incident" : "{n} incidents", {n: r.total}) +
@@ -225,6 +228,7 @@ $("#queue-view").addEventListener("scroll", () => {
 
 // -- live: called by app.js for every event ----------------------------------------------
 function queueEvent(e) {
+  if (e.pushed_at > queue.after) queue.after = e.pushed_at;
   if (e.event === "message") {
     if (e.message.phase === "start" && e.message.seq === 0) {
       arrival(e.message);
@@ -251,6 +255,7 @@ function queueInsert(m) {
   const rows = [];
   let held = 0; // pages held from the top
   for (; queue.pages.has(held); held++) rows.push(...queue.pages.get(held));
+  if (!held) return; // nothing fetched yet: the first page brings it
   const member = {id: m.id, started_at: m.started_at, state: "new", severity: m.severity,
     escalated: false};
   const same = rows.find((r) => r.node === m.node && r.camera === m.camera && r.type === m.type);
@@ -276,7 +281,6 @@ function queueInsert(m) {
       escalated: false, escalations: 0, members: [member]});
     queue.total++;
     // the pages held from the top, one row longer; those further down shift: fetched again
-    held = Math.max(held, 1);
     for (const p of [...queue.pages.keys()]) if (p >= held) queue.pages.delete(p);
     for (let p = 0; p < held; p++) queue.pages.set(p, rows.slice(p * Q_PAGE, (p + 1) * Q_PAGE));
   }

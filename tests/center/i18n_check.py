@@ -51,7 +51,8 @@ _FIND = """allowed => {
   }
   const labelled = "[placeholder], [title], [aria-label], [alt]";
   for (const node of document.body.querySelectorAll(labelled)) {
-    if (!shown(node)) continue;
+    // translate="no" covers an element's attributes too (HTML's translatable attributes)
+    if (node.translate === false || !shown(node)) continue;
     for (const attr of ["placeholder", "title", "aria-label", "alt"]) {
       const v = node.getAttribute(attr);
       if (v && bad(v).length) found.push(`${where(node)} @${attr}: ${v}`);
