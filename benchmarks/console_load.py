@@ -8,9 +8,11 @@ driven by Playwright, is the console. Everything shares the machine.
 
 1. First render: a fresh browser context (nothing cached) logs in and opens the console;
    the time from navigation start to the queue's first rows drawn (the page's own
-   ``performance.now()``), and to its count shown. Quiet, then again while the load runs.
-2. Live: alerts published at ``--rate``/s (QoS 1, warnings on many cameras: new incidents,
-   so the queue changes all the time); once a second a critical probe on its own camera.
+   ``performance.now()``), and to its count shown. Quiet, then again while the load of 2
+   runs (after the live figures, so that the consoles opened do not weigh on those).
+2. Live: one console open, alerts published at ``--rate``/s (QoS 1, warnings on many
+   cameras: new incidents, so the queue changes all the time); once a second a critical
+   probe on its own camera.
    For each probe, the time from just before its publish to (a) the arrival banner naming
    it and (b) its row in the queue (criticals sort first, so the row is in view). The
    browser's and this process's clocks are the same machine's.
@@ -146,7 +148,7 @@ async def load(port: int, rate: float, seconds: float, probes: dict[str, float],
     async with aiomqtt.Client("127.0.0.1", port, identifier="bench-load",
                               max_inflight_messages=200) as c:
         t0 = time.monotonic()
-        while (elapsed := time.monotonic() - t0) < seconds:
+        while (elapsed := time.monotonic() - t0) < seconds and not stop.is_set():
             due = int(elapsed * rate)
             while sent < due:
                 kind, severity = TYPES[sent % len(TYPES)]
@@ -159,7 +161,6 @@ async def load(port: int, rate: float, seconds: float, probes: dict[str, float],
                 probes[name] = time.time() * 1000
                 await c.publish(f"edge/n3/alerts/{name}", json.dumps(m).encode(), qos=1)
             await asyncio.sleep(0.005)
-    stop.set()
     return sent
 
 
@@ -193,14 +194,16 @@ async def bench(store: str, url: str, tmp: Path, args: argparse.Namespace) -> No
             quiet = await first_render(browser, base, args.loads)
             context, page = await open_console(browser, base)
             probes: dict[str, float] = {}
-            stop = asyncio.Event()
-            publisher = asyncio.create_task(load(broker.port, args.rate, args.seconds,
-                                                 probes, stop))
-            await asyncio.sleep(2)  # the load under way
-            busy = await first_render(browser, base, max(1, args.loads // 2))
-            sent = await publisher
+            sent = await load(broker.port, args.rate, args.seconds, probes, asyncio.Event())
             await asyncio.sleep(2)  # the last probe's refresh
             seen = await page.evaluate("window.__seen")
+            # fresh consoles opened while the same load runs (their probes not counted)
+            stop = asyncio.Event()
+            publisher = asyncio.create_task(load(broker.port, args.rate, 600, {}, stop))
+            await asyncio.sleep(2)  # the load under way
+            busy = await first_render(browser, base, args.loads)
+            stop.set()
+            await publisher
             await context.close()
             await browser.close()
     finally:

@@ -30,10 +30,11 @@ from center.queue_store import OPEN_STATES, SEVERITY_RANK
 
 PAGE_MAX = 500  # incidents a page
 # the queue computed once serves every page asked within this long by a console that has
-# no newer event to ask after (a first page, a scroll); a console refreshing for an event
-# asks for a queue read after it, and one such serves every console. 5,000 open alerts
-# take ~55 ms.
-SHARED_S = 0.2
+# no newer event to ask after (a first page, a scroll: the first event after it brings a
+# refresh); a console refreshing for an event asks for a queue read after it, and one
+# such serves every console. 5,000 open alerts take ~55 ms, several times that while
+# 100 alerts/s arrive.
+SHARED_S = 1.0
 MAX_MEMBERS = 100  # members listed with an incident (the count is all of them)
 
 

@@ -9,7 +9,7 @@
 const Q_ROW_H = 44;     // px, as the style sheet's .queue-row
 const Q_PAGE = 100;     // incidents a request
 const Q_OVERSCAN = 8;   // rows drawn beyond the view, each way
-const Q_REFRESH_MS = 250;
+const Q_REFRESH_MS = 500; // asked again at most this often (arrivals are drawn at once)
 
 const queue = {total: 0, pages: new Map(), asked: new Set(), cursor: 0, focusId: null,
   timer: null, generation: 0, open: null, refreshing: false, again: false,
