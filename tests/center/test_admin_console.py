@@ -11,28 +11,12 @@ import pytest
 from playwright.async_api import expect
 
 from tests.center.conftest import PASSWORDS, alert_messages, center_running, write_alerts
+from tests.center.i18n_check import assert_translated
 
 pytestmark = pytest.mark.mqtt
 ADMIN_PASSWORD = "admin-pass-123"
 PLANS = {"intrusion": {"steps": [{"id": "check_video", "text": "Check the clip"},
                                  {"id": "call_site", "text": "Call the site guard"}]}}
-# the visible text of an element and its children, but for translate="no" ones (data)
-VISIBLE_TEXT = """(selectors) => {
-  const out = [];
-  const walk = (node) => {
-    if (node.nodeType === Node.TEXT_NODE) {
-      if (node.textContent.trim()) out.push(node.textContent.trim());
-      return;
-    }
-    if (node.nodeType !== Node.ELEMENT_NODE || node.getAttribute("translate") === "no") return;
-    if (node.hidden || getComputedStyle(node).display === "none") return;
-    for (const a of ["placeholder", "title", "aria-label"])
-      if (node.getAttribute(a)) out.push(node.getAttribute(a));
-    for (const child of node.childNodes) walk(child);
-  };
-  for (const s of selectors) walk(document.querySelector(s));
-  return out;
-}"""
 
 
 async def open_console(browser, base: str, name: str, password: str, locale: str = "en-GB"):
@@ -202,11 +186,7 @@ async def test_the_admin_page_in_chinese_and_hidden_from_others(tmp_path, browse
             "已停用")
         await expect(admin.locator('#users tr[data-user="ada"] .user-role')).to_have_text(
             "管理员")
-        texts = await admin.evaluate(VISIBLE_TEXT, ["#admin-tab", "#tab-admin"])
-        assert len(texts) > 30
-        latin = [t for t in texts if any("a" <= c.lower() <= "z" for c in t)]
-        assert latin == [], latin
-        assert await admin.evaluate("[...i18nMissing]") == []
+        await assert_translated(admin, "administration")
         # switched to English, the same page redraws in English
         await admin.select_option("#lang", "en")
         await expect(admin.locator("#admin-tab")).to_have_text("Administration")
