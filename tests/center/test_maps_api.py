@@ -52,7 +52,7 @@ async def test_several_maps_are_made_changed_and_deleted_by_an_administrator(run
         assert status == 201, m
         assert (m["name"], m["width"], m["height"], m["media_type"], m["version"]) == (
             "East district", 800, 500, "image/png", 1)
-        photo = Path(".cache/data/building.jpg").read_bytes()
+        photo = Path(".cache/data/dog.jpg").read_bytes()
         status, w = await call(s, "POST", f"{base}/api/maps", h,
                                {"name": "West site", "image": b64(photo)})
         assert status == 201 and w["media_type"] == "image/jpeg"
