@@ -100,7 +100,7 @@ model: deps
 
 # The test suite: real RTSP server, real ffmpeg clips. Clips are cached in .cache/.
 test: venv lint $(VTEST) $(PHOTOS)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=15
 
 demo: venv $(VTEST) $(EVAL_DATA)
 	$(BIN)/python tools/demo.py
