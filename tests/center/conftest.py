@@ -7,6 +7,7 @@ import contextlib
 import json
 import struct
 import time
+import uuid
 import zlib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -19,6 +20,7 @@ from playwright.async_api import async_playwright
 from alerts.event import DetectedObject, OpenAlert, rfc3339
 from center.config import CenterConfig
 from center.service import Center
+from center.store import Store, open_store
 from tools.broker import Broker, free_port
 
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 200 + b"\xff\xd9"
@@ -173,3 +175,14 @@ def png(width: int, height: int, rgb: tuple[int, int, int] = (40, 90, 60)) -> by
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8,
                                                                 2, 0, 0, 0))
             + chunk(b"IDAT", zlib.compress(row * height)) + chunk(b"IEND", b""))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, tmp_path) -> Store:
+    """A store on each backend, SQLite and PostgreSQL (the store tests run on both)."""
+    if request.param == "sqlite":
+        s = open_store(f"sqlite:///{tmp_path}/center.db")
+    else:
+        s = open_store(request.getfixturevalue("postgres").create(f"t{uuid.uuid4().hex[:8]}"))
+    yield s
+    s.close()

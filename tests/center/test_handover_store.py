@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 
 import pytest
 
@@ -16,16 +15,6 @@ from center.store import SCHEMA_VERSION, PostgresStore, Store, User, open_store
 from tests.center.conftest import alert_messages
 
 OLGA, OTTO, SAM = User("olga", "operator"), User("otto", "operator"), User("sam", "supervisor")
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request, tmp_path) -> Store:
-    if request.param == "sqlite":
-        s = open_store(f"sqlite:///{tmp_path}/center.db")
-    else:
-        s = open_store(request.getfixturevalue("postgres").create(f"t{uuid.uuid4().hex[:8]}"))
-    yield s
-    s.close()
 
 
 def raise_alert(store: Store, camera: str, severity: str, kind: str = "intrusion") -> str:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import struct
 import time
-import uuid
 
 import pytest
 
@@ -19,16 +18,6 @@ from center.store import SCHEMA_VERSION, PostgresStore, Store, User, open_store
 from tests.center.conftest import alert_messages, png
 
 ADA = "ada"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request, tmp_path) -> Store:
-    if request.param == "sqlite":
-        s = open_store(f"sqlite:///{tmp_path}/center.db")
-    else:
-        s = open_store(request.getfixturevalue("postgres").create(f"t{uuid.uuid4().hex[:8]}"))
-    yield s
-    s.close()
 
 
 def audit(store: Store) -> list[tuple[str, str, dict]]:

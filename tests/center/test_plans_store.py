@@ -4,7 +4,6 @@ migration of a store from before them (schema 5)."""
 from __future__ import annotations
 
 import json
-import uuid
 
 import pytest
 
@@ -21,16 +20,6 @@ from tests.center.conftest import alert_messages
 
 OLGA, SAM = User("olga", "operator"), User("sam", "supervisor")
 REQUIRED = ("check_video", "call_site")
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request, tmp_path) -> Store:
-    if request.param == "sqlite":
-        s = open_store(f"sqlite:///{tmp_path}/center.db")
-    else:
-        s = open_store(request.getfixturevalue("postgres").create(f"t{uuid.uuid4().hex[:8]}"))
-    yield s
-    s.close()
 
 
 def new_alert(store: Store, camera: str = "gate") -> str:

@@ -6,7 +6,6 @@ is checked and bounded; a schema 6 store gets the audit's index when it opens.""
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 
 import pytest
@@ -18,16 +17,6 @@ from tests.center.conftest import alert_messages
 
 OLGA, SAM = User("olga", "operator"), User("sam", "supervisor")
 T0 = datetime(2026, 3, 1, 15, 0, tzinfo=UTC).timestamp()  # 23:00 in Asia/Shanghai
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request, tmp_path) -> Store:
-    if request.param == "sqlite":
-        s = open_store(f"sqlite:///{tmp_path}/center.db")
-    else:
-        s = open_store(request.getfixturevalue("postgres").create(f"t{uuid.uuid4().hex[:8]}"))
-    yield s
-    s.close()
 
 
 def alert(store: Store, at: float, *, node: str = "n1", camera: str = "gate",

@@ -21,7 +21,6 @@ from center.store import (
     ClipRow,
     Filters,
     PostgresStore,
-    Store,
     StoreError,
     User,
     open_store,
@@ -29,16 +28,6 @@ from center.store import (
 from tests.center.conftest import alert_messages
 
 V1 = (Path(__file__).parent / "store_v1.sql").read_text()  # the schema before node keys
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request, tmp_path) -> Store:
-    if request.param == "sqlite":
-        s = open_store(f"sqlite:///{tmp_path}/center.db")
-    else:
-        s = open_store(request.getfixturevalue("postgres").create(f"t{uuid.uuid4().hex[:8]}"))
-    yield s
-    s.close()
 
 
 def test_messages_are_stored_once_whatever_the_order(store):
