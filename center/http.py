@@ -96,6 +96,16 @@ class Hub:
                 with contextlib.suppress(asyncio.QueueFull):
                     q.put_nowait(None)
 
+    def close(self) -> None:
+        """Ends every feed (the service stops): each console's socket closes at once, and it
+        reconnects to whoever serves next, instead of holding the stop for the server's
+        shutdown timeout."""
+        for q in list(self.clients):
+            self.clients.discard(q)
+            while not q.empty():  # what it had not sent yet is moot: it reloads
+                q.get_nowait()
+            q.put_nowait(None)
+
 
 @dataclass(frozen=True, slots=True)
 class LiveLook:
@@ -483,7 +493,7 @@ class Api:
         if not self._same_site(request):  # Origin: scheme, host and port
             self.refused["cross_site"] += 1
             raise web.HTTPForbidden(text="cross-site WebSocket refused")
-        ws = web.WebSocketResponse(heartbeat=30)
+        ws = web.WebSocketResponse(heartbeat=30, timeout=2.0)  # a close unanswered in 2 s: gone
         await ws.prepare(request)
         queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=self.hub.max_queue)
         self.hub.clients.add(queue)
@@ -555,4 +565,9 @@ def make_app(api: Api, ready: Callable[[], dict[str, Any]] | None = None,
         web.get("/api/ws", api.ws),
         web.get("/metrics", api.metrics_view),
     ])
+
+    async def close_feeds(_: web.Application) -> None:
+        api.hub.close()
+
+    app.on_shutdown.append(close_feeds)
     return app

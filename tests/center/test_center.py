@@ -3,6 +3,7 @@ the operators' API with its security, and the work-flow with its audit trail."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 
@@ -174,3 +175,22 @@ async def test_the_center_reconnects_after_a_broker_restart(running):
     await publish(broker.port, [("edge/n1/alerts/gate", json.dumps(after).encode())])
     await wait_until(lambda: ingest.stored == 2)
     assert {a["id"] for a in run.center.store.alerts(Filters())} == {before["id"], after["id"]}
+
+
+async def test_open_consoles_do_not_hold_the_stop(running):
+    """Stopping the center closes every console's live socket at once (the console then
+    reconnects to whoever serves next), rather than waiting out aiohttp's 60 s shutdown
+    timeout for handlers that never end by themselves."""
+    run, _ = running
+    s, _ = await run.session("olga")
+    async with s:
+        feeds = [await s.ws_connect(f"{run.base.replace('http', 'ws')}/api/ws")
+                 for _ in range(3)]
+        await wait_until(lambda: len(run.center.hub.clients) == 3)
+        run.stop.set()
+        # the consoles answer the close as browsers do; the stop ends well inside 60 s
+        _, *closed = await asyncio.gather(asyncio.wait_for(run.task, timeout=15),
+                                          *(ws.receive(timeout=15) for ws in feeds))
+        assert {m.type for m in closed} == {aiohttp.WSMsgType.CLOSE}
+        for ws in feeds:
+            await ws.close()
