@@ -4,17 +4,27 @@ while the picture was healthy.
 The view's edges against the reference's, cross-correlated through the DFT. The whole view
 at 64 px wide gives the shift; four 64x32 tiles, offset by that shift, give local shifts,
 and one similarity transform (shift, rotation, zoom) is fitted to them. When those four
-agree that nothing moved (the usual reading) that is the answer. When they disagree, or
-see a motion, a second opinion: the edges at half size cut into ~20 tiles of 16x16, each
-correlated where it was and, if the whole view shifted, where that shift took it (the
-whole view may have locked onto something large moving through it); every pair of the
-surest tiles proposes a similarity, and the one most of the tiles' weight agrees with is
-refitted (a robust fit: a box carried through the view moves its own tiles only). A motion
-found is taken out of the view (warped back) and what is left measured and fitted again,
-once: a zoom moves the outer tiles past where they are looked for. A motion
-holds when two readings that found one in a row agree, and outlasts up to ``carry``
-readings that find none. Edges, not grey levels: an IR switch or a light changes levels,
-even inverts them, and leaves the edges where they were.
+agree that nothing moved (the usual reading) that is the answer.
+
+When they disagree, or see a motion, a second opinion at half size. Motions are proposed:
+~20 tiles of 16x16, each correlated where it was and, if the whole view shifted, where that
+shift took it, in a robust fit (every pair of the surest tiles proposes a similarity; the
+one most of the tiles' weight agrees with is refitted); the four tiles' fit; the whole
+view's shift; the motion found last. Each is judged by how well it explains the view: with
+it taken out, the correlation of each 8x8 block with the reference's, averaged, each block
+one vote (a box carried through a plain view moves its own blocks only), blocks that
+changed since the last reading left out, and a block the motion takes out of sight counted
+as unexplained. The likeliest is refined: taken out of the view, what the tiles agree is
+left is added to it (a zoom moves the outer tiles past where they are looked for). When
+nothing explains the view as well as no motion usually does (the tiles followed something
+moving, or a plain table gave them too little), a search proposes more: the view unzoomed
+and unturned by each of a few zooms and turns, phase-correlated with the reference for the
+shift (every frequency one vote, so a few strong edges do not drown fine texture). A motion
+is the answer when it explains the view clearly better than none; nothing is said when the
+tiles agree on nothing, or when much of the view's texture went plain (a cover: the cover
+meter's to judge). A motion holds when two readings that found one in a row agree, and
+outlasts up to ``carry`` readings that find none. Edges, not grey levels: an IR switch or a
+light changes levels, even inverts them, and leaves the edges where they were.
 """
 
 from __future__ import annotations
@@ -98,6 +108,22 @@ def _correlate(a: _Spectrum, b: _Spectrum) -> tuple[float, float, float, float]:
             float(corr[0, 0]) / norm)
 
 
+BLOCK = 8  # px at half size: the blocks that vote on which motion explains the view
+PLAIN = 0.15  # a block whose edges' spread fell under this share of the reference's: plain
+CHANGED = 2.5  # a block whose edges changed this many times the median block's: moving
+
+
+def _blocks(img: np.ndarray) -> np.ndarray:
+    """``img`` cut into BLOCK x BLOCK blocks: (rows, BLOCK, cols, BLOCK), a view."""
+    h, w = (n - n % BLOCK for n in img.shape)
+    return img[:h, :w].reshape(h // BLOCK, BLOCK, w // BLOCK, BLOCK)
+
+
+def _soft(edges: np.ndarray) -> np.ndarray:
+    """Edges spread a pixel each way: a motion measured to a pixel still meets them."""
+    return cv2.GaussianBlur(edges, (5, 5), 1.0)
+
+
 def _edges(view: np.ndarray) -> np.ndarray:
     """float32 edge strength: |dx| + |dy| of forward differences, (h-1, w-1)."""
     fx = cv2.absdiff(view[:-1, 1:], view[:-1, :-1])
@@ -112,6 +138,17 @@ class _Fit:
     angle: float
     zoom: float
     agree: bool
+
+    @property
+    def moves(self) -> bool:
+        return (self.dx, self.dy, self.angle, self.zoom) != (0.0, 0.0, 0.0, 1.0)
+
+    def scaled(self, k: float) -> _Fit:
+        """The same motion in px ``k`` times as large."""
+        return replace(self, dx=self.dx * k, dy=self.dy * k)
+
+
+STILL = _Fit(0.0, 0.0, 0.0, 1.0, True)
 
 
 def fit_similarity(centres: np.ndarray, shifts: np.ndarray, weights: np.ndarray) -> _Fit:
@@ -196,6 +233,9 @@ def _compose(first: _Fit, then: _Fit) -> _Fit:
     return _Fit(t.real, t.imag, math.degrees(cmath.phase(z)), abs(z), True)
 
 
+# the zooms and turns ``searched`` tries when nothing else explains the view
+GRID = [(zoom, turn) for zoom in (1 / 1.16, 1 / 1.08, 1.0, 1.08, 1.16)
+        for turn in (-3.0, 0.0, 3.0)]
 _PAIRS = {k: np.triu_indices(k, 1) for k in range(PROPOSERS + 1)}
 
 
@@ -232,6 +272,7 @@ class _Level:
         h, w = keep.shape
         self.shape = (w // step, h // step)
         keep = self.image(keep)
+        self.seen = keep  # where the view is not masked, at this level
         h, w = keep.shape
         nx, ny = max(2, round(w / size)), max(2, round(h / size))
         xs = np.linspace(0, w - size, nx).round().astype(int)
@@ -240,6 +281,7 @@ class _Level:
         self.x, self.y = gx.ravel(), gy.ravel()
         self.centres = np.stack([self.x + size / 2 - w / 2, self.y + size / 2 - h / 2], axis=1)
         self.hann = cv2.createHanningWindow((size, size), cv2.CV_32F)
+        self.view_taper: np.ndarray | None = None  # the whole view's, for ``searched``
         self.pad = PAD // step + size
         # looked for elsewhere, a tile may reach past the view: nothing is there
         self.keep = self.padded(keep)
@@ -282,8 +324,51 @@ class _Level:
         return p
 
     def learn(self, ref: np.ndarray) -> None:
-        tiles = self._tapered(self.padded(self.image(ref)))
+        image = self.image(ref)
+        tiles = self._tapered(self.padded(image))
         self.ref = (np.fft.rfft2(tiles), np.einsum("nij,nij->n", tiles, tiles))
+        self.ref_image = _soft(image)
+        spread = _blocks(self.ref_image).var(axis=(1, 3))
+        self.textured = spread > 1e-3 * float(spread.max())  # blocks that can vote
+        self.dft_shape = (cv2.getOptimalDFTSize(image.shape[0]),
+                          cv2.getOptimalDFTSize(image.shape[1]))  # 44 x 79 is slow
+        self.ref_phase = np.fft.rfft2(self._windowed(image), s=self.dft_shape)
+
+    def _windowed(self, image: np.ndarray) -> np.ndarray:
+        if self.view_taper is None:
+            self.view_taper = cv2.createHanningWindow(image.shape[::-1], cv2.CV_32F) * self.seen
+        return (image - float(image.mean())) * self.view_taper
+
+    def searched(self, image: np.ndarray, keep: int = 2) -> list[_Fit]:
+        """Motions found by trying each zoom and turn in ``GRID``: the view with it taken
+        out, phase-correlated (every frequency one vote, so a few strong edges do not drown
+        the fine texture of a plain table) with the reference for the shift; the ``keep``
+        whose correlation peaks highest."""
+        tried = [_Fit(0.0, 0.0, turn, zoom, True) for zoom, turn in GRID]
+        spectra = np.fft.rfft2(np.stack([self._windowed(self.unwarp(image, f) if f.moves
+                                                        else image) for f in tried]),
+                               s=self.dft_shape)
+        cross = spectra * self.ref_phase.conj()
+        cross /= np.abs(cross) + 1e-9
+        corr = np.fft.irfft2(cross, s=self.dft_shape)
+        n, h, w = corr.shape
+        k = corr.reshape(n, -1).argmax(axis=1)
+        y, x = np.divmod(k, w)
+        top = corr.reshape(n, -1)[np.arange(n), k]
+        found = []
+        for i in np.argsort(top)[::-1][:keep]:
+            dx = x[i] - w if x[i] > w / 2 else x[i]
+            dy = y[i] - h if y[i] > h / 2 else y[i]
+            found.append(_compose(tried[i], _Fit(float(dx), float(dy), 0.0, 1.0, True)))
+        return found
+
+    def changed(self, edges: np.ndarray, before: np.ndarray) -> np.ndarray | None:
+        """The blocks whose edges (full size) changed much more than most since ``before``
+        (the last reading's); None when most did (the camera itself is moving)."""
+        d = _blocks(self.image(cv2.absdiff(edges, before))).mean(axis=(1, 3))
+        typical = float(np.partition(d, d.size // 2, axis=None)[d.size // 2])  # the median
+        changed = d > CHANGED * typical + 1e-3
+        return changed if changed.mean() <= 0.5 else None
 
     def unwarp(self, image: np.ndarray, f: _Fit) -> np.ndarray:
         """``image`` (this level's) with the motion ``f`` (px of this level) taken out."""
@@ -308,6 +393,72 @@ class _Level:
         return shifts + np.array([ox, oy]), ncc
 
 
+class _Explainer:
+    """How well motions explain one reading's view, at the small tiles' level; each motion
+    taken out of the view once, however often it is asked about."""
+
+    def __init__(self, level: _Level, image: np.ndarray, changed: np.ndarray | None) -> None:
+        """``changed``: blocks that changed since the last reading (``_Level.changed``)."""
+        self.level, self.image, self.changed = level, image, changed
+        self._taken: dict[_Fit, tuple[np.ndarray, np.ndarray]] = {}
+        self._scores: dict[_Fit, float] = {}
+        self._sure: np.ndarray | None = None  # the blocks that vote
+
+    def _taken_out(self, f: _Fit) -> tuple[np.ndarray, np.ndarray]:
+        """The view with ``f`` taken out, its edges spread (``_soft``), and where it is
+        seen."""
+        if f not in self._taken:
+            lv = self.level
+            self._taken[f] = ((_soft(lv.unwarp(self.image, f)), lv.unwarp(lv.seen, f))
+                              if f.moves else (_soft(self.image), lv.seen))
+        return self._taken[f]
+
+    def scores(self, fits: Sequence[_Fit]) -> np.ndarray:
+        """How well each motion in ``fits`` explains the view (``score``)."""
+        return np.array([self.score(f) for f in fits])
+
+    def score(self, f: _Fit) -> float:
+        """How well the motion ``f`` explains the view: with it taken out, the correlation
+        of each block with the reference's, averaged over the blocks. A block the motion
+        takes out of sight is not explained (0), so one that zooms in or moves far cannot
+        win by cropping away what it does not explain. Each block one vote, so something
+        large and textured moving through a plain view cannot outvote the rest. Blocks
+        that changed since the last reading have no vote: what moves through the view
+        says nothing of the camera."""
+        if f in self._scores:
+            return self._scores[f]
+        if self._sure is None:
+            seen = _blocks(self.level.seen).sum(axis=(1, 3))
+            sure = self.level.textured & (seen > 0.8 * BLOCK * BLOCK)
+            if self.changed is not None and (sure & ~self.changed).any():
+                sure &= ~self.changed
+            self._sure = sure
+        if not self._sure.any():
+            return 0.0
+        image, where = self._taken_out(f)
+        wb = _blocks(self.level.seen * where if f.moves else self.level.seen)
+        wsum = wb.sum(axis=(1, 3))
+        inside = wsum > 0.8 * BLOCK * BLOCK
+        wsum = wsum[:, None, :, None] + 1e-9
+        a, b = _blocks(image), _blocks(self.level.ref_image)
+        a = a - (wb * a).sum(axis=(1, 3))[:, None, :, None] / wsum
+        b = b - (wb * b).sum(axis=(1, 3))[:, None, :, None] / wsum
+        ncc = (wb * a * b).sum(axis=(1, 3)) / (np.sqrt(
+            (wb * a * a).sum(axis=(1, 3)) * (wb * b * b).sum(axis=(1, 3))) + 1e-9)
+        self._scores[f] = float(np.where(inside, ncc, 0.0)[self._sure].mean())
+        return self._scores[f]
+
+    def plain(self) -> float:
+        """The share of the reference's textured blocks that went plain in the view: a
+        cover, which leaves nothing to tell a motion by."""
+        textured = self.level.textured
+        if not textured.any():
+            return 1.0
+        ref = _blocks(self.level.ref_image).var(axis=(1, 3))[textured]
+        now = _blocks(self._taken_out(STILL)[0]).var(axis=(1, 3))[textured]
+        return float((now < PLAIN * ref).mean())
+
+
 class MoveMeter:
     """How the view moved, turned or zoomed against the reference view."""
 
@@ -317,8 +468,11 @@ class MoveMeter:
     small_floor = 0.2  # ... a small tile, in the second opinion
     agree_share = 0.5  # the second opinion holds when this share of its tiles' weight agrees
     still_size = 1.5  # a motion this small (``_size``; alerts start at 2): no second opinion
-    steady_shift, steady_angle, steady_zoom = 0.01, 0.5, 0.02  # frame to frame
+    steady = 0.02  # share of the width: two readings this close are one motion (frame to frame)
     carry = 4  # readings a held motion outlasts readings that say nothing
+    plain_share = 0.4  # this share of the view's textured blocks went plain: says nothing
+    lost_share = 0.7  # the best found explains less than this share of the usual: search
+    explain_margin = 0.05  # a motion explains the view by this much more than none
 
     def __init__(self, masks: Sequence[Polygon] = ()) -> None:
         self.masks = list(masks)
@@ -332,6 +486,8 @@ class MoveMeter:
         self._held: Move | None = None  # ... and the last that held (two agreed in a row)
         self._misses = 0  # readings since the last the tiles agreed on
         self._learned = 0
+        self._last_fit: _Fit | None = None  # the second opinion's last motion, its px
+        self._still_base: float | None = None  # how well no motion explains the view, usually
 
     def _setup(self, edges: np.ndarray, view_shape: tuple[int, int]) -> None:
         h, w = edges.shape
@@ -389,10 +545,12 @@ class MoveMeter:
                 self._last = None
             return move
         last, self._last, self._misses = self._last, move, 0
+        # the same motion: it takes the view's corners (~0.57 of its width from the
+        # centre) to within ``steady`` of the width of where the last one took them
         steady = last is not None and (
-            abs(move.shift - last.shift) <= self.steady_shift
-            and abs(move.angle - last.angle) <= self.steady_angle
-            and abs(move.zoom - last.zoom) <= self.steady_zoom)
+            abs(move.shift - last.shift) + 0.57 * (abs(math.radians(move.angle - last.angle))
+                                                   + abs(move.zoom - last.zoom))
+            <= self.steady)
         self._held = move if steady else None
         return move if steady else replace(move, agree=False)
 
@@ -408,10 +566,26 @@ class MoveMeter:
         edges = _edges(view)
         if self._ref is None or self._ref.shape != edges.shape:
             self._setup(edges, view.shape)
-        self._edges = edges
+        before, self._edges = self._edges, edges
         gx, gy, peak, still = _correlate(self._whole(edges), self._ref_whole)
         sx, sy = self._scale
-        ox, oy = round(gx * sx), round(gy * sy)  # edge px: where the tiles are looked for
+        f = self._four_tiles(edges, round(gx * sx), round(gy * sy))
+        if f is not None and self._size(f) < self.still_size and (
+                self._last is None or self._size_of(self._last) < self.still_size):
+            self._last_fit = None
+            return self._move(f, peak)  # the usual case: the four tiles agree nothing moved
+        # the four tiles disagree, or see a motion: a second opinion from many small tiles
+        self.second += 1
+        clear = peak >= self.clear_peak and peak - still >= self.clear_gain
+        best = self._second_opinion(edges, before, f, (gx * sx, gy * sy), clear)
+        if best is None:
+            return Move(0.0, 0.0, 1.0, False, peak)  # says nothing
+        self._last_fit = best if best.moves else None
+        return self._move(best, peak, self._small.step)
+
+    def _four_tiles(self, edges: np.ndarray, ox: int, oy: int) -> _Fit | None:
+        """The motion the four tiles agree on, each looked for (ox, oy) edge px from where
+        it was (the whole view's shift)."""
         h, w = edges.shape
         tw, th = TILE
         shifts = np.empty((len(self._tiles), 2))
@@ -423,15 +597,21 @@ class MoveMeter:
             dx, dy, ncc, _ = _correlate(_Spectrum(edges[ys:ys + th, xs:xs + tw], win), ref)
             shifts[i] = (xs - x + dx, ys - y + dy)
             weights[i] = max(ncc, 0.0)
-        f = self._fit(shifts, weights)
-        if f is not None and self._size(f) < self.still_size and (
-                self._last is None or self._size_of(self._last) < self.still_size):
-            return self._move(f, peak)  # the usual case: the four tiles agree nothing moved
-        # the four tiles disagree, or see a motion: a second opinion from many small tiles
-        self.second += 1
+        return self._fit(shifts, weights)
+
+    def _second_opinion(self, edges: np.ndarray, before: np.ndarray | None,
+                        four: _Fit | None, shift: tuple[float, float], clear: bool
+                        ) -> _Fit | None:
+        """The motion that best explains the view (``_Explainer``), at half size; None
+        when nothing can tell. The candidates: no motion, the small tiles' robust fit, the
+        four tiles' fit, the whole view's ``shift`` (edge px; ``clear`` when its peak
+        stands out), the last motion found; the likeliest refined by the small tiles with
+        it taken out. When nothing explains the view as well as no motion usually does
+        (the tiles locked onto something moving, or a plain view left them little), a
+        search over zooms and turns proposes more (``Level.searched``)."""
         s = self._small
-        offset = (gx * sx / s.step, gy * sy / s.step)
         image = s.image(edges)
+        offset = (shift[0] / s.step, shift[1] / s.step)
         shifts, ncc = s.shifts(image, (0, 0))
         centres = s.centres
         if max(abs(round(offset[0])), abs(round(offset[1]))) >= s.size // 4:
@@ -440,21 +620,50 @@ class MoveMeter:
             far, far_ncc = s.shifts(image, offset)
             shifts, ncc = np.concatenate([shifts, far]), np.concatenate([ncc, far_ncc])
             centres = np.concatenate([centres, centres])
-        g = self._robust(centres, shifts, ncc)
-        if g is not None and self._size(g, s.step) >= self.still_size:
-            # the tiles far from the centre moved furthest, some past where they are looked
-            # for: the view with this motion taken out, what is left measured again
-            left = self._robust(s.centres, *s.shifts(s.unwarp(image, g), (0, 0)))
-            if left is not None:
-                g = _compose(g, left)
-        if g is not None:
-            return self._move(g, peak, s.step)
-        if f is not None:
-            return self._move(f, peak)
-        if peak >= self.clear_peak and peak - still >= self.clear_gain:
-            # the tiles disagree, the whole view does not: a plain shift (or a large one)
-            return Move(math.hypot(gx * sx, gy * sy) / w, 0.0, 1.0, True, peak)
-        return Move(0.0, 0.0, 1.0, False, peak)
+        candidates = [STILL] + [c for c in (self._robust(centres, shifts, ncc),
+                                           four and four.scaled(1 / s.step)) if c is not None]
+        found = clear or len(candidates) > 1  # something beyond no motion holds together
+        if max(abs(offset[0]), abs(offset[1])) >= 1.0:
+            candidates.append(_Fit(offset[0], offset[1], 0.0, 1.0, True))
+        if self._last_fit is not None:
+            candidates.append(self._last_fit)
+        judge = _Explainer(s, image, s.changed(edges, before) if before is not None
+                           and before.shape == edges.shape else None)
+        if len(candidates) == 1 or judge.plain() > self.plain_share:
+            return None  # nothing agrees, or too much of the view went plain (a cover)
+        scores = judge.scores(candidates)
+        top = 1 + int(np.argmax(scores[1:]))
+        # the tiles far from the centre moved furthest, some past where they are looked
+        # for: the view with the likeliest motion taken out, what is left measured
+        if self._size(candidates[top], s.step) >= self.still_size and (
+                refined := self._refined(image, candidates[top])) is not None:
+            candidates.append(refined)
+            scores = judge.scores(candidates)
+        top = int(np.argmax(scores))
+        if self._lost(scores[top]):
+            candidates += [r for c in s.searched(image)
+                           if (r := self._refined(image, c)) is not None]
+            scores = judge.scores(candidates)
+            top = int(np.argmax(scores))
+        if scores[top] < scores[0] + self.explain_margin:  # none explains it as well
+            self._still_base = scores[0] if self._still_base is None else (
+                0.9 * self._still_base + 0.1 * scores[0])
+            if not found:
+                self._last_fit = None  # nothing holds together any more
+                return None
+            return STILL
+        return candidates[top]
+
+    def _refined(self, image: np.ndarray, f: _Fit) -> _Fit | None:
+        """``f`` and what the small tiles, with it taken out of ``image``, agree is left;
+        None when they agree on nothing."""
+        s = self._small
+        left = self._robust(s.centres, *s.shifts(s.unwarp(image, f), (0, 0)))
+        return None if left is None else _compose(f, left)
+
+    def _lost(self, score: float) -> bool:
+        """``score`` is well below how well no motion usually explains the view."""
+        return self._still_base is None or score < self.lost_share * self._still_base
 
     def _size_of(self, m: Move) -> float:
         return 100 * m.shift + abs(m.angle) / 0.5 + abs(m.zoom - 1) / 0.02

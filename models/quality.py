@@ -395,7 +395,12 @@ def diagnose(s: QualitySample, t: QualityThresholds) -> dict[str, float]:
     # noise that drowns the view's pattern also makes its windows look flat and unlike the
     # reference: that is a noisy picture, not a cover
     noisy = s.noise > max(t.noise_ratio * s.noise_base, t.noise_above)
-    if s.covered >= t.occluded_share and not noisy and not (exposure and (
+    m = s.move
+    moved = max(m.shift / t.moved_shift, abs(m.angle) / t.moved_angle,
+                abs(m.zoom - 1.0) / t.moved_zoom) if m.agree else 0.0
+    # a view that moved is unlike its reference everywhere, which the cover meter reads as
+    # covered: the motion explains it, when the move meter found one it holds
+    if s.covered >= t.occluded_share and not noisy and moved < 1.0 and not (exposure and (
             washed or abs(s.rest_shift) > t.rest_moved or s.clipped > t.whited_share)):
         for kind in exposure:
             del found[kind]
@@ -413,9 +418,6 @@ def diagnose(s: QualitySample, t: QualityThresholds) -> dict[str, float]:
         if noisy:
             found["video_noisy"] = s.noise / (2 * max(t.noise_ratio * s.noise_base,
                                                       t.noise_above))
-        m = s.move
-        moved = max(m.shift / t.moved_shift, abs(m.angle) / t.moved_angle,
-                    abs(m.zoom - 1.0) / t.moved_zoom) if m.agree else 0.0
         if moved >= 1.0:
             found["scene_changed"] = 0.5 * moved
         elif s.matched < t.matched_below and not blurred and not noisy:
