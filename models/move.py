@@ -328,8 +328,13 @@ class _Level:
         tiles = self._tapered(self.padded(image))
         self.ref = (np.fft.rfft2(tiles), np.einsum("nij,nij->n", tiles, tiles))
         self.ref_image = _soft(image)
-        spread = _blocks(self.ref_image).var(axis=(1, 3))
-        self.textured = spread > 1e-3 * float(spread.max())  # blocks that can vote
+        # each block's pattern (its weighted mean out) and energy, for ``_Explainer``
+        w = _blocks(self.seen)
+        self.block_weight = w.sum(axis=(1, 3)) + 1e-9
+        b = _blocks(self.ref_image)
+        self.ref_blocks = b - ((w * b).sum(axis=(1, 3)) / self.block_weight)[:, None, :, None]
+        self.ref_energy = (w * self.ref_blocks ** 2).sum(axis=(1, 3))
+        self.textured = self.ref_energy > 1e-3 * float(self.ref_energy.max())  # can vote
         self.dft_shape = (cv2.getOptimalDFTSize(image.shape[0]),
                           cv2.getOptimalDFTSize(image.shape[1]))  # 44 x 79 is slow
         self.ref_phase = np.fft.rfft2(self._windowed(image), s=self.dft_shape)
@@ -427,25 +432,25 @@ class _Explainer:
         says nothing of the camera."""
         if f in self._scores:
             return self._scores[f]
+        lv = self.level
         if self._sure is None:
-            seen = _blocks(self.level.seen).sum(axis=(1, 3))
-            sure = self.level.textured & (seen > 0.8 * BLOCK * BLOCK)
+            sure = lv.textured & (lv.block_weight > 0.8 * BLOCK * BLOCK)
             if self.changed is not None and (sure & ~self.changed).any():
                 sure &= ~self.changed
             self._sure = sure
         if not self._sure.any():
             return 0.0
         image, where = self._taken_out(f)
-        wb = _blocks(self.level.seen * where if f.moves else self.level.seen)
-        wsum = wb.sum(axis=(1, 3))
-        inside = wsum > 0.8 * BLOCK * BLOCK
-        wsum = wsum[:, None, :, None] + 1e-9
-        a, b = _blocks(image), _blocks(self.level.ref_image)
-        a = a - (wb * a).sum(axis=(1, 3))[:, None, :, None] / wsum
-        b = b - (wb * b).sum(axis=(1, 3))[:, None, :, None] / wsum
-        ncc = (wb * a * b).sum(axis=(1, 3)) / (np.sqrt(
-            (wb * a * a).sum(axis=(1, 3)) * (wb * b * b).sum(axis=(1, 3))) + 1e-9)
-        self._scores[f] = float(np.where(inside, ncc, 0.0)[self._sure].mean())
+        w, a = _blocks(lv.seen), _blocks(image)
+        wa = w * a
+        mean = wa.sum(axis=(1, 3)) / lv.block_weight
+        energy = (wa * a).sum(axis=(1, 3)) - mean * mean * lv.block_weight
+        # the reference's blocks have their mean out: the cross term needs none out of a
+        ncc = (wa * lv.ref_blocks).sum(axis=(1, 3)) / (np.sqrt(
+            np.maximum(energy, 0.0) * lv.ref_energy) + 1e-9)
+        if f.moves:  # a block mostly out of sight with the motion taken out: unexplained
+            ncc = np.where(_blocks(where).mean(axis=(1, 3)) > 0.9, ncc, 0.0)
+        self._scores[f] = float(ncc[self._sure].mean())
         return self._scores[f]
 
     def plain(self) -> float:
