@@ -99,7 +99,7 @@ model: deps
 	$(MODEL_VENV)/bin/python tools/nanodet_to_onnx.py --out models/nanodet
 
 # The test suite: real RTSP server, real ffmpeg clips. Clips are cached in .cache/.
-test: venv lint $(VTEST) $(PHOTOS)
+test: venv lint $(VTEST) $(PHOTOS) $(EVAL_DATA)
 	$(BIN)/python -m pytest -q --durations=15
 
 demo: venv $(VTEST) $(EVAL_DATA)

@@ -1,5 +1,6 @@
 """The move meter on synthetic views: a large textured object moving over a fixed view is
-no move; a zoom is one even while such an object moves."""
+no move; a zoom is one even while such an object moves; a pan with a zoom and a roll
+together, too large for the tiles to follow, is found by the search; a cover is no move."""
 
 from __future__ import annotations
 
@@ -21,10 +22,12 @@ BACK = 60 + 120 * texture(1, (2 * W, 2 * H), 2.0)  # the fixed scene, room to zo
 BOX = 40 + 200 * texture(2, (72, 48), 0.8)  # a large object with much more detail
 
 
-def view(zoom: float = 1.0, box: tuple[int, int] | None = None) -> np.ndarray:
-    """The camera's view: the scene zoomed about its centre, the object at ``box``."""
-    m = cv2.getRotationMatrix2D((W, H), 0.0, zoom)
-    m[:, 2] -= (W / 2, H / 2)
+def view(zoom: float = 1.0, box: tuple[int, int] | None = None, shift: tuple[float, float]
+         = (0.0, 0.0), angle: float = 0.0) -> np.ndarray:
+    """The camera's view: the scene zoomed about its centre (and turned ``angle`` degrees,
+    panned by ``shift`` px), the object at ``box``."""
+    m = cv2.getRotationMatrix2D((W, H), angle, zoom)
+    m[:, 2] -= (W / 2 + shift[0], H / 2 + shift[1])
     v = cv2.warpAffine(BACK, m, (W, H), flags=cv2.INTER_LINEAR)
     if box is not None:
         x, y = box
@@ -49,7 +52,7 @@ def path(n: int, seed: int) -> list[tuple[int, int]]:
     return out
 
 
-def warmed(meter: MoveMeter, boxes: list[tuple[int, int]]) -> None:
+def warmed(meter: MoveMeter, boxes: list[tuple[int, int] | None]) -> None:
     for b in boxes:
         meter.measure(view(box=b))
         meter.learn(0.05)
@@ -80,3 +83,32 @@ def test_a_still_view_takes_no_second_opinion():
     for _ in range(10):
         assert not moved(meter.measure(view(box=(40, 30))))
     assert meter.second == 0
+
+
+def test_a_pan_with_a_zoom_and_a_roll_is_found_within_two_seconds():
+    """12 % of the width and x1.18 and 2 degrees at once: the outer tiles move past where
+    they are looked for; the search over zooms and turns finds it (10 readings: 2 s of
+    the move meter's turns at 5 analysed frames a second)."""
+    meter = MoveMeter()
+    warmed(meter, [None] * 10)
+    readings = [meter.measure(view(1.18, None, (0.12 * W, 0.03 * H), 2.0))
+                for _ in range(10)]
+    held = [m for m in readings if moved(m)]
+    assert len(held) >= 8, readings  # all but the first: a motion holds from the second
+    assert all(abs(m.zoom - 1.18) < 0.02 and abs(abs(m.angle) - 2.0) < 0.5
+               and abs(m.shift - 0.124) < 0.01 for m in held), held
+
+
+def test_a_cover_over_most_of_the_view_is_no_move():
+    """A flat cover over three quarters of the view leaves a textured strip: nothing to
+    tell a motion by, whatever that strip does, so the move meter says nothing (the cover
+    meter's to judge)."""
+    meter = MoveMeter()
+    boxes = path(40, 5)
+    warmed(meter, boxes[:10])
+    readings = []
+    for b in boxes[10:]:
+        v = view(box=b)
+        v[:, :120] = 90  # the cover
+        readings.append(meter.measure(v))
+    assert not any(moved(m) for m in readings)
