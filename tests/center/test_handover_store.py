@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from alerts.event import rfc3339
 from center.handover_store import HandoverRefused
 from center.store import SCHEMA_VERSION, PostgresStore, Store, User, open_store
 from tests.center.conftest import alert_messages
@@ -17,18 +18,20 @@ from tests.center.conftest import alert_messages
 OLGA, OTTO, SAM = User("olga", "operator"), User("otto", "operator"), User("sam", "supervisor")
 
 
-def raise_alert(store: Store, camera: str, severity: str, kind: str = "intrusion") -> str:
+def raise_alert(store: Store, camera: str, severity: str, kind: str = "intrusion",
+                ago_s: float = 60.0) -> str:
     start = alert_messages(camera=camera, kind=kind)[0]
-    start["severity"] = severity
+    start.update(severity=severity, started_at=rfc3339(time.time() - ago_s))
     store.write_messages([start])
     return start["id"]
 
 
 def a_shift(store: Store) -> dict[str, str]:
-    """Six alerts, two escalated, three closed with each outcome, one dispatched."""
-    ids = {name: raise_alert(store, name, sev) for name, sev in (
+    """Six alerts, two escalated, three closed with each outcome, one dispatched; each a
+    second older than the next (the open list's order among equals)."""
+    ids = {name: raise_alert(store, name, sev, ago_s=60.0 - i) for i, (name, sev) in enumerate((
         ("c1", "critical"), ("c2", "critical"), ("w1", "warning"), ("w2", "warning"),
-        ("w3", "warning"), ("i1", "info"))}
+        ("w3", "warning"), ("i1", "info")))}
     # c1 and c2 wait past their time: escalated, each with its audit entry
     assert len(store.claim_escalations({"critical": 0.0}, "center-1", time.time())) == 2
     for name in ("c1", "w1", "w2", "w3"):
