@@ -327,6 +327,17 @@ class _Level:
         image = self.image(ref)
         tiles = self._tapered(self.padded(image))
         self.ref = (np.fft.rfft2(tiles), np.einsum("nij,nij->n", tiles, tiles))
+        self.ref_view = image
+        self._judged = False  # ``judging`` not done for this reference yet
+
+    def judging(self) -> None:
+        """Makes what judging motions needs of the reference (``_Explainer``,
+        ``searched``): once a reference, and only when a second opinion asks (most views
+        never take one)."""
+        if self._judged:
+            return
+        self._judged = True
+        image = self.ref_view
         self.ref_image = _soft(image)
         # each block's pattern (its weighted mean out) and energy, for ``_Explainer``
         w = _blocks(self.seen)
@@ -349,6 +360,7 @@ class _Level:
         out, phase-correlated (every frequency one vote, so a few strong edges do not drown
         the fine texture of a plain table) with the reference for the shift; the ``keep``
         whose correlation peaks highest."""
+        self.judging()
         tried = [_Fit(0.0, 0.0, turn, zoom, True) for zoom, turn in GRID]
         spectra = np.fft.rfft2(np.stack([self._windowed(self.unwarp(image, f) if f.moves
                                                         else image) for f in tried]),
@@ -404,6 +416,7 @@ class _Explainer:
 
     def __init__(self, level: _Level, image: np.ndarray, changed: np.ndarray | None) -> None:
         """``changed``: blocks that changed since the last reading (``_Level.changed``)."""
+        level.judging()
         self.level, self.image, self.changed = level, image, changed
         self._taken: dict[_Fit, tuple[np.ndarray, np.ndarray]] = {}
         self._scores: dict[_Fit, float] = {}

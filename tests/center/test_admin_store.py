@@ -5,8 +5,6 @@ the password; the console's plans over the config's; and a store from before (sc
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 
 from center.admin_store import AdminError
@@ -16,14 +14,6 @@ from center.store import SCHEMA_VERSION, PostgresStore, Store, hash_password, op
 PASSWORD = "s3cret-enough"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request, tmp_path) -> Store:
-    if request.param == "sqlite":
-        s = open_store(f"sqlite:///{tmp_path}/center.db")
-    else:
-        s = open_store(request.getfixturevalue("postgres").create(f"a{uuid.uuid4().hex[:8]}"))
-    yield s
-    s.close()
 
 
 def audit(store: Store) -> list[tuple[str, str, str]]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from pathlib import Path
 
 import pytest
@@ -19,16 +18,6 @@ from center.health_store import CameraFilters
 from center.patrol import check_result, check_snapshot, live_states
 from center.store import SCHEMA_VERSION, PostgresStore, Store, open_store
 from tests.center.conftest import patrol_result
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request, tmp_path) -> Store:
-    if request.param == "sqlite":
-        s = open_store(f"sqlite:///{tmp_path}/center.db")
-    else:
-        s = open_store(request.getfixturevalue("postgres").create(f"h{uuid.uuid4().hex[:8]}"))
-    yield s
-    s.close()
 
 
 def state(result: dict, now: float):

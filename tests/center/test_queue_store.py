@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
-
-import pytest
 
 from center.queue import incidents
 from center.store import Store, User, open_store
@@ -18,14 +15,6 @@ from tests.center.conftest import write_alerts as write
 AFTER = {"critical": 120.0, "warning": 900.0}
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request, tmp_path) -> Store:
-    if request.param == "sqlite":
-        s = open_store(f"sqlite:///{tmp_path}/center.db")
-    else:
-        s = open_store(request.getfixturevalue("postgres").create(f"q{uuid.uuid4().hex[:8]}"))
-    yield s
-    s.close()
 
 
 def queue(store: Store, group_s: float = 300.0) -> list[dict]:
