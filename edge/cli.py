@@ -70,6 +70,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     handler = setup_logging(args.log_level, config.secrets(),
                             json_lines=args.log_format == "json")
+    # A stop asked for while the service starts (the model loads, the loop is not running
+    # yet) is kept, not a death by the default SIGTERM with alerts left open: the
+    # supervisor's own handlers take over once it runs, and it stops at once.
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
     try:
         supervisor = Supervisor(config, Path(args.config), handler)
     except ConfigError as exc:  # the detector's model, labels or provider
@@ -81,7 +87,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         log.info("node %s: starting %d camera(s)", config.node.id,
                  sum(c.enabled for c in config.cameras.values()))
-        asyncio.run(supervisor.run(asyncio.Event()))
+        asyncio.run(supervisor.run(stop))
     except (OSError, sqlite3.Error) as exc:  # data_dir unwritable, port taken: one line
         log.error("cannot start: %s", exc)
         return 1
