@@ -10,6 +10,10 @@ is covered when half the windows over it are. A window across a cover's edge is 
 so the cells along the edge are judged pixel by pixel: the share of their pixels at the
 level of the cover next to them (and not at it in the reference). The share is of the cells
 that can tell, masked cells left out.
+
+Each reading also carries the view window by window (``Scales``): what a loss of detail is
+judged by against the view just before it (``spread``: a smear's veil and how far it spread
+the light).
 """
 
 from __future__ import annotations
@@ -27,12 +31,61 @@ CELL = 5  # px of a cell of the view (160 px wide); a window is 2x2 cells
 BLOWN = 230.0 - 128.0  # a window reaching this (centred) is blown out (as QualityMeter counts)
 REFINED_FROM = 0.5  # a cover's edge is judged pixel by pixel from this share of the view
 KEPT_WINDOWS = 8  # fewer windows showing their pattern tell nothing of its contrast
+MID_TOLD = 4.0  # mid-scale energy of a window with contrast to lose (2 grey levels)
+MID_SHARE = 0.25  # mid-scale contrast is judged on this share of the windows: those with most
+MID_RANK = 1 / 3  # ... at this rank of what they kept
+VEIL_FAR = 8.0  # grey levels: a window this far from the typical tells a veil
 
 
 def _mid_band(view: np.ndarray) -> np.ndarray:
     """The view's mid-scale detail (float32): a band between Gaussians of 1 and 3 px at the
     view's 160 px width, ~0.6-2 % of the width."""
     return cv2.GaussianBlur(view, (0, 0), 1.0) - cv2.GaussianBlur(view, (0, 0), 3.0)
+
+
+@dataclass(frozen=True, slots=True)
+class Scales:
+    """A view window by window at two scales: what a loss of detail is judged by, against
+    the view just before it."""
+
+    means: np.ndarray  # window means (centred grey levels), NaN where masked
+    mid: np.ndarray  # contrast at mid scale (variance), 0 where masked
+
+
+def spread(before: Scales, now: Scales) -> tuple[float, float]:
+    """(veil, mid): the coarse and the mid-scale contrast ``now`` kept of ``before``.
+
+    A veil over the lens pulls every window's mean toward its own level; a defocus keeps
+    the means. The slope of the means' deviations from the typical, over the windows far
+    from it; its median stands what moves through the view and a smear's open part.
+
+    The mid-scale contrast is judged on the quarter of the windows with the most of it:
+    only there does a lens' loss stand out of the sensor's and the encoder's noise (on a
+    plain table, the typical window's mid-scale contrast is that noise, which a smear
+    leaves). The lower third of what they kept: a smear may leave a third of the view
+    open, and that keeps it all."""
+    return _veil(before.means, now.means), _mid_kept(before.mid, now.mid)
+
+
+def _veil(before: np.ndarray, now: np.ndarray) -> float:
+    seen = np.isfinite(before)
+    b, n = before[seen], now[seen]
+    if not b.size:
+        return 1.0
+    db, dn = b - np.median(b), n - np.median(n)
+    far = np.abs(db) > max(VEIL_FAR, float(np.median(np.abs(db))))
+    if np.count_nonzero(far) < KEPT_WINDOWS:
+        return 1.0
+    return float(np.median(dn[far] / db[far]))
+
+
+def _mid_kept(before: np.ndarray, now: np.ndarray) -> float:
+    told = np.flatnonzero(before > MID_TOLD)
+    if told.size < KEPT_WINDOWS:
+        return 1.0
+    if told.size >= 4 * KEPT_WINDOWS:
+        told = told[before.flat[told] >= np.quantile(before.flat[told], 1.0 - MID_SHARE)]
+    return math.sqrt(_ranked(now.flat[told] / before.flat[told], MID_RANK))
 
 
 def _votes(windows: np.ndarray) -> np.ndarray:
@@ -64,9 +117,11 @@ class CoverReading:
     # leaves it at ~1, a veil over the whole lens lowers it with the rest
     rest_shift: float  # grey levels the uncovered windows moved from the learned view
     level_base: float  # mean grey level of the learned view
-    coarse: float  # spread of the window means, share of the learned view's: a veil over
-    # the lens (a smear) lowers it, a defocus keeps it
-    mid: float  # contrast at mid scale (the typical window), share of the learned view's
+    coarse: float  # spread of the window means, share of the learned view's: a dimmer
+    # view lowers it with its detail, a defocus keeps it
+    scales: Scales  # the view window by window
+    steady: Scales  # ... its mid-scale contrast no more than the learned view's: the
+    # scene's lasting structure, not what passes through
 
 
 class CoverMeter:
@@ -124,10 +179,7 @@ class CoverMeter:
         self._ref_level = float(level[0, 0]) + 128.0 if self._kept.any() else 128.0
         self._ref_spread = float(spread[0, 0])
         band = _mid_band(r)
-        energy = self._means(band * band).ravel()
-        # windows whose learned view has mid-scale contrast to lose (2 grey levels)
-        self._mid_told = np.flatnonzero((energy > 4.0) & self._kept.ravel())
-        self._ref_mid = energy[self._mid_told]
+        self._ref_mid = self._means(band * band)
 
     def measure(self, view: np.ndarray) -> CoverReading:
         """``view``: ``tamper_view`` of the frame."""
@@ -192,13 +244,13 @@ class CoverMeter:
             else 0.0
         coarse = float(cv2.meanStdDev(mg, mask=self._kept_mask)[1][0, 0]) / max(
             self._ref_spread, 1e-3) if self._kept.any() else 1.0
-        mid = 1.0
-        if self._mid_told.size:
-            band = _mid_band(g)
-            kept = mean(band * band).ravel()[self._mid_told] / self._ref_mid
-            mid = math.sqrt(float(np.partition(kept, kept.size // 2)[kept.size // 2]))
+        band = _mid_band(g)
+        mid = mean(band * band)
+        mid[~self._kept] = 0.0
+        means = np.where(self._kept, mg, np.nan)
         return CoverReading(min(1.0, float(share)), float(matched), contrast, typical,
-                            shown_kept, shift, self._ref_level, coarse, mid)
+                            shown_kept, shift, self._ref_level, coarse, Scales(means, mid),
+                            Scales(means, np.minimum(mid, self._ref_mid)))
 
     def _edge_share(self, g: np.ndarray, cells: np.ndarray, edge: np.ndarray,
                     cover_sd: np.ndarray, flat: float) -> float:

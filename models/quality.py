@@ -9,10 +9,11 @@ Tampering is judged on the view at 160 px wide against a reference view learned 
 picture is healthy: how much of it is covered (``models.cover``) and how it moved, turned or
 zoomed (``models.move``). A view that kept hardly any window's pattern where it was, with no
 cover, is another view (the camera was turned away). A smeared lens: the detail gone
-(sharpness far under the baseline), and either a veil over what is left (the window means'
-spread under the reference's) or light spread so far that the mid-scale contrast went too;
-a defocus keeps the coarse pattern and blurs less far, and a dimmer picture loses detail and
-contrast alike. The cover and the move meter take turns, each reading every other frame.
+(sharpness far under the baseline) and, against the view just before, a veil over what is
+left (the window means pulled together) with light spread so far that the mid-scale
+contrast went further still; a defocus keeps the coarse contrast and blurs less far, and a
+dimmer picture loses contrast at every scale alike. The cover and the move meter take
+turns, each reading every other frame.
 
 Noise is what changes between two frames at the finest scale (``temporal_noise``): a
 scene's texture is the same in both, so a busy view does not read as noisy.
@@ -28,7 +29,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from models.cover import CELL, CoverMeter, CoverReading
+from models.cover import CELL, CoverMeter, CoverReading, Scales, spread
 from models.motion import Polygon
 from models.move import Move, MoveMeter
 
@@ -56,11 +57,13 @@ class QualityThresholds:
     blur_ratio: float = 0.65  # sharpness below this share of the camera's baseline
     smeared_ratio: float = 0.45  # sharpness below this share of the baseline (what a view
     # keeps when ~65 % of it is smeared and the rest keeps its own) ...
-    hazed_below: float = 0.91  # ... and coarse contrast below this share of the learned: a
-    # veil over the lens (a smear), where a defocus keeps the coarse pattern
-    smudged_below: float = 0.5  # ... or mid-scale contrast below this share of what the coarse
-    # contrast kept: light spread over 1-2 % of the width (a smear), where a defocus blurs
-    # less far
+    hazed_below: float = 0.9  # ... and coarse contrast below this share of what the view
+    # had just before: a veil over the lens (a smear), where a defocus keeps it ...
+    smudged_below: float = 0.8  # ... and mid-scale contrast below this share of what the
+    # coarse contrast kept: light spread over 1-2 % of the width, where a dimmer picture
+    # loses contrast at every scale alike
+    spread_below: float = 0.45  # ... or, under any veil, below this share: light spread
+    # further than a defocus does (a strong one, ~0.8 % of the width, keeps ~0.6)
     noise_ratio: float = 2.5  # noise above this multiple of the baseline ...
     noise_above: float = 4.0  # ... and above this level (grey levels, sigma)
     cast_above: float = 20.0  # mean chroma offset from neutral, 0..127
@@ -97,10 +100,10 @@ class QualitySample:
     rest_shift: float  # grey levels the uncovered part of the view moved
     level_base: float  # mean grey level of the learned view
     coarse: float  # spread of the view's coarse pattern, share of the learned view's
-    mid: float  # contrast at mid scale, ~1-2 % of the width, share of the learned view's: a
-    # smear spreads light that far and takes it, a defocus blurs less far and mostly keeps it
-    lost_for: int  # analysed frames the detail has been under ``blur_ratio`` of the baseline
-    veiled_for: int  # ... and the coarse pattern under ``hazed_below`` of the learned
+    veil: float  # coarse contrast kept since the detail went (1 before): a veil over the
+    # lens (a smear) takes it, a defocus keeps it
+    mid: float  # ... contrast at mid scale, ~1-2 % of the width: a smear spreads light that
+    # far and takes it, a defocus blurs less far and mostly keeps it
     move: Move
     chroma_offset: float  # largest mean offset of U or V from neutral; 0 without chroma
     chroma_shift: float  # distance of the mean (U, V) from the learned; 0 without chroma
@@ -112,7 +115,8 @@ class QualitySample:
 
 STILL_FRAMES = 10
 TICK_FRAMES = 2  # a clock tick may change this many analysed frames in a row
-RECENT_FRAMES = 5  # noise and veil are judged over the last second (5 analysed frames)
+RECENT_FRAMES = 5  # noise and coarse contrast are judged over the last second (5 frames)
+LOSS_READINGS = 12  # a smudge is judged over the first 5 s of a loss of detail (cover readings)
 VIEW_WIDTH = 160  # cover and move are judged on the view at this width
 DETAIL_SCALE = 2.0  # levels of ``detail_map`` a grey level
 EDGE_SHARE = 0.1  # edges: the mean detail of this share of the picture (a
@@ -218,7 +222,9 @@ class QualityMeter:
         self._since_quiet = STILL_FRAMES  # frames since one changed nowhere beyond rounding
         self._noises: deque[float] = deque(maxlen=RECENT_FRAMES)
         self._plain: np.ndarray | None = None  # the plainest windows, ranked once a second
-        self._lost_for = self._veiled_for = 0
+        self._before: Scales | None = None  # the view at the last healthy cover reading
+        self._spread: list[tuple[float, float]] = []  # (veil, mid) kept of it since the
+        # detail went, a pair each cover reading
         self._pending: tuple[float, float, float, np.ndarray | None] | None = None
         self._forget_view()
         self._sharpness = self._edges = self._noise = 0.0
@@ -314,14 +320,25 @@ class QualityMeter:
             self._noise = noise  # the first frame has no noise: nothing to compare it with
         coarse = _median(self._coarse)
         lost = sharpness < self.t.blur_ratio * self._sharpness
-        self._lost_for = self._lost_for + 1 if lost else 0
-        self._veiled_for = self._veiled_for + 1 if coarse < self.t.hazed_below else 0
+        # What the view kept of its lasting structure just before its detail went (where
+        # the learned view may have had things since moved), over the loss's first
+        # seconds: a smear comes at once, and what moves through a blurred view swings
+        # single readings.
+        if not lost:
+            self._spread.clear()
+            if self._fresh[0]:
+                self._before = cover.steady
+        elif self._fresh[0] and self._before is not None and (
+                len(self._spread) < LOSS_READINGS):
+            self._spread.append(spread(self._before, cover.scales))
+        veil, mid = (float(v) for v in np.median(self._spread, axis=0)) if self._spread \
+            else (1.0, 1.0)
         return QualitySample(float(mean[0, 0]), float(std[0, 0]), sharpness, edges, noise,
                              change,
                              changed, still, clipped, cover.covered, cover.matched,
                              cover.contrast, cover.typical, cover.kept, cover.rest_shift,
-                             cover.level_base, coarse, cover.mid,
-                             self._lost_for, self._veiled_for, move, chroma_offset, chroma_shift,
+                             cover.level_base, coarse, veil, mid, move, chroma_offset,
+                             chroma_shift,
                              self._sharpness, self._edges, self._noise,
                              self._frames > self.t.warmup_frames)
 
@@ -381,17 +398,17 @@ def diagnose(s: QualitySample, t: QualityThresholds) -> dict[str, float]:
     exposure = found.keys() & {"video_too_dark", "video_too_bright"}
     sharp = s.sharpness / max(s.sharpness_base, 1e-6)
     edges = s.edges / max(s.edges_base, 1e-6)
-    # A smeared lens, which is tampering: the detail went, and either a veil took the
-    # coarse contrast with it, beyond what the contrast lost explains (a dimmer picture
-    # loses both alike), or the light spread so far that the mid-scale contrast went too.
-    # A defocus keeps the coarse pattern and blurs less far.
-    # The veil and the detail went at once: a blurred view whose coarse pattern dips later
-    # (the scene changing) is still a blur.
+    # A smeared lens, which is tampering: the detail went, and with it a veil took coarse
+    # contrast and the light spread so far that the mid-scale contrast went further still.
+    # A defocus keeps the coarse contrast and blurs less far; a dimmer picture (an IR
+    # switch, a veil of glare) loses contrast at every scale alike.
     kept = min(1.0, max(s.coarse, 0.05))
+    # A veil that took half the coarse contrast hid the view by itself (a thick smear);
+    # light spread beyond ~1.5 % of the width is a smear under any veil.
     smeared = sharp < t.smeared_ratio and (
-        (s.coarse < t.hazed_below and sharp < 0.6 * s.coarse
-         and abs(s.lost_for - s.veiled_for) <= RECENT_FRAMES)
-        or s.mid < t.smudged_below * kept)
+        (s.veil < t.hazed_below and (s.mid < t.smudged_below * s.veil
+                                     or s.veil < t.washed_below))
+        or s.mid < t.spread_below * s.veil)
     # noise that drowns the view's pattern also makes its windows look flat and unlike the
     # reference: that is a noisy picture, not a cover
     noisy = s.noise > max(t.noise_ratio * s.noise_base, t.noise_above)

@@ -180,7 +180,7 @@ def test_a_cast_the_camera_never_had_is_a_cast_and_an_ir_switch_is_not():
     assert "color_cast" not in found(128, 128)  # IR: the colour gone
 
 
-def test_a_smear_takes_detail_and_contrast_at_once_a_blur_stays_a_blur():
+def test_a_smear_veils_and_spreads_a_defocus_keeps_the_veil_a_dimmer_view_loses_alike():
     from dataclasses import replace
 
     import numpy as np
@@ -196,10 +196,34 @@ def test_a_smear_takes_detail_and_contrast_at_once_a_blur_stays_a_blur():
         meter.measure(frame())
         meter.learn()
     healthy = meter.measure(frame())
-    veiled = replace(healthy, sharpness=0.3 * healthy.sharpness_base, coarse=0.8)
-    assert set(diagnose(replace(veiled, lost_for=6, veiled_for=4), t)) == {"video_occluded"}
-    # blurred for 8 s, then the scene's coarse pattern dips: still a blur
-    assert set(diagnose(replace(veiled, lost_for=40, veiled_for=3), t)) == {"video_blurred"}
+    assert (healthy.veil, healthy.mid) == (1.0, 1.0)  # nothing lost, nothing judged
+    lost = replace(healthy, sharpness=0.3 * healthy.sharpness_base)
+    assert set(diagnose(replace(lost, veil=0.8, mid=0.4), t)) == {"video_occluded"}
+    assert set(diagnose(replace(lost, veil=0.97, mid=0.5), t)) == {"video_blurred"}  # defocus
+    assert set(diagnose(replace(lost, veil=0.8, mid=0.75), t)) == {"video_blurred"}  # dimmer
+    assert set(diagnose(replace(lost, veil=0.3, mid=0.3), t)) == {"video_occluded"}  # thick
+
+
+def test_a_defocus_stays_a_blur_when_its_scene_changes_later():
+    import cv2
+    import numpy as np
+
+    rng = np.random.default_rng(8)
+    scene = cv2.resize(rng.uniform(40, 220, (45, 80)), (320, 180), interpolation=cv2.INTER_CUBIC)
+    meter, t = QualityMeter(), QualityThresholds()
+    kinds: list[set[str]] = []
+    for i in range(t.warmup_frames + 60):
+        img = scene
+        if i > t.warmup_frames + 2:
+            img = cv2.GaussianBlur(scene, (0, 0), 2.0)
+        if i > t.warmup_frames + 30:  # 6 s into the blur, the light falls: a veil-like fade
+            img = 0.6 * img + 0.4 * scene.mean()
+        y = np.clip(img + rng.normal(0, 1.0, scene.shape), 0, 255).astype(np.uint8)
+        kinds.append(set(diagnose(sample := meter.measure(y), t)))
+        if not kinds[-1]:
+            meter.learn()
+    assert sample.veil > t.hazed_below  # judged on the loss's first seconds
+    assert all(k == {"video_blurred"} for k in kinds[t.warmup_frames + 3:]), kinds
 
 
 def test_a_smear_with_little_haze_is_told_from_a_defocus_by_how_far_the_light_spread():

@@ -1,11 +1,18 @@
-"""`scene_changed` on the hardest real clip: box.mp4 from Debian's opencv-doc (a hand moving a
-box over a plain table, 640x480), where the registration has little fixed texture and the
-box outweighs it. Camera moves injected by `tools/faults.py` with tuning seeds (never a
-hold-out seed: benchmarks/move_tuning.py), run through the pipeline's `Analysis` at 5 fps
-with the shipped defaults, as `edge analyze` runs them: a pan of 9 % and a zoom of x1.22
-reported within the 5 s tamper target (before the move meter judged candidate motions by
-how well they explain the view, both were late: +5.3 s and +7.3 s), and the untouched clip
-raises no quality alert."""
+"""Tampering on the hardest real clip: box.mp4 from Debian's opencv-doc (a hand moving a box
+over a plain table, 640x480). Faults injected by `tools/faults.py` with tuning seeds (never
+a hold-out seed: benchmarks/move_tuning.py, seeds 2000+ of the smear study), run through
+the pipeline's `Analysis` at 5 fps with the shipped defaults, as `edge analyze` runs them.
+
+- Camera moves, where the registration has little fixed texture and the box outweighs
+  it: a pan of 9 % and a zoom of x1.22 reported within the 5 s tamper target (before the
+  move meter judged candidate motions by how well they explain the view, both were late:
+  +5.3 s and +7.3 s).
+- A thin smear, where the part it leaves open is bare table: `video_occluded` within 5 s
+  (before it was judged against the view just before the detail went, both were
+  `video_blurred` at the camera-health hold, +10 s), while a strong defocus stays
+  `video_blurred`.
+- The untouched clip raises no quality alert.
+"""
 
 from __future__ import annotations
 
@@ -50,3 +57,21 @@ def test_a_camera_move_over_a_busy_plain_view_is_reported_in_time(seed, variant,
 
 def test_the_untouched_clip_raises_no_quality_alert():
     assert quality_starts(draw_case("tuning", "clean", 535, BOX, 0, osd_share=0.25)) == []
+
+
+@pytest.mark.parametrize(("seed", "variant", "what"), [
+    (2000, 0, "over 89 %, blur 8.5 px, haze 0.12"),
+    (2012, 24, "over 85 %, blur 13.4 px, haze 0.15"),
+])
+def test_a_thin_smear_over_a_plain_table_is_a_cover_in_time(seed, variant, what):
+    case = draw_case("tuning", "smear", seed, BOX, variant, osd_share=0.25)
+    onset = case["fault"]["onset"]
+    starts = quality_starts(case)
+    assert starts and starts[0][0] == "video_occluded", (what, starts)
+    assert onset <= starts[0][1] <= onset + 5.0, (what, onset, starts)
+
+
+def test_a_strong_defocus_on_the_same_view_stays_a_blur():
+    case = draw_case("tuning", "blur", 2026, BOX, 0, osd_share=0.25)  # disc r 7.8 px
+    starts = quality_starts(case)
+    assert [kind for kind, _ in starts] == ["video_blurred"], starts
