@@ -231,9 +231,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             for event in found:
                 out.write(event.to_json() + "\n")
             if args.report:
-                q = analysis.last_sample
-                rows.append(Row(t, analysis.stats().motion_fraction, q and q.sharpness,
-                                q and q.brightness))
+                rows.append(Row(t, analysis.stats().motion_fraction, analysis.last_sample))
                 events += found
             if progress is not None:
                 progress.show(t, sum(analysis.stats().alerts.values()))
@@ -248,7 +246,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         if progress is not None:
             progress.done()
     if args.report:
-        write_report(Path(args.report), args.source, name, rows, events)
+        write_report(Path(args.report), args.source, name, rows, events,
+                     analysis.thresholds)
     return EXIT_OK
 
 
@@ -445,8 +444,9 @@ def parser() -> argparse.ArgumentParser:
     an.add_argument("--out", help="file for the alert events (default: stdout)")
     an.add_argument("--duration", type=float, help="stop after this many seconds of media "
                     "(a file), or of following the stream through outages (rtsp://)")
-    an.add_argument("--report", help="also write an HTML timeline of motion, sharpness, "
-                    "brightness and alerts here, for tuning thresholds")
+    an.add_argument("--report", help="also write an HTML timeline here, for tuning "
+                    "thresholds: motion and each quality fault type's measurement against "
+                    "its thresholds, and the alerts")
     an.set_defaults(func=cmd_analyze)
 
     zones = sub.add_parser("zones", help="draw a camera's zones, lines and masks over a "

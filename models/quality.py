@@ -412,9 +412,7 @@ def diagnose(s: QualitySample, t: QualityThresholds) -> dict[str, float]:
     # noise that drowns the view's pattern also makes its windows look flat and unlike the
     # reference: that is a noisy picture, not a cover
     noisy = s.noise > max(t.noise_ratio * s.noise_base, t.noise_above)
-    m = s.move
-    moved = max(m.shift / t.moved_shift, abs(m.angle) / t.moved_angle,
-                abs(m.zoom - 1.0) / t.moved_zoom) if m.agree else 0.0
+    moved = moved_score(s.move, t)
     # a view that moved is unlike its reference everywhere, which the cover meter reads as
     # covered: the motion explains it, when the move meter found one it holds
     if s.covered >= t.occluded_share and not noisy and moved < 1.0 and not (exposure and (
@@ -448,6 +446,13 @@ def diagnose(s: QualitySample, t: QualityThresholds) -> dict[str, float]:
     if cast and not found.keys() & {"video_occluded", *exposure}:
         found["color_cast"] = min(1.0, max(s.chroma_offset, s.chroma_shift) / 64.0)
     return _scores(_frozen(found, s, t))
+
+
+def moved_score(m: Move, t: QualityThresholds) -> float:
+    """How far the view moved, turned or zoomed, as a multiple of the least that counts
+    (1: the camera moved); 0 without a motion the meter agrees on."""
+    return max(m.shift / t.moved_shift, abs(m.angle) / t.moved_angle,
+               abs(m.zoom - 1.0) / t.moved_zoom) if m.agree else 0.0
 
 
 def _frozen(found: dict[str, float], s: QualitySample, t: QualityThresholds

@@ -423,5 +423,9 @@ def test_analyze_report_and_progress_bar(tmp_path):
     assert any(e["type"] == "video_blurred" and e["phase"] == "start" for e in events)
     assert b"] " in shown and b"real time" in shown  # the bar: [####....] 4.0/10.0 s
     page = report.read_text()
-    assert page.count("<svg") == 3 and page.count("<polyline") == 3
+    # motion, then each quality fault type's measurement against its thresholds
+    assert page.count("<svg") == 9 and page.count("<polyline") == 12
+    for threshold in ("occluded_share", "blur_ratio", "smeared_ratio", "hazed_below",
+                      "frozen_share", "cast_above"):
+        assert f'class="limit">{threshold}</text>' in page
     assert "video_blurred" in page and "analysed frames over" in page
