@@ -25,6 +25,7 @@ from models.quality import (
     DETAIL_SCALE,
     QualityThresholds,
     detail_map,
+    moved_score,
     spatial_noise,
     tamper_view,
 )
@@ -239,8 +240,7 @@ def _moved(frames: Sequence[PatrolFrame], reference: Reference | None,
     move = Move.none()
     for view in views if len(views) > 1 else views * 2:
         move = meter.measure(view)
-    moved = max(move.shift / t.moved_shift, abs(move.angle) / t.moved_angle,
-                abs(move.zoom - 1.0) / t.moved_zoom) if move.agree else 0.0
+    moved = moved_score(move, t)
     # the value: the share of the reference's textured windows that kept their pattern
     elsewhere = cover.matched < t.matched_below
     return Check(ABNORMAL if moved >= 1.0 or elsewhere else NORMAL, cover.matched)
