@@ -175,9 +175,9 @@ class CoverMeter:
         sd = np.sqrt(np.maximum(self._means(r * r) - mr * mr, 0.0))
         self._ref_stats = (mr, sd, sd * sd)
         # the learned view's level and coarse spread, over the windows that are all unmasked
-        level, spread = cv2.meanStdDev(mr, mask=self._kept_mask)
+        level, sd = cv2.meanStdDev(mr, mask=self._kept_mask)
         self._ref_level = float(level[0, 0]) + 128.0 if self._kept.any() else 128.0
-        self._ref_spread = float(spread[0, 0])
+        self._ref_spread = float(sd[0, 0])
         band = _mid_band(r)
         self._ref_mid = self._means(band * band)
 
