@@ -11,7 +11,8 @@
 const MAP_REFRESH_MS = 250; // live news refreshes the pins at most this often
 const MAP_DRAG_PX = 4; // a pointer moved less than this is a click, not a drag
 const mapView = {maps: [], current: null, draft: null, cameras: [], timer: null,
-  drag: null, maxBytes: 8 * 1024 * 1024, maxSide: 10000, loaded: false};
+  drag: null, maxBytes: 8 * 1024 * 1024, maxSide: 10000, loaded: false,
+  shown: 0, wanted: null}; // the newest mapShow, the map last asked for: older answers draw nothing
 
 i18nAdd({
   "Maps": "地图", "Map": "地图", "No map yet: an administrator uploads a plan.": "暂无地图：请管理员上传平面图。",
@@ -58,10 +59,15 @@ function mapAdmin() {
 }
 
 // -- loading --------------------------------------------------------------------------------
+// Clicks, live events and the administrator's changes each call this, and their answers
+// can come back in any order: only the newest call draws, so an older list never
+// replaces a newer one.
 async function mapShow() {
   $("#map-admin").hidden = !mapAdmin();
+  const call = ++mapView.shown;
   try {
     const r = await api("/api/maps");
+    if (call !== mapView.shown) return;
     mapView.maps = r.maps;
     mapView.maxBytes = r.max_image_bytes;
     mapView.maxSide = r.max_side;
@@ -72,7 +78,9 @@ async function mapShow() {
     if (next) await mapLoad(next.id, !keep);
     else mapClear();
     if (mapAdmin()) {
-      mapView.cameras = (await api("/api/maps/cameras")).cameras;
+      const cameras = (await api("/api/maps/cameras")).cameras;
+      if (call !== mapView.shown) return;
+      mapView.cameras = cameras;
       mapDrawCameras();
     }
   } catch (err) {
@@ -93,6 +101,7 @@ function mapDrawList() {
 
 function mapClear() {
   mapView.current = null;
+  mapView.wanted = null;
   mapView.draft = null;
   $("#map-stage").hidden = true;
   $("#map-img").removeAttribute("src");
@@ -101,7 +110,9 @@ function mapClear() {
 }
 
 async function mapLoad(id, fresh = true) {
+  mapView.wanted = String(id);
   const m = await api(`/api/maps/${id}`);
+  if (mapView.wanted !== String(id)) return; // another map was picked meanwhile
   if (fresh || mapView.current?.id !== id) mapView.draft = null;
   mapView.current = m;
   $("#map-pick").value = id;
@@ -120,7 +131,7 @@ function mapRefresh() {
     mapView.timer = null;
     if (!mapView.current) return;
     try {
-      await mapLoad(mapView.current.id, false);
+      await mapLoad(mapView.wanted || mapView.current.id, false);
     } catch (err) {
       if (err.status === 401) return showLogin();
       if (err.status === 404) mapShow(); // deleted meanwhile
@@ -247,6 +258,12 @@ function mapFilterQueue(c) {
 }
 
 // -- the administrator's changes --------------------------------------------------------------
+// The map the picker shows: the one to rename, replace or delete, even while its pins
+// are still loading (mapView.current is the map loaded last).
+function mapPicked() {
+  return mapView.maps.find((m) => String(m.id) === $("#map-pick").value) || null;
+}
+
 async function mapImage(input) {
   const file = input.files[0];
   if (!file) throw new Error(tr("Choose an image first."));
@@ -299,20 +316,20 @@ function mapWire() {
   $("#map-rename").addEventListener("click", () => mapChange(async () => {
     const name = $("#map-rename-name").value.trim();
     if (!name) throw new Error(tr("Give the map a name."));
-    await api(`/api/maps/${mapView.current.id}`, {method: "PATCH", body: JSON.stringify({name})});
+    await api(`/api/maps/${mapPicked().id}`, {method: "PATCH", body: JSON.stringify({name})});
   }, "Map renamed"));
   $("#map-replace").addEventListener("click", () => mapChange(async () => {
     const image = await mapImage($("#map-replace-file"));
-    await api(`/api/maps/${mapView.current.id}/image`, {method: "PUT", body: JSON.stringify({image})});
+    await api(`/api/maps/${mapPicked().id}/image`, {method: "PUT", body: JSON.stringify({image})});
     $("#map-replace-file").value = "";
     $("#map-replace-file-name").textContent = "";
   }, "Image replaced"));
   $("#map-delete").addEventListener("click", () => {
-    const m = mapView.current;
+    const m = mapPicked();
     if (!m || !confirm(tr("Delete the map {name} and its pins?", {name: m.name}))) return;
     mapChange(async () => {
       await api(`/api/maps/${m.id}`, {method: "DELETE"});
-      mapView.current = null;
+      if (mapView.current?.id === m.id) mapView.current = null;
     }, "Map deleted");
   });
   $("#map-save").addEventListener("click", () => mapChange(async () => {

@@ -58,10 +58,9 @@ async def upload(page, name: str, width: int = 800, height: int = 500) -> None:
 
 async def drag(page, source, fx: float, fy: float) -> None:
     """Drags ``source`` with the mouse to (fx, fy) of the map's image."""
-    box = await source.bounding_box()
-    img = await page.locator("#map-img").bounding_box()
-    await page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    await source.hover()  # waits until it is drawn: live news may be redrawing the list
     await page.mouse.down()
+    img = await page.locator("#map-img").bounding_box()
     await page.mouse.move(img["x"] + img["width"] * fx, img["y"] + img["height"] * fy,
                           steps=8)
     await page.mouse.up()
@@ -214,6 +213,49 @@ async def test_several_maps_and_the_edit_controls_for_administrators_only(runnin
     await expect(ada.locator("#map-pick option")).to_have_text(["East"])
     await expect(olga.locator("#map-pick option")).to_have_text(["East"], timeout=5000)
     assert [m["name"] for m in await asyncio.to_thread(store.maps)] == ["East"]
+
+
+async def test_late_answers_never_undo_newer_ones_and_delete_takes_the_picked_map(
+        running, browser):
+    run, _ = running
+    store = run.center.store
+    await with_admin(run)
+    ada = await login(browser, run, *ADA)
+    asked: list[str] = []
+    ada.on("dialog", lambda d: (asked.append(d.message), asyncio.ensure_future(d.accept())))
+    slow_lists = [1]
+
+    async def first_list_late(route):  # the tab's first list of maps (none) comes back last
+        if not (slow_lists and route.request.method == "GET"):
+            return await route.continue_()
+        slow_lists.pop()
+        answer = await route.fetch()
+        await asyncio.sleep(2)
+        await route.fulfill(response=answer)
+
+    await ada.route(re.compile(r"/api/maps$"), first_list_late)
+    await ada.click('nav .tab[data-tab="map"]')
+    await upload(ada, "East")
+    await asyncio.sleep(2.5)  # the empty list from before the upload has come back
+    await expect(ada.locator("#map-pick option")).to_have_text(["East"])
+    await expect(ada.locator("#map-none")).to_be_hidden()
+    await upload(ada, "West")
+    await expect(ada.locator("#map-pick")).to_have_value(
+        next(m["id"] for m in await asyncio.to_thread(store.maps) if m["name"] == "West"))
+    east = next(m["id"] for m in await asyncio.to_thread(store.maps) if m["name"] == "East")
+
+    async def pins_late(route):
+        if route.request.method == "GET":
+            await asyncio.sleep(1.5)
+        await route.continue_()
+
+    await ada.route(re.compile(rf"/api/maps/{east}$"), pins_late)
+    await ada.select_option("#map-pick", label="East")
+    await ada.click("#map-delete")  # before East's pins are back: East is still the one
+    await expect(ada.locator("#map-status")).to_have_text("Map deleted")
+    assert asked == ["Delete the map East and its pins?"]
+    assert [m["name"] for m in await asyncio.to_thread(store.maps)] == ["West"]
+    await expect(ada.locator("#map-pick option")).to_have_text(["West"])
 
 
 async def test_the_map_page_in_chinese_has_no_untranslated_string(running, browser):
