@@ -295,7 +295,9 @@ async function loadAlerts(before = null) {
   const q = filters();
   q.set("limit", "100");
   if (before) q.set("before", before);
+  const asked = before ? loadAlerts.asked : ++loadAlerts.asked; // "more" never drops a reload
   const {alerts: rows} = await api(`/api/alerts?${q}`);
+  if (asked !== loadAlerts.asked) return; // newer filters (or a reload) were asked meanwhile
   if (!before) {
     alerts.clear();
     $("#alerts tbody").replaceChildren();
@@ -307,6 +309,8 @@ async function loadAlerts(before = null) {
   $("#more").hidden = rows.length < 100;
   count();
 }
+
+loadAlerts.asked = 0;
 
 $("#filters").addEventListener("submit", (e) => { e.preventDefault(); loadAlerts(); });
 $("#more").addEventListener("click", () => {

@@ -155,9 +155,14 @@ async function loadCameras() {
   $("#camera-csv").hidden = me?.role === "operator"; // the export is for supervisors
   q.set("offset", String(health.offset));
   q.set("limit", String(HEALTH_PAGE));
-  health.page = await api(`/api/health/cameras?${q}`);
+  const asked = ++loadCameras.asked;
+  const page = await api(`/api/health/cameras?${q}`);
+  if (asked !== loadCameras.asked) return; // another filter or page was asked meanwhile
+  health.page = page;
   drawCameras();
 }
+
+loadCameras.asked = 0;
 
 function drawCameras() {
   const page = health.page;

@@ -122,6 +122,35 @@ async def test_the_list_stays_live_under_a_stream_of_alerts(running, browser):
     assert first == live[-1]["id"]  # the newest is on top
 
 
+async def test_a_slow_answer_to_older_filters_never_replaces_the_newer_list(running, browser):
+    run, _ = running
+    stored = [alert_messages(camera=c)[0] for c in ("slow", "fast") for _ in range(3)]
+    await asyncio.to_thread(run.center.store.write_messages, stored)
+    page = await browser.new_page()
+    await page.goto(run.base + "/")
+    await page.fill("#login-name", "olga")
+    await page.fill("#login-password", PASSWORDS["olga"])
+    await page.click("#login-form button")
+    await expect(page.locator("#live")).to_have_class("live on", timeout=5000)
+    await page.click('nav button[data-tab="alerts"]')
+    await expect(page.locator("#alerts tbody tr")).to_have_count(6)
+
+    async def late(route):  # the answer for camera "slow" comes back after the newer one
+        answer = await route.fetch()
+        await asyncio.sleep(1.5)
+        await route.fulfill(response=answer)
+
+    await page.route("**/api/alerts?*camera=slow*", late)
+    await page.fill("#filters [name=camera]", "slow")
+    await page.click("#filters button")
+    await page.fill("#filters [name=camera]", "fast")
+    await page.click("#filters button")
+    await expect(page.locator("#alerts tbody tr")).to_have_count(3)
+    await asyncio.sleep(2)  # the older answer is back by now
+    assert await page.locator("#alerts tbody tr td:nth-child(3)").all_text_contents() == \
+        ["n1 / fast"] * 3
+
+
 BOX_PIXELS = """([x, y]) => {
   const c = document.querySelector('#detail-boxes');
   const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
