@@ -61,6 +61,9 @@ PURGED = ("alerts", "messages", "snapshots", "clips", "audit", "sessions", "chec
           "cameras", "camera_snapshots", "health_days")
 TASKS = ("mqtt", "writer", "retention", "health", "escalation")
 SEVERITIES = ("critical", "warning", "info")
+# A refused upload (413) is not read to its end: the rest of it is drained this long, so the
+# client can read the answer, not the 10 s aiohttp lingers by default (a stop waits for it)
+LINGER_S = 2.0
 
 
 class CenterCollector(Collector):
@@ -197,7 +200,8 @@ class Center:
             *self.map_routes.routes(),
             *self.stats_routes.routes(),
             *self.admin_routes.routes(),
-            *self.handover_routes.routes()]), access_log=None)
+            *self.handover_routes.routes()]), access_log=None,
+            lingering_time=LINGER_S)
         await runner.setup()
         host, _, port = self.config.http.listen.rpartition(":")
         await web.TCPSite(runner, host or "0.0.0.0", int(port)).start()
