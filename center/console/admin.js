@@ -54,8 +54,10 @@ $("#admin-tab").addEventListener("click", () => adminLoad());
 
 // keepDraft: the plan being edited stays as it is (a user was changed meanwhile)
 async function adminLoad(keepDraft = false) {
+  const newest = ask("admin");
   try {
     const [users, plans] = await Promise.all([api("/api/admin/users"), api("/api/plans")]);
+    if (!newest()) return; // a change's reload was asked meanwhile
     const draft = keepDraft && adminUsers ? draftSteps() : null;
     adminRoles = users.roles;
     adminUsers = users.users;

@@ -171,6 +171,17 @@ async function api(path, options = {}) {
   return body;
 }
 
+// Answers to the same question can come back out of order (a slow one, a newer click):
+// ask(key) marks a new asking and returns a check, true while no newer one has been made,
+// so that only the newest answer is drawn. fresh=false: an addition to the newest asking
+// (a further page), dropped by a newer asking but never dropping it.
+const asking = new Map();
+function ask(key, fresh = true) {
+  if (fresh) asking.set(key, (asking.get(key) || 0) + 1);
+  const n = asking.get(key) || 0;
+  return () => (asking.get(key) || 0) === n;
+}
+
 
 // -- log in / out -------------------------------------------------------------------------
 async function start() {
@@ -295,9 +306,9 @@ async function loadAlerts(before = null) {
   const q = filters();
   q.set("limit", "100");
   if (before) q.set("before", before);
-  const asked = before ? loadAlerts.asked : ++loadAlerts.asked; // "more" never drops a reload
+  const newest = ask("alerts", !before);
   const {alerts: rows} = await api(`/api/alerts?${q}`);
-  if (asked !== loadAlerts.asked) return; // newer filters (or a reload) were asked meanwhile
+  if (!newest()) return;
   if (!before) {
     alerts.clear();
     $("#alerts tbody").replaceChildren();
@@ -309,8 +320,6 @@ async function loadAlerts(before = null) {
   $("#more").hidden = rows.length < 100;
   count();
 }
-
-loadAlerts.asked = 0;
 
 $("#filters").addEventListener("submit", (e) => { e.preventDefault(); loadAlerts(); });
 $("#more").addEventListener("click", () => {

@@ -155,14 +155,12 @@ async function loadCameras() {
   $("#camera-csv").hidden = me?.role === "operator"; // the export is for supervisors
   q.set("offset", String(health.offset));
   q.set("limit", String(HEALTH_PAGE));
-  const asked = ++loadCameras.asked;
+  const newest = ask("cameras");
   const page = await api(`/api/health/cameras?${q}`);
-  if (asked !== loadCameras.asked) return; // another filter or page was asked meanwhile
+  if (!newest()) return;
   health.page = page;
   drawCameras();
 }
-
-loadCameras.asked = 0;
 
 function drawCameras() {
   const page = health.page;

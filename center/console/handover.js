@@ -113,8 +113,11 @@ $('nav button[data-tab="handover"]').addEventListener("click", handoverLoad);
 async function handoverDraft() {
   const since = ho.chosen && $("#handover-since").value
     ? `?since=${new Date($("#handover-since").value).getTime() / 1000}` : "";
+  const newest = ask("handover-draft");
   try {
-    ho.draft = await api(`/api/handover/summary${since}`);
+    const draft = await api(`/api/handover/summary${since}`);
+    if (!newest()) return; // another start was chosen meanwhile
+    ho.draft = draft;
   } catch (err) {
     if (err.status === 401) return showLogin();
     $("#handover-error").textContent = err.message;
@@ -175,6 +178,7 @@ $("#handover-ack").addEventListener("submit", async (e) => {
 async function handoverHistory(before = null) {
   const q = new URLSearchParams({limit: String(HANDOVER_PAGE)});
   if (before) q.set("before", before);
+  const newest = ask("handovers", !before);
   let rows;
   try {
     rows = (await api(`/api/handovers?${q}`)).handovers;
@@ -182,6 +186,7 @@ async function handoverHistory(before = null) {
     if (err.status === 401) showLogin();
     return;
   }
+  if (!newest()) return;
   ho.history = before ? [...ho.history, ...rows] : rows;
   ho.more = rows.length === HANDOVER_PAGE;
   handoverDrawHistory();
@@ -191,8 +196,11 @@ $("#handover-more").addEventListener("click", () => handoverHistory(ho.history.a
 $("#handover-detail-close").addEventListener("click", () => { ho.detail = null; handoverDrawDetail(); });
 
 async function handoverOpen(id) {
+  const newest = ask("handover-detail");
   try {
-    ho.detail = await api(`/api/handovers/${encodeURIComponent(id)}`);
+    const detail = await api(`/api/handovers/${encodeURIComponent(id)}`);
+    if (!newest()) return; // another was opened meanwhile
+    ho.detail = detail;
   } catch (err) {
     if (err.status === 401) return showLogin();
     $("#handover-error").textContent = err.message;

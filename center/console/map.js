@@ -12,7 +12,7 @@ const MAP_REFRESH_MS = 250; // live news refreshes the pins at most this often
 const MAP_DRAG_PX = 4; // a pointer moved less than this is a click, not a drag
 const mapView = {maps: [], current: null, draft: null, cameras: [], timer: null,
   drag: null, maxBytes: 8 * 1024 * 1024, maxSide: 10000, loaded: false,
-  shown: 0, wanted: null}; // the newest mapShow, the map last asked for: older answers draw nothing
+  wanted: null}; // the map asked for last: an answer for another draws nothing
 
 i18nAdd({
   "Maps": "地图", "Map": "地图", "No map yet: an administrator uploads a plan.": "暂无地图：请管理员上传平面图。",
@@ -64,10 +64,10 @@ function mapAdmin() {
 // replaces a newer one.
 async function mapShow() {
   $("#map-admin").hidden = !mapAdmin();
-  const call = ++mapView.shown;
+  const newest = ask("maps"); // app.js
   try {
     const r = await api("/api/maps");
-    if (call !== mapView.shown) return;
+    if (!newest()) return;
     mapView.maps = r.maps;
     mapView.maxBytes = r.max_image_bytes;
     mapView.maxSide = r.max_side;
@@ -79,7 +79,7 @@ async function mapShow() {
     else mapClear();
     if (mapAdmin()) {
       const cameras = (await api("/api/maps/cameras")).cameras;
-      if (call !== mapView.shown) return;
+      if (!newest()) return;
       mapView.cameras = cameras;
       mapDrawCameras();
     }

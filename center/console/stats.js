@@ -27,7 +27,7 @@ i18nAdd({
 
 const STATS_MAX_DAYS = 366;
 const STATS_TOP = 20;
-const stats = {last: null, asked: 0};
+const stats = {last: null};
 
 function statsZone() {
   return Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
@@ -63,9 +63,9 @@ async function loadStats() {
     $("#stats-error").textContent = tr("the period is {n} days at most", {n: STATS_MAX_DAYS});
     return;
   }
-  const asked = ++stats.asked;
+  const newest = ask("stats");
   const found = await api(`/api/stats?${q}`);
-  if (asked !== stats.asked) return; // a newer period was asked meanwhile
+  if (!newest()) return; // a newer period was asked meanwhile
   stats.last = found;
   $("#stats-zone").textContent = found.tz;
   const csv = $("#stats-csv");
