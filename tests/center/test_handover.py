@@ -7,7 +7,10 @@ audit log; the page in zh-CN shows no untranslated string."""
 
 from __future__ import annotations
 
+import asyncio
+import re
 import time
+from datetime import UTC, datetime
 
 import aiohttp
 import pytest
@@ -241,6 +244,32 @@ async def test_a_handover_written_by_one_operator_is_acknowledged_by_another(tmp
             assert all(h["id"] in e["detail"] for e in audit)
             assert audit[0]["at"] == stored["acknowledged_at"]
             assert audit[1]["at"] == stored["submitted_at"]
+
+
+async def test_the_draft_shows_the_start_chosen_last_even_if_an_earlier_answer_is_slow(
+        tmp_path, browser):
+    async with center_running(tmp_path) as (run, _):
+        page = await browser.new_page(timezone_id="UTC")
+        await log_in(page, run.base, "olga", PASSWORDS["olga"])
+        await page.click('nav button[data-tab="handover"]')
+        period = page.locator('#handover-draft [data-figure="period"]')
+        await expect(period).to_be_visible()
+        first = int(time.time() // 60 * 60) - 3600
+        last = first + 900
+
+        async def late(route):
+            answer = await route.fetch()
+            await asyncio.sleep(1.5)
+            await route.fulfill(response=answer)
+
+        await page.route(re.compile(rf"/api/handover/summary\?since={first}$"), late)
+        for at in (first, last):
+            await page.fill("#handover-since",
+                            datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%dT%H:%M"))
+        shown = datetime.fromtimestamp(last, UTC).strftime("%d/%m/%Y, %H:%M:%S")
+        await expect(period).to_contain_text(f"{shown} to ")
+        await asyncio.sleep(2)  # the answer for the first start is back by now
+        await expect(period).to_contain_text(f"{shown} to ")
 
 
 async def test_the_handover_page_in_chinese_has_no_untranslated_string(tmp_path, browser):
