@@ -26,17 +26,22 @@ def jpeg() -> bytes:
     return cv2.imencode(".jpg", img)[1].tobytes()
 
 
+async def open_alerts(page, run, name: str) -> None:
+    """Logs ``name`` in and opens the list of every alert."""
+    await page.goto(run.base + "/")
+    await page.fill("#login-name", name)
+    await page.fill("#login-password", PASSWORDS[name])
+    await page.click("#login-form button")
+    await expect(page.locator("#live")).to_have_class("live on", timeout=5000)
+    await page.click('nav button[data-tab="alerts"]')
+
+
 async def test_an_operator_works_an_alert_from_arrival_to_close(running, browser, tmp_path):
     run, broker = running
     page = await browser.new_page(viewport={"width": 1400, "height": 900})
     dialogs: list[str] = []
     page.on("dialog", lambda d: (dialogs.append(d.message), asyncio.ensure_future(d.dismiss())))
-    await page.goto(run.base + "/")
-    await page.fill("#login-name", "sam")
-    await page.fill("#login-password", PASSWORDS["sam"])
-    await page.click("#login-form button")
-    await expect(page.locator("#live")).to_have_class("live on", timeout=5000)
-    await page.click('nav button[data-tab="alerts"]')  # the list of every alert
+    await open_alerts(page, run, "sam")
 
     # an edge raises an alert, with its snapshot, and a hostile label and node name
     msgs = alert_messages(label=XSS)
@@ -100,12 +105,7 @@ async def test_the_list_stays_live_under_a_stream_of_alerts(running, browser):
     stored = [alert_messages(camera=f"cam{i % 20}")[0] for i in range(2000)]
     await asyncio.to_thread(run.center.store.write_messages, stored)
     page = await browser.new_page()
-    await page.goto(run.base + "/")
-    await page.fill("#login-name", "olga")
-    await page.fill("#login-password", PASSWORDS["olga"])
-    await page.click("#login-form button")
-    await expect(page.locator("#live")).to_have_class("live on", timeout=5000)
-    await page.click('nav button[data-tab="alerts"]')  # the list of every alert
+    await open_alerts(page, run, "olga")
     await expect(page.locator("#alerts tbody tr")).to_have_count(100)
     live = [alert_messages(camera="burst")[0] for _ in range(200)]
     async def burst() -> None:
@@ -127,12 +127,7 @@ async def test_a_slow_answer_to_older_filters_never_replaces_the_newer_list(runn
     stored = [alert_messages(camera=c)[0] for c in ("slow", "fast") for _ in range(3)]
     await asyncio.to_thread(run.center.store.write_messages, stored)
     page = await browser.new_page()
-    await page.goto(run.base + "/")
-    await page.fill("#login-name", "olga")
-    await page.fill("#login-password", PASSWORDS["olga"])
-    await page.click("#login-form button")
-    await expect(page.locator("#live")).to_have_class("live on", timeout=5000)
-    await page.click('nav button[data-tab="alerts"]')
+    await open_alerts(page, run, "olga")
     await expect(page.locator("#alerts tbody tr")).to_have_count(6)
 
     async def late(route):  # the answer for camera "slow" comes back after the newer one
@@ -180,12 +175,7 @@ async def test_the_detail_plays_the_alerts_clip_with_its_boxes_at_their_times(
     run, broker = running
     page = await browser.new_page(viewport={"width": 1400, "height": 900},
                                   bypass_csp=True)  # the waits below evaluate JavaScript
-    await page.goto(run.base + "/")
-    await page.fill("#login-name", "olga")
-    await page.fill("#login-password", PASSWORDS["olga"])
-    await page.click("#login-form button")
-    await expect(page.locator("#live")).to_have_class("live on", timeout=5000)
-    await page.click('nav button[data-tab="alerts"]')  # the list of every alert
+    await open_alerts(page, run, "olga")
     start, update, _ = alert_messages()  # media times 1, 2: a person at the box; no end yet
     await publish(broker.port, [("edge/n1/alerts/gate", json.dumps(m).encode())
                                 for m in (start, update)]
